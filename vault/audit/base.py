@@ -1,0 +1,38 @@
+"""The audit hook: the core reports every security-relevant act through AuditSink.
+
+Events carry who, what, where, why and the outcome - never a template, probe,
+score vector or key material. Subject ids are pseudonymised by the core before an
+event is built.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+
+__all__ = ["AuditEvent", "AuditSink"]
+
+
+@dataclass(frozen=True)
+class AuditEvent:
+    """One security-relevant act."""
+
+    time: float
+    actor: str
+    action: str  # e.g. "collection.create", "enroll", "verify", "identify", "delete"
+    collection: str
+    outcome: str  # "ok" or an error class name
+    purpose: str = ""
+    subjects: tuple[str, ...] = ()  # pseudonyms, never raw ids
+    details: dict[str, str | int | float | bool] = field(default_factory=dict)
+
+
+class AuditSink(ABC):
+    """Append-only destination of audit events."""
+
+    @abstractmethod
+    def append(self, event: AuditEvent) -> None:
+        """Durably record one event before the call it describes returns."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Flush and close."""

@@ -1,0 +1,64 @@
+"""An opaque, unpicklable handle around a data-encryption key (DEK).
+
+Only code in ``vault.keys`` creates handles; everyone else can encrypt and decrypt
+with associated data but never read the key bytes.
+"""
+
+from __future__ import annotations
+
+import os
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from vault.errors import IntegrityError
+
+__all__ = ["DataKey"]
+
+_NONCE_SIZE = 12
+_CREATION_TOKEN = object()
+
+
+class DataKey:
+    """AES-256-GCM key usable for sealing blobs; the key bytes stay inside."""
+
+    __slots__ = ("__aead", "key_id")
+
+    def __init__(self, _token: object, material: bytes, key_id: str) -> None:
+        if _token is not _CREATION_TOKEN:
+            raise TypeError("DataKey handles are made by vault.keys, not constructed directly")
+        if len(material) != 32:
+            raise ValueError("a data key must be 256 bits")
+        self.__aead = AESGCM(material)
+        self.key_id = key_id
+
+    @classmethod
+    def _unsafe_from_material(cls, material: bytes, key_id: str) -> DataKey:
+        """Build a handle from raw key bytes; for vault.keys internals only."""
+        return cls(_CREATION_TOKEN, material, key_id)
+
+    def encrypt(self, plaintext: bytes, associated_data: bytes) -> bytes:
+        """AEAD-encrypt; returns nonce || ciphertext || tag."""
+        nonce = os.urandom(_NONCE_SIZE)
+        return nonce + self.__aead.encrypt(nonce, plaintext, associated_data)
+
+    def decrypt(self, sealed: bytes, associated_data: bytes) -> bytes:
+        """Reverse :meth:`encrypt`; any tampering or wrong AAD raises IntegrityError."""
+        if len(sealed) < _NONCE_SIZE + 16:
+            raise IntegrityError("sealed data is truncated")
+        try:
+            return self.__aead.decrypt(sealed[:_NONCE_SIZE], sealed[_NONCE_SIZE:], associated_data)
+        except InvalidTag as e:
+            raise IntegrityError("sealed data failed authentication (wrong key, AAD or tampered)") from e
+
+    def __repr__(self) -> str:
+        return f"DataKey(key_id={self.key_id!r}, material=<hidden>)"
+
+    def __reduce__(self) -> object:
+        raise TypeError("DataKey handles cannot be pickled")
+
+    def __copy__(self) -> DataKey:
+        raise TypeError("DataKey handles cannot be copied")
+
+    def __deepcopy__(self, memo: object) -> DataKey:
+        raise TypeError("DataKey handles cannot be copied")

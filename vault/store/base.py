@@ -1,0 +1,139 @@
+"""The TemplateStore interface: durable, transactional storage of opaque blobs.
+
+The store never sees a template: it keeps collection settings, the mapping from
+subject ids to (block, slot), and protected blocks whose bytes it cannot read.
+Every method that changes more than one row is atomic.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+__all__ = ["BlockRecord", "CollectionRecord", "SubjectRecord", "TemplateStore"]
+
+
+@dataclass(frozen=True)
+class CollectionRecord:
+    """Settings of a collection as stored."""
+
+    name: str
+    mode: str
+    dim: int
+    params_id: int
+    allow_identification: bool
+    purposes: tuple[str, ...]
+    match_threshold: float
+    created_at: float
+    key_version: int = 1
+    config_json: str = "{}"
+
+
+@dataclass(frozen=True)
+class BlockRecord:
+    """One protected block: a header-prefixed blob plus bookkeeping.
+
+    ``next_slot`` is the first never-used slot (slots are allocated append-only;
+    erased slots are burned, never reused); ``live`` counts enrolled subjects;
+    ``encryptions`` counts fresh encryptions summed into the block (noise budget).
+    """
+
+    collection: str
+    block_no: int
+    blob: bytes
+    next_slot: int
+    live: int
+    encryptions: int
+
+
+@dataclass(frozen=True)
+class SubjectRecord:
+    """Where a subject's protected template lives."""
+
+    collection: str
+    subject_id: str
+    block_no: int
+    slot: int
+    key_version: int
+    enrolled_at: float
+
+
+class TemplateStore(ABC):
+    """Durable storage for collections, subject placement and protected blocks."""
+
+    # --- collections -----------------------------------------------------------
+    @abstractmethod
+    def create_collection(self, record: CollectionRecord) -> None:
+        """Insert a collection; raises AlreadyExists if the name is taken."""
+
+    @abstractmethod
+    def get_collection(self, name: str) -> CollectionRecord | None:
+        """Return the collection or None."""
+
+    @abstractmethod
+    def list_collections(self) -> list[CollectionRecord]:
+        """All collections, by name."""
+
+    # --- subjects --------------------------------------------------------------
+    @abstractmethod
+    def count_subjects(self, collection: str) -> int:
+        """Number of enrolled (live) subjects."""
+
+    @abstractmethod
+    def get_subject(self, collection: str, subject_id: str) -> SubjectRecord | None:
+        """Placement of one subject, or None."""
+
+    @abstractmethod
+    def list_subjects(self, collection: str) -> list[SubjectRecord]:
+        """Every live subject of a collection (to rebuild slot -> id maps)."""
+
+    @abstractmethod
+    def existing_subject_ids(self, collection: str, subject_ids: Sequence[str]) -> set[str]:
+        """Which of the given ids are already enrolled."""
+
+    # --- blocks ----------------------------------------------------------------
+    @abstractmethod
+    def iter_blocks(self, collection: str) -> Iterator[BlockRecord]:
+        """Blocks of a collection in block_no order."""
+
+    @abstractmethod
+    def get_block(self, collection: str, block_no: int) -> BlockRecord | None:
+        """One block or None."""
+
+    # --- atomic changes --------------------------------------------------------
+    @abstractmethod
+    def commit_enrollment(
+        self, collection: str, blocks: Sequence[BlockRecord], subjects: Sequence[SubjectRecord]
+    ) -> None:
+        """Upsert the changed blocks and insert the new subjects in one transaction.
+
+        Raises AlreadyExists (and changes nothing) if any subject id is taken.
+        """
+
+    @abstractmethod
+    def commit_erasure(
+        self,
+        collection: str,
+        subject_id: str,
+        *,
+        replacement: BlockRecord | None,
+        drop_block: int | None,
+    ) -> None:
+        """Remove a subject and, in the same transaction, either overwrite its block
+        with ``replacement`` or drop block ``drop_block`` entirely. Afterwards no
+        copy of the old block bytes may remain in the database files.
+        """
+
+    # --- small metadata (wrapped keys, parameters) -----------------------------
+    @abstractmethod
+    def get_meta(self, key: str) -> bytes | None:
+        """Read a metadata value."""
+
+    @abstractmethod
+    def put_meta(self, key: str, value: bytes, *, overwrite: bool = False) -> None:
+        """Write a metadata value; refuses to overwrite unless asked."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Flush and close."""
