@@ -24,6 +24,7 @@ __all__ = [
     "TemplateError",
     "Unauthenticated",
     "VaultError",
+    "WrappedKeyRejected",
 ]
 
 
@@ -69,6 +70,14 @@ class KeyServiceError(VaultError):
 
 class KeyServiceUnavailable(KeyServiceError):
     """The key service cannot be reached, is sealed, or is still starting."""
+
+
+class WrappedKeyRejected(KeyServiceError):
+    """The key service refused a wrapped key as malformed, tampered or not its own.
+
+    Kept apart from other refusals (such as permission denied) so that envelope code
+    can report stored data that fails authentication as an :class:`IntegrityError`.
+    """
 
 
 class IntegrityError(VaultError):
