@@ -6,6 +6,8 @@ with associated data but never read the key bytes.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 
 from cryptography.exceptions import InvalidTag
@@ -22,7 +24,7 @@ _CREATION_TOKEN = object()
 class DataKey:
     """AES-256-GCM key usable for sealing blobs; the key bytes stay inside."""
 
-    __slots__ = ("__aead", "key_id")
+    __slots__ = ("__aead", "__mac_key", "key_id")
 
     def __init__(self, _token: object, material: bytes, key_id: str) -> None:
         if _token is not _CREATION_TOKEN:
@@ -30,6 +32,8 @@ class DataKey:
         if len(material) != 32:
             raise ValueError("a data key must be 256 bits")
         self.__aead = AESGCM(material)
+        # A separate subkey for MACs, so no key is ever used for two algorithms.
+        self.__mac_key = hmac.new(material, b"biovault/mac-subkey/v1", hashlib.sha256).digest()
         self.key_id = key_id
 
     @classmethod
@@ -50,6 +54,10 @@ class DataKey:
             return self.__aead.decrypt(sealed[:_NONCE_SIZE], sealed[_NONCE_SIZE:], associated_data)
         except InvalidTag as e:
             raise IntegrityError("sealed data failed authentication (wrong key, AAD or tampered)") from e
+
+    def mac(self, message: bytes) -> bytes:
+        """HMAC-SHA256 of ``message`` under a subkey (e.g. to pseudonymise subject ids)."""
+        return hmac.new(self.__mac_key, message, hashlib.sha256).digest()
 
     def __repr__(self) -> str:
         return f"DataKey(key_id={self.key_id!r}, material=<hidden>)"

@@ -1,0 +1,215 @@
+"""The CKKS key set: the only object that can encrypt templates or decrypt scores.
+
+The secret key lives inside a TenSEAL context for the whole life of the process.
+It leaves that context in exactly one way - :meth:`CkksKeySet.unsafe_serialize`,
+whose output the caller must envelope-encrypt at once. Handles cannot be pickled,
+so a key set cannot leak through multiprocessing or caching by accident.
+
+Encryption is symmetric (secret-key) CKKS: the vault is the only party that ever
+encrypts, and a fresh symmetric ciphertext carries roughly sqrt(N) times less
+noise than a public-key one, which is what lets us use a 36-bit data prime.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import tempfile
+import threading
+from pathlib import Path
+
+import numpy as np
+import tenseal as ts
+import tenseal.sealapi as sealapi
+
+from vault.errors import IntegrityError
+from vault.he.embedding import CoefficientEmbedding
+from vault.he.params import CkksParams
+from vault.he.sealformat import (
+    CiphertextLayout,
+    parse_ciphertext,
+    parse_plaintext,
+    write_ciphertext,
+)
+
+__all__ = ["CkksKeySet"]
+
+_CREATION_TOKEN = object()
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        low, value = value & 0x7F, value >> 7
+        if value:
+            out.append(low | 0x80)
+        else:
+            out.append(low)
+            return bytes(out)
+
+
+def _tenseal_vector_message(ciphertext: bytes, slots: int, scale: float) -> bytes:
+    """Wrap SEAL bytes in TenSEAL's CKKSVectorProto (sizes=1, ciphertexts=2, scale=3),
+    so TenSEAL loads the ciphertext from memory instead of from a file."""
+    sizes = _varint(slots)
+    return b"".join(
+        (
+            b"\x0a", _varint(len(sizes)), sizes,
+            b"\x12", _varint(len(ciphertext)), ciphertext,
+            b"\x19", struct.pack("<d", scale),
+        )
+    )
+
+
+def _scratch_dir() -> Path:
+    # SEAL's Python binding saves only to a path. The files hold fresh ciphertexts
+    # (never keys or plaintext); prefer RAM-backed /dev/shm and a private 0700 dir.
+    base = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
+    return Path(tempfile.mkdtemp(prefix="biovault-", dir=base))
+
+
+class CkksKeySet:
+    """Opaque handle on a CKKS context holding the secret key."""
+
+    __slots__ = ("_ctx", "_decryptor", "_encoder", "_encryptor", "_layout", "_lock",
+                 "_scratch", "embedding", "params", "prime")
+
+    def __init__(self, token: object, params: CkksParams, context: ts.Context) -> None:
+        if token is not _CREATION_TOKEN:
+            raise TypeError("use CkksKeySet.generate() or CkksKeySet.unsafe_from_serialized()")
+        if not context.is_private():
+            raise IntegrityError("the CKKS key set carries no secret key")
+        self.params = params
+        self._ctx = context
+        seal_context = context.seal_context().data
+        secret = context.secret_key().data
+        self._encryptor = sealapi.Encryptor(seal_context, secret)
+        self._decryptor = sealapi.Decryptor(seal_context, secret)
+        self._encoder = sealapi.CKKSEncoder(seal_context)
+        data_level = seal_context.first_context_data()
+        moduli = data_level.parms().coeff_modulus()
+        if len(moduli) != 1:
+            raise IntegrityError("CKKS parameter set must have exactly one data prime")
+        self.prime = int(moduli[0].value())
+        self.embedding = CoefficientEmbedding(params.poly_modulus_degree)
+        self._lock = threading.Lock()
+        self._scratch = _scratch_dir()
+        self._layout = self._probe_layout(seal_context)
+
+    # --- construction ---------------------------------------------------------
+    @classmethod
+    def generate(cls, params: CkksParams) -> CkksKeySet:
+        """Create a fresh key set (SEAL rejects parameters below 128-bit security)."""
+        context = ts.context(
+            ts.SCHEME_TYPE.CKKS,
+            poly_modulus_degree=params.poly_modulus_degree,
+            coeff_mod_bit_sizes=list(params.coeff_mod_bit_sizes),
+            encryption_type=ts.ENCRYPTION_TYPE.SYMMETRIC,
+        )
+        return cls(_CREATION_TOKEN, params, context)
+
+    @classmethod
+    def unsafe_from_serialized(cls, params: CkksParams, serialized: bytes) -> CkksKeySet:
+        """Rebuild from :meth:`unsafe_serialize` output (after envelope decryption)."""
+        try:
+            context = ts.context_from(serialized)
+        except Exception as e:  # TenSEAL raises bare exceptions for malformed input
+            raise IntegrityError("stored CKKS key set could not be loaded") from e
+        if context.seal_context().data.first_context_data().parms().poly_modulus_degree() != (
+            params.poly_modulus_degree
+        ):
+            raise IntegrityError("stored CKKS key set does not match its parameter set")
+        return cls(_CREATION_TOKEN, params, context)
+
+    def unsafe_serialize(self) -> bytes:
+        """Serialise including the secret key. Envelope-encrypt the result at once."""
+        return self._ctx.serialize(
+            save_public_key=False, save_secret_key=True, save_galois_keys=False, save_relin_keys=False
+        )
+
+    def __reduce__(self) -> object:
+        raise TypeError("CKKS key sets cannot be pickled")
+
+    def __repr__(self) -> str:
+        return f"CkksKeySet(params_id={self.params.params_id}, secret=<hidden>)"
+
+    # --- encryption -----------------------------------------------------------
+    def encrypt_coefficients(self, values: np.ndarray, scale: float) -> np.ndarray:
+        """Encrypt rows of polynomial coefficients.
+
+        Args:
+            values: (k, N) float64 coefficients in message units.
+            scale: CKKS scale; coefficient t of row r encodes round(values[r, t] * scale).
+
+        Returns:
+            (k, 2, N) uint64 residues of k fresh ciphertexts in SEAL's NTT form.
+        """
+        values = np.asarray(values, dtype=np.float64)
+        slots = self.embedding.to_slots(values)
+        parms_id = self._layout.parms_id
+        out = np.empty((len(values), 2, self.params.poly_modulus_degree), dtype=np.uint64)
+        path = str(self._scratch / f"enc-{threading.get_ident()}.bin")
+        try:
+            for row, slot_values in enumerate(slots):
+                plain = sealapi.Plaintext()
+                self._encoder.encode(slot_values.tolist(), list(parms_id), scale, plain)
+                cipher = sealapi.Ciphertext()
+                self._encryptor.encrypt_symmetric(plain, cipher)
+                cipher.save(path)
+                _, _, residues = parse_ciphertext(Path(path).read_bytes())
+                out[row] = residues[:, 0, :]
+        finally:
+            if os.path.exists(path):
+                os.unlink(path)
+        return out
+
+    # --- decryption of score vectors -----------------------------------------
+    def decrypt_coefficients(self, residues: np.ndarray, scale: float) -> np.ndarray:
+        """Decrypt k score ciphertexts given as (k, 2, N) uint64 residues.
+
+        SEAL loads, decrypts and decodes each rebuilt ciphertext; we only invert the
+        slot embedding to read the coefficients back.
+        """
+        degree = self.params.poly_modulus_degree
+        slots = np.empty((len(residues), degree // 2), dtype=np.complex128)
+        plain = sealapi.Plaintext()
+        for row, cipher_residues in enumerate(residues):
+            serialized = write_ciphertext(self._layout, scale, cipher_residues[:, None, :])
+            vector = ts._ts_cpp.CKKSVector(
+                self._ctx.data, _tenseal_vector_message(serialized, degree // 2, scale)
+            )
+            self._decryptor.decrypt(vector.ciphertext()[0], plain)
+            slots[row] = self._encoder.decode_complex(plain)
+        return self.embedding.from_slots(slots)
+
+    def monomial_ntt(self, position: int) -> np.ndarray:
+        """SEAL's NTT-form residues of the plaintext polynomial X^position.
+
+        Adding u * NTT(X^t) to c0 adds u to message coefficient t and to nothing
+        else; erasure uses it to overwrite one template's coefficient with a
+        uniformly random pad without touching its neighbours.
+        """
+        unit = np.zeros((1, self.params.poly_modulus_degree))
+        unit[0, position] = 1.0
+        plain = sealapi.Plaintext()
+        self._encoder.encode(self.embedding.to_slots(unit)[0].tolist(), list(self._layout.parms_id), 1.0, plain)
+        path = self._scratch / f"plain-{threading.get_ident()}.bin"
+        try:
+            plain.save(str(path))
+            _, data = parse_plaintext(path.read_bytes())
+        finally:
+            path.unlink(missing_ok=True)
+        return data.copy()
+
+    # --- helpers --------------------------------------------------------------
+    def _probe_layout(self, seal_context: object) -> CiphertextLayout:
+        """Learn SEAL's exact ciphertext layout (parms_id, version) once."""
+        plain = sealapi.Plaintext()
+        self._encoder.encode(0.0, seal_context.first_parms_id(), 1.0, plain)  # type: ignore[attr-defined]
+        cipher = sealapi.Ciphertext()
+        self._encryptor.encrypt_symmetric(plain, cipher)
+        path = self._scratch / "layout.bin"
+        cipher.save(str(path))
+        layout, _, _ = parse_ciphertext(path.read_bytes())
+        path.unlink()
+        return layout

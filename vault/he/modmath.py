@@ -1,0 +1,45 @@
+"""Exact modular arithmetic on uint64/float64 arrays for primes below 2^40."""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["center", "mulmod_scalar_vector", "reduce_exact", "uncenter"]
+
+_SPLIT = 20  # 20-bit halves keep every partial product below 2^60 for p < 2^40
+
+
+def center(residues: np.ndarray, prime: int) -> np.ndarray:
+    """uint64 residues in [0, p) -> float64 representatives in (-p/2, p/2]."""
+    out = residues.astype(np.float64)
+    out[out > prime // 2] -= prime
+    return out
+
+
+def uncenter(values: np.ndarray, prime: int) -> np.ndarray:
+    """Exact integer float64 values with |v| < p -> uint64 residues in [0, p)."""
+    out = values.copy()
+    out[out < 0] += prime
+    return out.astype(np.uint64)
+
+
+def reduce_exact(values: np.ndarray, prime: int) -> np.ndarray:
+    """Reduce exact integer float64 values (|v| < 2^53) to uint64 residues mod p.
+
+    rint(v / p) may be off by one, but v - p * k is then still an exact integer in
+    (-p, p), which :func:`uncenter` folds into [0, p).
+    """
+    p = float(prime)
+    quotient = np.rint(values * (1.0 / p))
+    return uncenter(values - quotient * p, prime)
+
+
+def mulmod_scalar_vector(scalars: np.ndarray, vector: np.ndarray, prime: int) -> np.ndarray:
+    """Outer product (scalars[i] * vector[j]) mod p without overflowing uint64."""
+    a = scalars.astype(np.uint64)[:, None]
+    b = vector.astype(np.uint64)[None, :]
+    mask = np.uint64((1 << _SPLIT) - 1)
+    high = (a >> np.uint64(_SPLIT)) * b % np.uint64(prime)
+    high = (high << np.uint64(_SPLIT)) % np.uint64(prime)
+    low = (a & mask) * b % np.uint64(prime)
+    return (high + low) % np.uint64(prime)
