@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
+from typing import NoReturn
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -53,7 +54,9 @@ class DataKey:
         try:
             return self.__aead.decrypt(sealed[:_NONCE_SIZE], sealed[_NONCE_SIZE:], associated_data)
         except InvalidTag as e:
-            raise IntegrityError("sealed data failed authentication (wrong key, AAD or tampered)") from e
+            raise IntegrityError(
+                "sealed data failed authentication (wrong key, AAD or tampered)"
+            ) from e
 
     def mac(self, message: bytes) -> bytes:
         """HMAC-SHA256 of ``message`` under a subkey (e.g. to pseudonymise subject ids)."""
@@ -62,7 +65,7 @@ class DataKey:
     def __repr__(self) -> str:
         return f"DataKey(key_id={self.key_id!r}, material=<hidden>)"
 
-    def __reduce__(self) -> object:
+    def __reduce__(self) -> NoReturn:
         raise TypeError("DataKey handles cannot be pickled")
 
     def __copy__(self) -> DataKey:
