@@ -54,9 +54,14 @@ def _tenseal_vector_message(ciphertext: bytes, slots: int, scale: float) -> byte
     sizes = _varint(slots)
     return b"".join(
         (
-            b"\x0a", _varint(len(sizes)), sizes,
-            b"\x12", _varint(len(ciphertext)), ciphertext,
-            b"\x19", struct.pack("<d", scale),
+            b"\x0a",
+            _varint(len(sizes)),
+            sizes,
+            b"\x12",
+            _varint(len(ciphertext)),
+            ciphertext,
+            b"\x19",
+            struct.pack("<d", scale),
         )
     )
 
@@ -71,8 +76,18 @@ def _scratch_dir() -> Path:
 class CkksKeySet:
     """Opaque handle on a CKKS context holding the secret key."""
 
-    __slots__ = ("_ctx", "_decryptor", "_encoder", "_encryptor", "_layout", "_lock",
-                 "_scratch", "embedding", "params", "prime")
+    __slots__ = (
+        "_ctx",
+        "_decryptor",
+        "_encoder",
+        "_encryptor",
+        "_layout",
+        "_lock",
+        "_scratch",
+        "embedding",
+        "params",
+        "prime",
+    )
 
     def __init__(self, token: object, params: CkksParams, context: ts.Context) -> None:
         if token is not _CREATION_TOKEN:
@@ -124,10 +139,13 @@ class CkksKeySet:
     def unsafe_serialize(self) -> bytes:
         """Serialise including the secret key. Envelope-encrypt the result at once."""
         return self._ctx.serialize(
-            save_public_key=False, save_secret_key=True, save_galois_keys=False, save_relin_keys=False
+            save_public_key=False,
+            save_secret_key=True,
+            save_galois_keys=False,
+            save_relin_keys=False,
         )
 
-    def __reduce__(self) -> object:
+    def __reduce__(self) -> str:
         raise TypeError("CKKS key sets cannot be pickled")
 
     def __repr__(self) -> str:
@@ -192,7 +210,9 @@ class CkksKeySet:
         unit = np.zeros((1, self.params.poly_modulus_degree))
         unit[0, position] = 1.0
         plain = sealapi.Plaintext()
-        self._encoder.encode(self.embedding.to_slots(unit)[0].tolist(), list(self._layout.parms_id), 1.0, plain)
+        self._encoder.encode(
+            self.embedding.to_slots(unit)[0].tolist(), list(self._layout.parms_id), 1.0, plain
+        )
         path = self._scratch / f"plain-{threading.get_ident()}.bin"
         try:
             plain.save(str(path))

@@ -78,11 +78,15 @@ def probe_bits(params: CkksParams, prime: int, dim: int) -> int:
     # Exactness: 2^(half_prime_bits) * (2^s * sqrt(d) + d/2) < 2^53 (with a margin bit).
     room = 2.0 ** (_EXACT_BITS - 1 - half_prime_bits) - dim / 2
     if room <= 1:
-        raise InvalidArgument(f"dimension {dim} is too large for CKKS parameter set {params.params_id}")
+        raise InvalidArgument(
+            f"dimension {dim} is too large for CKKS parameter set {params.params_id}"
+        )
     s_exact = math.floor(math.log2(room / math.sqrt(dim)))
     # Headroom: |score| up to 2 must survive; Delta * 2^s * 2 < p / 2.
     s_head = math.floor(math.log2(prime) - 2 - params.scale_bits)
     s = min(s_exact, s_head)
     if s < 8:
-        raise InvalidArgument(f"dimension {dim} leaves too little precision for parameter set {params.params_id}")
+        raise InvalidArgument(
+            f"dimension {dim} leaves too little precision for parameter set {params.params_id}"
+        )
     return s

@@ -121,7 +121,9 @@ def write_ciphertext(layout: CiphertextLayout, scale: float, residues: np.ndarra
         raise ValueError("residue array does not match the ciphertext layout")
     major, minor = layout.version
     array_bytes = 8 + 8 * flat.size
-    inner_header = _HEADER.pack(_MAGIC, _HEADER.size, major, minor, _COMPR_NONE, 0, _HEADER.size + array_bytes)
+    inner_header = _HEADER.pack(
+        _MAGIC, _HEADER.size, major, minor, _COMPR_NONE, 0, _HEADER.size + array_bytes
+    )
     members = _MEMBERS.pack(
         *layout.parms_id,
         int(layout.is_ntt_form),

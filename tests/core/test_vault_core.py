@@ -1,0 +1,136 @@
+"""Use cases of the core over real TenSEAL and SQLite: answers, atomicity, audit."""
+
+import numpy as np
+import pytest
+
+from tests.support.synthetic import identities, samples
+from vault.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, TemplateError
+from vault.types import CollectionSpec, ProtectionMode, RequestContext
+
+DIM = 32
+CTX = RequestContext(actor="tester", purpose="access")
+
+
+def _spec(name="faces", **kw):
+    return CollectionSpec(
+        name=name, mode=ProtectionMode.CKKS, dim=DIM, allow_identification=True, **kw
+    )
+
+
+@pytest.fixture
+def enrolled(make_core):
+    rng = np.random.default_rng(0)
+    core = make_core()
+    core.create_collection(_spec(), CTX)
+    templates = identities(40, DIM, rng)
+    ids = [f"person-{i}" for i in range(40)]
+    core.enroll("faces", ids, templates.astype(np.float32), CTX)
+    return core, templates, ids, rng
+
+
+def test_identify_and_verify_answer_correctly(enrolled):
+    """Genuine probes rank their subject first and verify; impostors don't verify."""
+    core, templates, ids, rng = enrolled
+    probes = samples(templates, rng, spread=0.3)
+    results = core.identify("faces", probes, 1, CTX)
+    assert [r[0].subject_id for r in results] == ids
+    assert core.verify("faces", "person-3", probes[3], CTX).match
+    assert not core.verify("faces", "person-3", probes[4], CTX).match
+
+
+def test_unknown_subject_verifies_like_a_mismatch(enrolled):
+    """Verifying an unknown id answers exactly like a failed match."""
+    core, templates, _, _ = enrolled
+    result = core.verify("faces", "nobody", templates[0], CTX)
+    assert (result.match, result.score) == (False, 0.0)
+
+
+def test_delete_removes_subject_and_survives_restart(enrolled, make_core):
+    """A deleted id never comes back, also after reopening the store."""
+    core, templates, _, _ = enrolled
+    core.delete("faces", "person-7", CTX)
+    hits = {m.subject_id for m in core.identify("faces", templates[7:8], 40, CTX)[0]}
+    assert "person-7" not in hits and len(hits) == 39
+    with pytest.raises(NotFound):
+        core.delete("faces", "person-7", CTX)
+    reopened = make_core()
+    assert reopened.identify("faces", templates, 3, CTX) == core.identify(
+        "faces", templates, 3, CTX
+    )
+
+
+def test_duplicate_ids_change_nothing(enrolled):
+    """Enrolling an existing id is refused and the collection size is unchanged."""
+    core, templates, _, _ = enrolled
+    with pytest.raises(AlreadyExists):
+        core.enroll("faces", ["new-1", "person-0"], templates[:2], CTX)
+    assert core.get_collection("faces", CTX).size == 40
+    assert core.verify("faces", "new-1", templates[0], CTX).match is False
+
+
+@pytest.mark.parametrize(
+    ("call", "error"),
+    [
+        (lambda c, t: c.enroll("faces", ["x"], t[:1, :16], CTX), TemplateError),
+        (lambda c, t: c.enroll("faces", ["x"], np.full((1, DIM), np.nan), CTX), TemplateError),
+        (lambda c, t: c.enroll("faces", [], np.empty((0, DIM)), CTX), TemplateError),
+        (lambda c, t: c.enroll("faces", ["x", "x"], t[:2], CTX), InvalidArgument),
+        (lambda c, t: c.enroll("faces", ["x"], t[:2], CTX), InvalidArgument),
+        (lambda c, t: c.enroll("nope", ["x"], t[:1], CTX), NotFound),
+        (lambda c, t: c.identify("faces", t[:1], 0, CTX), InvalidArgument),
+        (lambda c, t: c.identify("faces", t[:1].astype(np.int64), 1, CTX), TemplateError),
+        (lambda c, t: c.verify("faces", "person-1", t[:2], CTX), InvalidArgument),
+    ],
+)
+def test_bad_input_changes_nothing(enrolled, call, error):
+    """Each bad request raises its error and leaves the collection as it was."""
+    core, templates, _, _ = enrolled
+    before = core.identify("faces", templates[:3], 5, CTX)
+    with pytest.raises(error):
+        call(core, templates)
+    assert core.get_collection("faces", CTX).size == 40
+    assert core.identify("faces", templates[:3], 5, CTX) == before
+
+
+def test_identification_must_be_enabled(make_core):
+    """A collection without --allow-identification refuses 1:N."""
+    core = make_core()
+    core.create_collection(CollectionSpec("one2one", ProtectionMode.CKKS, DIM), CTX)
+    core.enroll("one2one", ["a"], identities(1, DIM, np.random.default_rng(1)), CTX)
+    with pytest.raises(FailedPrecondition):
+        core.identify("one2one", np.ones((1, DIM)), 1, CTX)
+
+
+def test_collection_rules(make_core):
+    """Names, dimensions, modes and duplicates are checked at creation."""
+    core = make_core()
+    core.create_collection(_spec("a"), CTX)
+    with pytest.raises(AlreadyExists):
+        core.create_collection(_spec("a"), CTX)
+    with pytest.raises(InvalidArgument):
+        core.create_collection(_spec("bad name!"), CTX)
+    with pytest.raises(InvalidArgument):
+        core.create_collection(CollectionSpec("z", ProtectionMode.CKKS, 0), CTX)
+    with pytest.raises(FailedPrecondition):
+        core.create_collection(CollectionSpec("c", ProtectionMode.CANCELABLE, DIM), CTX)
+
+
+def test_purpose_outside_declared_list_is_refused(make_core):
+    """A declared purpose list refuses other purposes."""
+    core = make_core()
+    core.create_collection(_spec("p", purposes=("access",)), CTX)
+    with pytest.raises(FailedPrecondition):
+        core.identify("p", np.ones((1, DIM)), 1, RequestContext(purpose="marketing"))
+
+
+def test_audit_events_are_written_without_raw_ids(enrolled, audit):
+    """Every act is audited; subject ids appear only as pseudonyms."""
+    core, templates, _, _ = enrolled
+    core.verify("faces", "person-1", templates[1], CTX)
+    with pytest.raises(NotFound):
+        core.delete("faces", "ghost", CTX)
+    actions = [(e.action, e.outcome) for e in audit.events]
+    assert ("collection.create", "ok") in actions and ("enroll", "ok") in actions
+    assert ("verify", "ok") in actions and ("delete", "NotFound") in actions
+    text = repr(audit.events)
+    assert "person-1" not in text and "ghost" not in text

@@ -1,0 +1,243 @@
+"""The vault's use cases, wired from interfaces: store, key set, audit sink.
+
+Order inside every use case: validate (no crypto yet) -> plan (crypto, nothing
+visible) -> commit to the store (atomic) -> apply in memory -> audit. A failure
+before the commit changes nothing; the audit entry records the outcome either way.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+
+import numpy as np
+
+from vault.audit.base import AuditEvent, AuditSink
+from vault.core.requests import check_collection_name, check_purpose, check_subject_ids, check_top_k
+from vault.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, VaultError
+from vault.he.keyset import CkksKeySet
+from vault.he.params import probe_bits
+from vault.keys.datakey import DataKey
+from vault.schemes.ckks import CkksCollection
+from vault.schemes.validation import validate_templates
+from vault.store.base import CollectionRecord, TemplateStore
+from vault.types import (
+    CollectionInfo,
+    CollectionSpec,
+    DeleteResult,
+    Match,
+    ProtectionMode,
+    RequestContext,
+    VerifyResult,
+)
+
+__all__ = ["VaultCore"]
+
+log = logging.getLogger(__name__)
+_MAX_LISTED_SUBJECTS = 1000
+_MAX_DIM = 8192
+
+
+class VaultCore:
+    """Transport-free implementation of :class:`vault.core.api.VaultApi`."""
+
+    def __init__(
+        self,
+        *,
+        store: TemplateStore,
+        keyset: CkksKeySet,
+        audit: AuditSink,
+        pseudonym_key: DataKey,
+        key_service_available: Callable[[], bool] = lambda: True,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._store = store
+        self._keyset = keyset
+        self._audit = audit
+        self._pseudonym_key = pseudonym_key
+        self._key_service_available = key_service_available
+        self._clock = clock
+        self._collections: dict[str, CkksCollection] = {}
+        self._locks: dict[str, threading.RLock] = {}
+        self._registry_lock = threading.Lock()
+        for record in store.list_collections():
+            self._open(record)
+
+    # --- plumbing -------------------------------------------------------------
+    def _open(self, record: CollectionRecord) -> CkksCollection:
+        collection = CkksCollection(self._keyset, record)
+        collection.load(
+            list(self._store.iter_blocks(record.name)), self._store.list_subjects(record.name)
+        )
+        self._collections[record.name] = collection
+        self._locks[record.name] = threading.RLock()
+        log.info("loaded collection %s (%d templates)", record.name, collection.size)
+        return collection
+
+    def _collection(self, name: str) -> tuple[CkksCollection, threading.RLock]:
+        check_collection_name(name)
+        try:
+            return self._collections[name], self._locks[name]
+        except KeyError:
+            raise NotFound(f"unknown collection '{name}'") from None
+
+    def _pseudonym(self, collection: str, subject_id: str) -> str:
+        return self._pseudonym_key.mac(f"{collection}\x00{subject_id}".encode())[:16].hex()
+
+    @contextmanager
+    def _audited(
+        self,
+        action: str,
+        collection: str,
+        ctx: RequestContext,
+        subjects: Sequence[str] = (),
+        **details: str | int | float | bool,
+    ) -> Iterator[dict[str, str | int | float | bool]]:
+        """Run a use case and append its audit event, whatever the outcome."""
+        outcome = "ok"
+        try:
+            yield details
+        except VaultError as e:
+            outcome = type(e).__name__
+            raise
+        except Exception:
+            outcome = "internal_error"
+            raise
+        finally:
+            listed = subjects if len(subjects) <= _MAX_LISTED_SUBJECTS else ()
+            self._audit.append(
+                AuditEvent(
+                    time=self._clock(),
+                    actor=ctx.actor,
+                    action=action,
+                    collection=collection,
+                    outcome=outcome,
+                    purpose=ctx.purpose,
+                    subjects=tuple(self._pseudonym(collection, s) for s in listed),
+                    details=details,
+                )
+            )
+
+    @staticmethod
+    def _info(collection: CkksCollection) -> CollectionInfo:
+        r = collection.record
+        return CollectionInfo(
+            name=r.name,
+            mode=ProtectionMode(r.mode),
+            dim=r.dim,
+            allow_identification=r.allow_identification,
+            purposes=r.purposes,
+            match_threshold=r.match_threshold,
+            size=collection.size,
+            created_at=r.created_at,
+        )
+
+    # --- use cases ------------------------------------------------------------
+    def create_collection(self, spec: CollectionSpec, ctx: RequestContext) -> CollectionInfo:
+        with self._audited("collection.create", spec.name, ctx, mode=spec.mode.value, dim=spec.dim):
+            check_collection_name(spec.name)
+            if spec.mode is not ProtectionMode.CKKS:
+                raise FailedPrecondition(
+                    f"protection mode '{spec.mode.value}' is not available yet"
+                )
+            if not 1 <= spec.dim <= _MAX_DIM:
+                raise InvalidArgument(f"dimension must be between 1 and {_MAX_DIM}")
+            probe_bits(self._keyset.params, self._keyset.prime, spec.dim)
+            if not -1.0 <= spec.match_threshold <= 1.0:
+                raise InvalidArgument("match threshold must be a cosine score in [-1, 1]")
+            record = CollectionRecord(
+                name=spec.name,
+                mode=spec.mode.value,
+                dim=spec.dim,
+                params_id=self._keyset.params.params_id,
+                allow_identification=spec.allow_identification,
+                purposes=tuple(spec.purposes),
+                match_threshold=spec.match_threshold,
+                created_at=self._clock(),
+            )
+            with self._registry_lock:
+                if spec.name in self._collections:
+                    raise AlreadyExists(f"collection '{spec.name}' already exists")
+                self._store.create_collection(record)
+                return self._info(self._open(record))
+
+    def get_collection(self, name: str, ctx: RequestContext) -> CollectionInfo:
+        collection, _ = self._collection(name)
+        return self._info(collection)
+
+    def enroll(
+        self,
+        collection: str,
+        subject_ids: Sequence[str],
+        templates: np.ndarray,
+        ctx: RequestContext,
+    ) -> int:
+        subject_ids = list(subject_ids)
+        with self._audited("enroll", collection, ctx, subject_ids, count=len(subject_ids)):
+            target, lock = self._collection(collection)
+            check_purpose(ctx.purpose, target.record.purposes)
+            units = validate_templates(templates, target.record.dim)
+            check_subject_ids(subject_ids, len(units))
+            with lock:
+                taken = [s for s in subject_ids if target.location(s) is not None]
+                if taken:
+                    raise AlreadyExists(f"{len(taken)} subject id(s) are already enrolled")
+                plan = target.plan_enrollment(subject_ids, units, enrolled_at=self._clock())
+                self._store.commit_enrollment(collection, plan.blocks, plan.subjects)
+                target.apply_enrollment(plan)
+            return len(subject_ids)
+
+    def verify(
+        self, collection: str, subject_id: str, template: np.ndarray, ctx: RequestContext
+    ) -> VerifyResult:
+        with self._audited("verify", collection, ctx, [subject_id]) as details:
+            target, lock = self._collection(collection)
+            check_purpose(ctx.purpose, target.record.purposes)
+            probe = validate_templates(template, target.record.dim, what="probe")
+            if len(probe) != 1:
+                raise InvalidArgument("verify takes exactly one probe")
+            with lock:
+                if target.location(subject_id) is None:
+                    # Same answer shape as a mismatch: callers can't probe for ids.
+                    details["decision"] = "no_match"
+                    return VerifyResult(match=False, score=0.0)
+                score = target.verify_score(subject_id, probe[0])
+            match = score >= target.record.match_threshold
+            details["decision"] = "match" if match else "no_match"
+            return VerifyResult(match=match, score=score)
+
+    def identify(
+        self, collection: str, probes: np.ndarray, top_k: int, ctx: RequestContext
+    ) -> list[list[Match]]:
+        with self._audited("identify", collection, ctx, top_k=top_k) as details:
+            target, lock = self._collection(collection)
+            if not target.record.allow_identification:
+                raise FailedPrecondition(f"1:N identification is not enabled for '{collection}'")
+            check_purpose(ctx.purpose, target.record.purposes)
+            check_top_k(top_k)
+            units = validate_templates(probes, target.record.dim, what="probes")
+            details["probes"] = len(units)
+            with lock:
+                return target.identify(units, top_k)
+
+    def delete(self, collection: str, subject_id: str, ctx: RequestContext) -> DeleteResult:
+        with self._audited("delete", collection, ctx, [subject_id]):
+            target, lock = self._collection(collection)
+            with lock:
+                if target.location(subject_id) is None:
+                    raise NotFound("no such subject in this collection")
+                plan = target.plan_erasure(subject_id)
+                self._store.commit_erasure(
+                    collection,
+                    subject_id,
+                    replacement=plan.replacement,
+                    drop_block=plan.block_no if plan.replacement is None else None,
+                )
+                target.apply_erasure(plan)
+            return DeleteResult(subject_id=subject_id, erased=1, erased_at=self._clock())
+
+    def is_serving(self) -> bool:
+        return self._key_service_available()

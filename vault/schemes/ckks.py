@@ -1,0 +1,252 @@
+"""CKKS protection of a collection: coefficient-packed encrypted blocks.
+
+A collection's templates fill blocks of N slots. Enrolling encrypts the new
+templates' coordinates as fresh ciphertexts and adds them, residue by residue, to
+the block's existing ciphertexts (CKKS addition). Erasing a template adds a
+uniformly random pad, modulo the prime, to that template's coefficient in every
+ciphertext of its block: the coefficient becomes a one-time-padded value that no
+key can recover, while the other N-1 templates are untouched. Slots are never
+reused; a block whose last template is erased is dropped outright.
+
+Every method here is pure planning or in-memory work; the core commits plans to the
+store and only then applies them, so a failed commit changes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from vault.he.gallery import EncryptedGallery
+from vault.he.keyset import CkksKeySet
+from vault.he.modmath import mulmod_scalar_vector
+from vault.schemes.ckks_blocks import decode_block, encode_block
+from vault.store.base import BlockRecord, CollectionRecord, SubjectRecord
+from vault.types import Match
+
+__all__ = ["BlockState", "CkksCollection", "EnrollmentPlan", "ErasurePlan"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class BlockState:
+    """Bookkeeping of one block (mirrors BlockRecord without the blob)."""
+
+    next_slot: int
+    live: int
+    encryptions: int
+    subjects: list[str | None]
+
+
+@dataclass(frozen=True)
+class EnrollmentPlan:
+    """Blocks and subject rows to commit, plus what to apply in memory afterwards."""
+
+    blocks: tuple[BlockRecord, ...]
+    subjects: tuple[SubjectRecord, ...]
+    residues: dict[int, np.ndarray]
+
+
+@dataclass(frozen=True)
+class ErasurePlan:
+    """How to erase one subject: overwrite its block, or drop it."""
+
+    subject_id: str
+    block_no: int
+    slot: int
+    replacement: BlockRecord | None
+    residues: np.ndarray | None
+
+
+class CkksCollection:
+    """In-memory encrypted gallery plus slot map of one CKKS collection."""
+
+    def __init__(self, keyset: CkksKeySet, record: CollectionRecord) -> None:
+        self.record = record
+        self._keyset = keyset
+        self._params = keyset.params
+        self.gallery = EncryptedGallery(keyset, record.dim)
+        self._blocks: dict[int, BlockState] = {}
+        self._where: dict[str, tuple[int, int]] = {}
+
+    # --- loading --------------------------------------------------------------
+    def load(self, blocks: Sequence[BlockRecord], subjects: Sequence[SubjectRecord]) -> None:
+        """Fill memory from stored blocks and subject rows."""
+        degree = self._params.poly_modulus_degree
+        for block in blocks:
+            _, residues = decode_block(
+                block.blob,
+                dim=self.record.dim,
+                degree=degree,
+                params_id=self._params.params_id,
+                prime=self._keyset.prime,
+            )
+            self.gallery.put_block(block.block_no, residues)
+            self._blocks[block.block_no] = BlockState(
+                block.next_slot, block.live, block.encryptions, [None] * degree
+            )
+        for subject in subjects:
+            self._blocks[subject.block_no].subjects[subject.slot] = subject.subject_id
+            self._where[subject.subject_id] = (subject.block_no, subject.slot)
+
+    @property
+    def size(self) -> int:
+        return len(self._where)
+
+    def location(self, subject_id: str) -> tuple[int, int] | None:
+        return self._where.get(subject_id)
+
+    # --- enrolment ------------------------------------------------------------
+    def plan_enrollment(
+        self, subject_ids: Sequence[str], templates: np.ndarray, *, enrolled_at: float
+    ) -> EnrollmentPlan:
+        """Place and encrypt unit-norm templates (n, dim); nothing changes yet."""
+        placements = self._allocate(len(subject_ids))
+        degree = self._params.poly_modulus_degree
+        scale = float(2**self._params.scale_bits)
+        blocks, subjects, residues = [], [], {}
+        row = 0
+        for index, (block_no, first_slot, count) in enumerate(placements, start=1):
+            log.info("encrypting block %d/%d (%d templates)", index, len(placements), count)
+            values = np.zeros((self.record.dim, degree))
+            values[:, first_slot : first_slot + count] = templates[row : row + count].T
+            fresh = self._keyset.encrypt_coefficients(values, scale).reshape(
+                self.record.dim, 2, degree
+            )
+            state = self._blocks.get(block_no)
+            if state is not None:
+                fresh = (fresh + self.gallery.block_residues(block_no)) % np.uint64(
+                    self._keyset.prime
+                )
+            residues[block_no] = fresh
+            blocks.append(
+                BlockRecord(
+                    collection=self.record.name,
+                    block_no=block_no,
+                    blob=encode_block(
+                        fresh, params_id=self._params.params_id, key_version=self.record.key_version
+                    ),
+                    next_slot=first_slot + count,
+                    live=(state.live if state else 0) + count,
+                    encryptions=(state.encryptions if state else 0) + 1,
+                )
+            )
+            for offset in range(count):
+                subjects.append(
+                    SubjectRecord(
+                        self.record.name,
+                        subject_ids[row + offset],
+                        block_no,
+                        first_slot + offset,
+                        self.record.key_version,
+                        enrolled_at,
+                    )
+                )
+            row += count
+        return EnrollmentPlan(tuple(blocks), tuple(subjects), residues)
+
+    def _allocate(self, count: int) -> list[tuple[int, int, int]]:
+        """Split ``count`` new templates into (block_no, first_slot, count) runs."""
+        degree = self._params.poly_modulus_degree
+        runs: list[tuple[int, int, int]] = []
+        last = max(self._blocks, default=-1)
+        state = self._blocks.get(last)
+        # Only the newest block takes more templates, and only while its noise budget lasts.
+        if (
+            state
+            and state.next_slot < degree
+            and state.encryptions < self._params.max_block_encryptions
+        ):
+            take = min(count, degree - state.next_slot)
+            runs.append((last, state.next_slot, take))
+            count -= take
+        next_no = last + 1
+        while count > 0:
+            take = min(count, degree)
+            runs.append((next_no, 0, take))
+            next_no += 1
+            count -= take
+        return runs
+
+    def apply_enrollment(self, plan: EnrollmentPlan) -> None:
+        """Make a committed enrolment visible to scoring."""
+        degree = self._params.poly_modulus_degree
+        for block in plan.blocks:
+            state = self._blocks.setdefault(block.block_no, BlockState(0, 0, 0, [None] * degree))
+            state.next_slot, state.live, state.encryptions = (
+                block.next_slot,
+                block.live,
+                block.encryptions,
+            )
+            self.gallery.put_block(block.block_no, plan.residues[block.block_no])
+        for subject in plan.subjects:
+            self._blocks[subject.block_no].subjects[subject.slot] = subject.subject_id
+            self._where[subject.subject_id] = (subject.block_no, subject.slot)
+
+    # --- erasure --------------------------------------------------------------
+    def plan_erasure(self, subject_id: str) -> ErasurePlan:
+        """Pad the subject's coefficient with fresh randomness (or drop its block)."""
+        block_no, slot = self._where[subject_id]
+        state = self._blocks[block_no]
+        if state.live == 1:
+            return ErasurePlan(subject_id, block_no, slot, None, None)
+        prime = self._keyset.prime
+        # 128 random bits per pad reduced mod p: bias below 2^-90, i.e. uniform.
+        raw = np.frombuffer(os.urandom(16 * self.record.dim), dtype="<u8").reshape(-1, 2)
+        pads = np.array([(int(hi) << 64 | int(lo)) % prime for lo, hi in raw], dtype=np.uint64)
+        residues = self.gallery.block_residues(block_no)
+        shift = mulmod_scalar_vector(pads, self._keyset.monomial_ntt(slot), prime)
+        residues[:, 0, :] = (residues[:, 0, :] + shift) % np.uint64(prime)
+        replacement = BlockRecord(
+            self.record.name,
+            block_no,
+            encode_block(
+                residues, params_id=self._params.params_id, key_version=self.record.key_version
+            ),
+            state.next_slot,
+            state.live - 1,
+            state.encryptions,
+        )
+        return ErasurePlan(subject_id, block_no, slot, replacement, residues)
+
+    def apply_erasure(self, plan: ErasurePlan) -> None:
+        """Make a committed erasure visible to scoring."""
+        state = self._blocks[plan.block_no]
+        state.subjects[plan.slot] = None
+        state.live -= 1
+        del self._where[plan.subject_id]
+        if plan.residues is None:
+            self.gallery.drop_block(plan.block_no)
+            del self._blocks[plan.block_no]
+        else:
+            self.gallery.put_block(plan.block_no, plan.residues)
+
+    # --- matching -------------------------------------------------------------
+    def verify_score(self, subject_id: str, probe: np.ndarray) -> float:
+        """Encrypted-domain score of one unit probe against one subject."""
+        block_no, slot = self._where[subject_id]
+        return float(self.gallery.score_block(probe, block_no)[slot])
+
+    def identify(self, probes: np.ndarray, top_k: int) -> list[list[Match]]:
+        """Top-k live subjects for each unit probe row, best first."""
+        result = self.gallery.score(probes)
+        ids: list[str | None] = []
+        for block_no in result.block_nos:
+            ids.extend(self._blocks[block_no].subjects)
+        live = np.array([subject is not None for subject in ids], dtype=bool)
+        scores = np.where(live[None, :], result.scores, -np.inf)
+        k = min(top_k, int(live.sum()))
+        answers: list[list[Match]] = []
+        for row in scores:
+            if k == 0:
+                answers.append([])
+                continue
+            best = np.argpartition(-row, k - 1)[:k]
+            best = best[np.argsort(-row[best], kind="stable")]
+            answers.append([Match(str(ids[i]), float(row[i])) for i in best])
+        return answers
