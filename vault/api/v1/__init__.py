@@ -1,0 +1,1 @@
+"""Generated code of the ``biovault.v1`` wire API (regenerate, never edit)."""
