@@ -14,6 +14,9 @@ __all__ = [
     "BLOCK_COLUMNS",
     "COLLECTION_COLUMNS",
     "SUBJECT_COLUMNS",
+    "UPDATE_BLOCK",
+    "UPDATE_COLLECTION",
+    "UPSERT_BLOCK",
     "block_row",
     "collection_record",
     "collection_row",
@@ -28,6 +31,24 @@ COLLECTION_COLUMNS = (
 )
 BLOCK_COLUMNS = "collection, block_no, blob, next_slot, live, encryptions"
 SUBJECT_COLUMNS = "collection, subject_id, block_no, slot, key_version, enrolled_at"
+
+# Parameters: collection_row() without the name, then the name.
+UPDATE_COLLECTION = (
+    "UPDATE collections SET mode = ?, dim = ?, params_id = ?, allow_identification = ?, "
+    "purposes = ?, match_threshold = ?, created_at = ?, key_version = ?, config_json = ? "
+    "WHERE name = ?"
+)
+# Parameters: block_row().
+UPSERT_BLOCK = (
+    f"INSERT INTO blocks ({BLOCK_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT (collection, block_no) DO UPDATE SET blob = excluded.blob, "
+    "next_slot = excluded.next_slot, live = excluded.live, encryptions = excluded.encryptions"
+)
+# Parameters: block_row() without collection and block_no, then those two.
+UPDATE_BLOCK = (
+    "UPDATE blocks SET blob = ?, next_slot = ?, live = ?, encryptions = ? "
+    "WHERE collection = ? AND block_no = ?"
+)
 
 # Comfortably below every SQLite build's host-parameter limit (999 before 3.32).
 _ID_CHUNK = 500

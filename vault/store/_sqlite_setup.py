@@ -148,7 +148,9 @@ def open_connection(path: Path, *, read_only: bool) -> sqlite3.Connection:
             # so the sqlite3 module never opens implicit transactions behind it.
             conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     except OSError as e:
-        raise StorageError(f"template store {path}: cannot create file: {e.strerror}") from e
+        raise StorageError(
+            f"template store {path}: cannot open file for writing: {e.strerror}"
+        ) from e
     except sqlite3.Error as e:
         raise storage_error("open", path, e) from e
     try:

@@ -1,9 +1,8 @@
 """The embedded default TemplateStore, on the standard library's sqlite3.
 
-Durability and erasure are the point of this module: WAL with synchronous=FULL so
-acknowledged writes survive power loss, secure_delete so freed pages are zeroed,
-and a TRUNCATE checkpoint after every erasure so the WAL file keeps no copy of an
-erased block either.
+WAL with synchronous=FULL so acknowledged writes survive power loss; secure_delete
+so freed pages are zeroed; a TRUNCATE checkpoint after every erasure so the WAL
+keeps no copy of an erased block either.
 """
 
 from __future__ import annotations
@@ -19,6 +18,9 @@ from vault.store._sqlite_rows import (
     BLOCK_COLUMNS,
     COLLECTION_COLUMNS,
     SUBJECT_COLUMNS,
+    UPDATE_BLOCK,
+    UPDATE_COLLECTION,
+    UPSERT_BLOCK,
     block_row,
     collection_record,
     collection_row,
@@ -34,8 +36,7 @@ __all__ = ["SqliteTemplateStore"]
 class SqliteTemplateStore(TemplateStore):
     """TemplateStore kept in one SQLite file (plus its -wal and -shm companions).
 
-    The file is created with mode 0600 and missing parent directories with 0700.
-    Safe to share between threads.
+    The file is created 0600, missing parent directories 0700. Thread-safe.
 
     Args:
         path: The database file.
@@ -75,12 +76,7 @@ class SqliteTemplateStore(TemplateStore):
         """
         row = collection_row(record)
         with self._db.transaction("update collection") as conn:
-            cursor = conn.execute(
-                "UPDATE collections SET mode = ?, dim = ?, params_id = ?, "
-                "allow_identification = ?, purposes = ?, match_threshold = ?, "
-                "created_at = ?, key_version = ?, config_json = ? WHERE name = ?",
-                (*row[1:], row[0]),
-            )
+            cursor = conn.execute(UPDATE_COLLECTION, (*row[1:], row[0]))
             if cursor.rowcount == 0:
                 raise NotFound(f"collection {record.name!r} does not exist")
 
@@ -194,13 +190,7 @@ class SqliteTemplateStore(TemplateStore):
                     f"{len(taken)} of {len(ids)} subject ids are already enrolled in "
                     f"collection {collection!r} (first: {first!r})"
                 )
-            conn.executemany(
-                f"INSERT INTO blocks ({BLOCK_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT (collection, block_no) DO UPDATE SET blob = excluded.blob, "
-                "next_slot = excluded.next_slot, live = excluded.live, "
-                "encryptions = excluded.encryptions",
-                [block_row(b) for b in blocks],
-            )
+            conn.executemany(UPSERT_BLOCK, [block_row(b) for b in blocks])
             conn.executemany(
                 f"INSERT INTO subjects ({SUBJECT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",
                 [subject_row(s) for s in subjects],
@@ -243,11 +233,7 @@ class SqliteTemplateStore(TemplateStore):
                 (collection, subject_id),
             )
             if replacement is not None:
-                conn.execute(
-                    "UPDATE blocks SET blob = ?, next_slot = ?, live = ?, encryptions = ? "
-                    "WHERE collection = ? AND block_no = ?",
-                    (*block_row(replacement)[2:], collection, target),
-                )
+                conn.execute(UPDATE_BLOCK, (*block_row(replacement)[2:], collection, target))
             else:
                 others = conn.execute(
                     "SELECT count(*) FROM subjects WHERE collection = ? AND block_no = ?",
