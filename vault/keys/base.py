@@ -11,6 +11,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
+from vault.errors import KeyServiceError
 from vault.keys.datakey import DataKey
 
 __all__ = ["KeyService", "WrappedDataKey"]
@@ -42,6 +43,28 @@ class KeyService(ABC):
     @abstractmethod
     def is_available(self) -> bool:
         """True if the KMS is reachable, unsealed and answering."""
+
+    def rotate_kek(self) -> int:
+        """Create a new KEK version for future wraps and return its number.
+
+        Optional capability: services that cannot rotate raise KeyServiceError.
+        """
+        raise KeyServiceError(f"{type(self).__name__} cannot rotate its KEK")
+
+    def rewrap_data_key(self, wrapped: str) -> str:
+        """Re-encrypt a wrapped DEK under the latest KEK version, never exposing it.
+
+        Optional capability: services that cannot rewrap raise KeyServiceError.
+        """
+        raise KeyServiceError(f"{type(self).__name__} cannot rewrap data keys")
+
+    def wrapped_key_version(self, wrapped: str) -> int:
+        """KEK version a stored wrapped DEK was produced under (read locally).
+
+        Optional capability: services whose wrapped form names no version raise
+        KeyServiceError.
+        """
+        raise KeyServiceError(f"{type(self).__name__} cannot read wrapped-key versions")
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections."""
