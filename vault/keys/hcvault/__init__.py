@@ -2,9 +2,19 @@
 
 * :class:`HcVaultKeyService` - the production :class:`~vault.keys.base.KeyService`:
   a Transit KEK that wraps and unwraps data keys.
+* :class:`EmbeddedOpenBao` - a local OpenBao child process for development only.
 """
 
+from vault.keys.hcvault.binary import find_bao_binary
 from vault.keys.hcvault.client import KEK_TYPE, HcVaultKeyService
+from vault.keys.hcvault.embedded import EmbeddedOpenBao
 from vault.keys.hcvault.login import LoginStrategy, TokenLogin
 
-__all__ = ["KEK_TYPE", "HcVaultKeyService", "LoginStrategy", "TokenLogin"]
+__all__ = [
+    "KEK_TYPE",
+    "EmbeddedOpenBao",
+    "HcVaultKeyService",
+    "LoginStrategy",
+    "TokenLogin",
+    "find_bao_binary",
+]
