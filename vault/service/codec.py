@@ -1,0 +1,277 @@
+"""Translation between ``biovault.v1`` messages and the vault's value types.
+
+Decoding is strict: anything malformed raises :class:`vault.errors.InvalidArgument`
+with a message that names the field but never quotes template data. Semantic
+checks (finiteness, norms, dimension of the collection) belong to the core.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import Any, Final
+
+import numpy as np
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from vault.api.v1 import vault_pb2
+from vault.errors import InvalidArgument
+from vault.types import (
+    CollectionInfo,
+    CollectionSpec,
+    DeleteResult,
+    Match,
+    ProtectionMode,
+    VerifyResult,
+)
+
+__all__ = [
+    "decode_collection",
+    "decode_collection_spec",
+    "decode_delete_result",
+    "decode_matches",
+    "decode_mode",
+    "decode_probe",
+    "decode_templates",
+    "decode_top_k",
+    "decode_verify_result",
+    "encode_collection",
+    "encode_collection_spec",
+    "encode_delete_result",
+    "encode_matches",
+    "encode_mode",
+    "encode_templates",
+    "encode_verify_result",
+]
+
+_WIRE_DTYPES: Final[dict[int, np.dtype[Any]]] = {
+    vault_pb2.DTYPE_FLOAT32: np.dtype("<f4"),
+    vault_pb2.DTYPE_FLOAT64: np.dtype("<f8"),
+}
+_DTYPE_ENUMS: Final[dict[str, vault_pb2.DType]] = {
+    "float32": vault_pb2.DTYPE_FLOAT32,
+    "float64": vault_pb2.DTYPE_FLOAT64,
+}
+_MODE_ENUMS: Final[dict[ProtectionMode, vault_pb2.ProtectionMode]] = {
+    ProtectionMode.CKKS: vault_pb2.PROTECTION_MODE_CKKS,
+    ProtectionMode.CANCELABLE: vault_pb2.PROTECTION_MODE_CANCELABLE,
+    ProtectionMode.HYBRID: vault_pb2.PROTECTION_MODE_HYBRID,
+}
+_MODES: Final[dict[int, ProtectionMode]] = {wire: mode for mode, wire in _MODE_ENUMS.items()}
+
+
+def decode_templates(message: Any, field: str) -> np.ndarray:
+    """Decode the :class:`TemplateBatch` in ``message.<field>`` into an (n, dim) array.
+
+    Args:
+        message: The request holding the batch.
+        field: Name of the batch field, also used in error messages.
+
+    Returns:
+        A writable, native-byte-order float32 or float64 array with n >= 1 rows.
+
+    Raises:
+        InvalidArgument: If the batch is missing, has dim 0, an unknown dtype, or a
+            data length that is not a positive whole number of rows.
+    """
+    if not message.HasField(field):
+        raise InvalidArgument(f"{field} is required")
+    batch = getattr(message, field)
+    wire_dtype = _WIRE_DTYPES.get(batch.dtype)
+    if wire_dtype is None:
+        raise InvalidArgument(f"{field}.dtype must be DTYPE_FLOAT32 or DTYPE_FLOAT64")
+    if batch.dim == 0:
+        raise InvalidArgument(f"{field}.dim must be greater than 0")
+    row_bytes = batch.dim * wire_dtype.itemsize
+    rows, remainder = divmod(len(batch.data), row_bytes)
+    if remainder or rows == 0:
+        raise InvalidArgument(
+            f"{field}.data holds {len(batch.data)} bytes, which is not a positive whole "
+            f"number of rows of {batch.dim} x {wire_dtype.itemsize}-byte values"
+        )
+    flat = np.frombuffer(batch.data, dtype=wire_dtype)
+    return flat.reshape(rows, batch.dim).astype(wire_dtype.newbyteorder("="), copy=True)
+
+
+def decode_probe(message: Any, field: str) -> np.ndarray:
+    """Decode a :class:`TemplateBatch` that must hold exactly one row.
+
+    Returns:
+        A (1, dim) array.
+
+    Raises:
+        InvalidArgument: As :func:`decode_templates`, or if there is more than one row.
+    """
+    probe = decode_templates(message, field)
+    if probe.shape[0] != 1:
+        raise InvalidArgument(f"{field} must hold exactly one row, not {probe.shape[0]}")
+    return probe
+
+
+def encode_templates(templates: np.ndarray) -> vault_pb2.TemplateBatch:
+    """Encode an (n, dim) float32/float64 array as a little-endian :class:`TemplateBatch`.
+
+    Args:
+        templates: The rows to send (any byte order or memory layout).
+
+    Returns:
+        The wire batch.
+
+    Raises:
+        InvalidArgument: If the array is not 2-D float32/float64 with n, dim >= 1.
+    """
+    wire_dtype = _DTYPE_ENUMS.get(templates.dtype.name)
+    if wire_dtype is None:
+        raise InvalidArgument(f"templates must be float32 or float64, not {templates.dtype}")
+    if templates.ndim != 2 or templates.shape[0] == 0 or templates.shape[1] == 0:
+        raise InvalidArgument(
+            f"templates must have shape (n, dim) with n, dim >= 1, not {templates.shape}"
+        )
+    little = np.ascontiguousarray(templates, dtype=templates.dtype.newbyteorder("<"))
+    return vault_pb2.TemplateBatch(dim=templates.shape[1], dtype=wire_dtype, data=little.tobytes())
+
+
+def decode_mode(value: int) -> ProtectionMode:
+    """Decode a wire ``ProtectionMode``.
+
+    Raises:
+        InvalidArgument: If the value is unspecified or unknown.
+    """
+    try:
+        return _MODES[value]
+    except KeyError:
+        raise InvalidArgument("mode must be CKKS, CANCELABLE or HYBRID") from None
+
+
+def encode_mode(mode: ProtectionMode) -> vault_pb2.ProtectionMode:
+    """Encode a :class:`ProtectionMode` as its wire enum value."""
+    return _MODE_ENUMS[mode]
+
+
+def decode_top_k(value: int) -> int:
+    """Check the ``top_k`` of an identify request (0 means unset in proto3).
+
+    Raises:
+        InvalidArgument: If it is 0.
+    """
+    if value < 1:
+        raise InvalidArgument("top_k must be at least 1")
+    return value
+
+
+def decode_collection_spec(request: vault_pb2.CreateCollectionRequest) -> CollectionSpec:
+    """Decode a create request; an unset threshold keeps the vault's default.
+
+    Raises:
+        InvalidArgument: If the mode is unknown or dim is 0.
+    """
+    if request.dim == 0:
+        raise InvalidArgument("dim must be greater than 0")
+    spec = CollectionSpec(
+        name=request.name,
+        mode=decode_mode(request.mode),
+        dim=request.dim,
+        allow_identification=request.allow_identification,
+        purposes=tuple(request.purposes),
+    )
+    if request.HasField("match_threshold"):
+        spec = dataclasses.replace(spec, match_threshold=request.match_threshold)
+    return spec
+
+
+def encode_collection_spec(spec: CollectionSpec) -> vault_pb2.CreateCollectionRequest:
+    """Encode a :class:`CollectionSpec` as a create request."""
+    return vault_pb2.CreateCollectionRequest(
+        name=spec.name,
+        mode=encode_mode(spec.mode),
+        dim=spec.dim,
+        allow_identification=spec.allow_identification,
+        purposes=list(spec.purposes),
+        match_threshold=spec.match_threshold,
+    )
+
+
+def encode_collection(info: CollectionInfo) -> vault_pb2.Collection:
+    """Encode a :class:`CollectionInfo` for the wire."""
+    return vault_pb2.Collection(
+        name=info.name,
+        mode=encode_mode(info.mode),
+        dim=info.dim,
+        allow_identification=info.allow_identification,
+        purposes=list(info.purposes),
+        match_threshold=info.match_threshold,
+        size=info.size,
+        created_at=_timestamp(info.created_at),
+    )
+
+
+def decode_collection(message: vault_pb2.Collection) -> CollectionInfo:
+    """Decode a wire ``Collection`` (client side).
+
+    Raises:
+        InvalidArgument: If the server sent an unknown mode.
+    """
+    return CollectionInfo(
+        name=message.name,
+        mode=decode_mode(message.mode),
+        dim=message.dim,
+        allow_identification=message.allow_identification,
+        purposes=tuple(message.purposes),
+        match_threshold=message.match_threshold,
+        size=message.size,
+        created_at=message.created_at.ToNanoseconds() / 1e9,
+    )
+
+
+def encode_verify_result(result: VerifyResult) -> vault_pb2.VerifyResponse:
+    """Encode the outcome of a 1:1 comparison."""
+    return vault_pb2.VerifyResponse(match=result.match, score=result.score)
+
+
+def decode_verify_result(response: vault_pb2.VerifyResponse) -> VerifyResult:
+    """Decode the outcome of a 1:1 comparison (client side)."""
+    return VerifyResult(match=response.match, score=response.score)
+
+
+def encode_matches(results: Sequence[Sequence[Match]]) -> vault_pb2.IdentifyResponse:
+    """Encode one candidate list per probe, keeping the order of both."""
+    return vault_pb2.IdentifyResponse(
+        results=[
+            vault_pb2.ProbeResult(
+                matches=[vault_pb2.Candidate(subject_id=m.subject_id, score=m.score) for m in row]
+            )
+            for row in results
+        ]
+    )
+
+
+def decode_matches(response: vault_pb2.IdentifyResponse) -> list[list[Match]]:
+    """Decode an identify response into one candidate list per probe."""
+    return [
+        [Match(subject_id=c.subject_id, score=c.score) for c in result.matches]
+        for result in response.results
+    ]
+
+
+def encode_delete_result(result: DeleteResult) -> vault_pb2.DeleteResponse:
+    """Encode the receipt of an erasure."""
+    return vault_pb2.DeleteResponse(
+        subject_id=result.subject_id,
+        erased=result.erased,
+        erased_at=_timestamp(result.erased_at),
+    )
+
+
+def decode_delete_result(response: vault_pb2.DeleteResponse) -> DeleteResult:
+    """Decode the receipt of an erasure (client side)."""
+    return DeleteResult(
+        subject_id=response.subject_id,
+        erased=response.erased,
+        erased_at=response.erased_at.ToNanoseconds() / 1e9,
+    )
+
+
+def _timestamp(seconds: float) -> Timestamp:
+    stamp = Timestamp()
+    stamp.FromNanoseconds(round(seconds * 1e9))
+    return stamp

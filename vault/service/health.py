@@ -1,0 +1,81 @@
+"""gRPC health checking that follows :meth:`VaultApi.is_serving`.
+
+The overall status (service ``""``) and each named service report SERVING only
+while the core says it can serve (keys loaded, key service reachable). A small
+daemon thread re-asks the core periodically, so a Vault outage shows up as
+NOT_SERVING without any request having to fail first.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+from typing import Final
+
+from grpc_health.v1 import health, health_pb2
+
+from vault.core.api import VaultApi
+
+__all__ = ["DEFAULT_HEALTH_INTERVAL", "VaultHealth"]
+
+DEFAULT_HEALTH_INTERVAL: Final = 2.0
+_log = logging.getLogger(__name__)
+_SERVING = health_pb2.HealthCheckResponse.SERVING
+_NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+
+
+class VaultHealth(health.HealthServicer):
+    """A health servicer whose statuses mirror ``api.is_serving()``.
+
+    Args:
+        api: The core whose readiness is reported.
+        services: Fully-qualified service names reported besides the overall "".
+        interval: Seconds between two refreshes by the background thread.
+    """
+
+    def __init__(
+        self,
+        api: VaultApi,
+        *,
+        services: Sequence[str],
+        interval: float = DEFAULT_HEALTH_INTERVAL,
+    ) -> None:
+        super().__init__()
+        self._api = api
+        self._names = (health.OVERALL_HEALTH, *services)
+        self._interval = interval
+        self._stop = threading.Event()
+        self._serving: bool | None = None
+        self.refresh()
+        self._thread = threading.Thread(target=self._loop, name="biovault-health", daemon=True)
+        self._thread.start()
+
+    def refresh(self) -> bool:
+        """Ask the core now and publish the answer.
+
+        Returns:
+            Whether the vault is serving.
+        """
+        try:
+            serving = bool(self._api.is_serving())
+        except Exception as error:  # a failing probe means "not serving", never a crash
+            _log.warning("health probe failed with %s", type(error).__name__)
+            serving = False
+        if serving != self._serving:
+            _log.info("vault is %s", "SERVING" if serving else "NOT_SERVING")
+            self._serving = serving
+        for name in self._names:
+            self.set(name, _SERVING if serving else _NOT_SERVING)
+        return serving
+
+    def close(self) -> None:
+        """Report NOT_SERVING from now on and stop the background thread."""
+        self._stop.set()
+        self.enter_graceful_shutdown()
+        if self._thread is not threading.current_thread():
+            self._thread.join(timeout=max(self._interval, 1.0) + 1.0)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self._interval):
+            self.refresh()

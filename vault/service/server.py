@@ -1,0 +1,156 @@
+"""Server lifecycle: build the gRPC server around a core, run it until a signal.
+
+This is the one place where the concrete vault is wired to the transport:
+:func:`run` opens the core through ``vault.service.bootstrap.open_vault`` and
+:func:`build_server` registers the servicer, health checking and reflection.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from concurrent import futures
+from types import FrameType
+from typing import Final
+
+import grpc
+from grpc_health.v1 import health, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from vault.config import ServeSettings
+from vault.core.api import VaultApi
+from vault.errors import ConfigurationError
+from vault.service.addresses import require_plaintext_allowed
+from vault.service.enrollment import DEFAULT_MAX_ENROLL_BYTES
+from vault.service.health import DEFAULT_HEALTH_INTERVAL, VaultHealth
+from vault.service.servicer import TemplateVaultServicer
+from vault.service.wire import SERVICE_NAME, add_template_vault
+
+__all__ = ["DEFAULT_GRACE_SECONDS", "build_server", "run"]
+
+DEFAULT_GRACE_SECONDS: Final = 10.0
+_log = logging.getLogger(__name__)
+
+
+def build_server(
+    api: VaultApi,
+    listen: str,
+    *,
+    max_message_bytes: int,
+    workers: int,
+    max_enroll_bytes: int = DEFAULT_MAX_ENROLL_BYTES,
+    health_interval: float = DEFAULT_HEALTH_INTERVAL,
+) -> tuple[grpc.Server, VaultHealth, int]:
+    """Create a bound, not yet started server for ``api``.
+
+    Args:
+        api: The core use cases to serve.
+        listen: ``HOST:PORT`` to bind; port 0 picks a free port. Must be loopback
+            until TLS options exist.
+        max_message_bytes: Largest message sent or received; bigger ones fail
+            with RESOURCE_EXHAUSTED.
+        workers: Threads handling RPCs concurrently.
+        max_enroll_bytes: Largest template payload of one Enroll stream.
+        health_interval: Seconds between two health refreshes.
+
+    Returns:
+        The server, its health servicer (call ``close()`` when stopping) and the
+        bound port.
+
+    Raises:
+        ConfigurationError: If ``listen`` is not loopback, or cannot be bound.
+    """
+    require_plaintext_allowed(listen, role="listen on")
+    if max_message_bytes < 1 or workers < 1:
+        raise ConfigurationError("max_message_bytes and workers must be positive")
+    options = [
+        ("grpc.max_send_message_length", max_message_bytes),
+        ("grpc.max_receive_message_length", max_message_bytes),
+        # Without this a second server could silently share the port.
+        ("grpc.so_reuseport", 0),
+    ]
+    executor = futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="biovault-rpc")
+    server = grpc.server(executor, options=options)
+    add_template_vault(TemplateVaultServicer(api, max_enroll_bytes=max_enroll_bytes), server)
+    try:
+        port = server.add_insecure_port(listen)
+    except RuntimeError:  # grpc reports a failed bind as RuntimeError or as port 0
+        port = 0
+    if port == 0:
+        server.stop(None)
+        raise ConfigurationError(f"cannot listen on {listen}: address in use or unavailable")
+    health_servicer = VaultHealth(api, services=(SERVICE_NAME,), interval=health_interval)
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection(
+        (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+    )
+    return server, health_servicer, port
+
+
+def run(
+    settings: ServeSettings,
+    *,
+    grace: float = DEFAULT_GRACE_SECONDS,
+    stop: threading.Event | None = None,
+    on_ready: Callable[[int], None] | None = None,
+) -> None:
+    """Open the vault, serve it, and shut down gracefully on SIGTERM/SIGINT.
+
+    Shutdown order: health turns NOT_SERVING, the server stops accepting calls and
+    lets running ones finish for ``grace`` seconds, then the vault is closed.
+
+    Args:
+        settings: Start-up settings.
+        grace: Seconds running calls get to finish on shutdown.
+        stop: Event that ends serving when set (signals set it too).
+        on_ready: Called with the bound port once the server accepts calls.
+
+    Raises:
+        ConfigurationError: If the listen address is refused (checked before the
+            vault is opened) or cannot be bound.
+    """
+    require_plaintext_allowed(settings.listen, role="listen on")
+    from vault.service.bootstrap import open_vault  # wires the concrete core; heavy imports
+
+    stop = stop or threading.Event()
+    with _stop_on_signals(stop), open_vault(settings) as api:
+        server, health_servicer, port = build_server(
+            api,
+            settings.listen,
+            max_message_bytes=settings.max_message_bytes,
+            workers=settings.workers,
+        )
+        server.start()
+        _log.info("serving %s on port %d (plaintext loopback development mode)", SERVICE_NAME, port)
+        if on_ready is not None:
+            on_ready(port)
+        try:
+            while not stop.wait(0.5):
+                pass
+        finally:
+            _log.info("shutting down: draining calls for up to %.1f s", grace)
+            health_servicer.close()
+            server.stop(grace).wait()
+            _log.info("server stopped; closing the vault")
+
+
+@contextlib.contextmanager
+def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
+    """Let SIGTERM and SIGINT set ``stop`` while the block runs (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def request_stop(signum: int, _frame: FrameType | None) -> None:
+        _log.info("received %s", signal.Signals(signum).name)
+        stop.set()
+
+    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
