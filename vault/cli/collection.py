@@ -1,0 +1,118 @@
+"""``biovault collection create|get``: manage collections."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from typing import Any
+
+from vault.cli.common import (
+    Commands,
+    add_client_flags,
+    add_json_flag,
+    connect,
+    positive_int,
+    write_json,
+)
+from vault.types import CollectionInfo, CollectionSpec, ProtectionMode
+
+__all__ = ["collection_json", "register"]
+
+
+def register(commands: Commands) -> None:
+    """Add the ``collection`` command group."""
+    group = commands.add_parser("collection", help="create or describe collections")
+    actions = group.add_subparsers(dest="action", required=True, metavar="ACTION")
+
+    create = actions.add_parser("create", help="create a collection")
+    add_client_flags(create)
+    create.add_argument("--name", required=True, help="collection name")
+    create.add_argument(
+        "--mode",
+        required=True,
+        choices=[mode.value for mode in ProtectionMode],
+        help="how templates are protected at rest",
+    )
+    create.add_argument("--dim", required=True, type=positive_int, help="template length")
+    create.add_argument(
+        "--allow-identification",
+        action="store_true",
+        help="allow 1:N identification (refused otherwise)",
+    )
+    create.add_argument(
+        "--purposes",
+        type=_purposes,
+        default=(),
+        metavar="P[,P...]",
+        help="comma-separated processing purposes",
+    )
+    create.add_argument(
+        "--threshold",
+        type=float,
+        default=None,
+        metavar="X",
+        help="match decision threshold on the score (default: the vault's)",
+    )
+    add_json_flag(create)
+    create.set_defaults(handler=_create)
+
+    get = actions.add_parser("get", help="describe a collection")
+    add_client_flags(get)
+    get.add_argument("--name", required=True, help="collection name")
+    add_json_flag(get)
+    get.set_defaults(handler=_get)
+
+
+def collection_json(info: CollectionInfo) -> dict[str, Any]:
+    """The JSON form of a collection."""
+    return {
+        "name": info.name,
+        "mode": info.mode.value,
+        "dim": info.dim,
+        "allow_identification": info.allow_identification,
+        "purposes": list(info.purposes),
+        "match_threshold": info.match_threshold,
+        "size": info.size,
+        "created_at": info.created_at,
+    }
+
+
+def _purposes(text: str) -> tuple[str, ...]:
+    purposes = tuple(p.strip() for p in text.split(",") if p.strip())
+    if not purposes:
+        raise argparse.ArgumentTypeError("expected at least one purpose")
+    return purposes
+
+
+def _create(args: argparse.Namespace) -> int:
+    spec = CollectionSpec(
+        name=args.name,
+        mode=ProtectionMode(args.mode),
+        dim=args.dim,
+        allow_identification=args.allow_identification,
+        purposes=args.purposes,
+    )
+    if args.threshold is not None:
+        spec = dataclasses.replace(spec, match_threshold=args.threshold)
+    with connect(args) as client:
+        info = client.create_collection(spec)
+    _report(args, info, verb="created")
+    return 0
+
+
+def _get(args: argparse.Namespace) -> int:
+    with connect(args) as client:
+        info = client.get_collection(args.name)
+    _report(args, info, verb="collection")
+    return 0
+
+
+def _report(args: argparse.Namespace, info: CollectionInfo, *, verb: str) -> None:
+    if args.json:
+        write_json(args.json, collection_json(info))
+    if args.json != "-":
+        identification = "on" if info.allow_identification else "off"
+        print(
+            f"{verb} {info.name}: mode={info.mode.value} dim={info.dim} size={info.size} "
+            f"threshold={info.match_threshold:g} identification={identification}"
+        )

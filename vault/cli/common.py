@@ -1,0 +1,163 @@
+"""Helpers shared by the command modules: common flags, input files, output."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeAlias
+
+import numpy as np
+
+from vault.config import DEFAULT_TARGET
+from vault.service.client import DEFAULT_TIMEOUT, VaultClient
+
+__all__ = [
+    "CommandError",
+    "Commands",
+    "Handler",
+    "add_client_flags",
+    "add_json_flag",
+    "connect",
+    "load_ids",
+    "load_templates",
+    "positive_int",
+    "write_json",
+]
+
+#: The object ``add_subparsers()`` returns; each command group registers on it.
+Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+#: What a command runs: parsed arguments in, exit code out.
+Handler = Callable[[argparse.Namespace], int]
+
+
+class CommandError(Exception):
+    """A user error the CLI reports as one line on stderr (exit code 1)."""
+
+
+def positive_int(text: str) -> int:
+    """Parse an integer >= 1 (an argparse ``type``)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} is not >= 1")
+    return value
+
+
+def add_client_flags(parser: argparse.ArgumentParser) -> None:
+    """Add ``--target`` and ``--timeout`` to a client command."""
+    parser.add_argument(
+        "--target",
+        default=DEFAULT_TARGET,
+        metavar="HOST:PORT",
+        help=f"address of the vault service (default {DEFAULT_TARGET})",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=DEFAULT_TIMEOUT,
+        metavar="SECONDS",
+        help=f"deadline of each call (default {DEFAULT_TIMEOUT:g})",
+    )
+
+
+def add_json_flag(parser: argparse.ArgumentParser) -> None:
+    """Add ``--json PATH`` (``-`` for stdout)."""
+    parser.add_argument(
+        "--json",
+        metavar="PATH",
+        help="write the machine-readable result to PATH ('-' for stdout)",
+    )
+
+
+def connect(args: argparse.Namespace) -> VaultClient:
+    """Open a client for the ``--target``/``--timeout`` of a command."""
+    return VaultClient(args.target, timeout=args.timeout)
+
+
+def write_json(path: str, payload: dict[str, Any]) -> None:
+    """Write ``payload`` as JSON to ``path``, or to stdout when ``path`` is ``-``.
+
+    Raises:
+        CommandError: If the file cannot be written.
+    """
+    text = json.dumps(payload, indent=2) + "\n"
+    if path == "-":
+        sys.stdout.write(text)
+        return
+    try:
+        Path(path).write_text(text, encoding="utf-8")
+    except OSError as error:
+        raise CommandError(f"cannot write {path}: {error.strerror or error}") from None
+
+
+def load_templates(path: str, *, single: bool = False) -> np.ndarray:
+    """Load an (n, dim) float32/float64 ``.npy`` file.
+
+    Args:
+        path: The ``.npy`` file.
+        single: Expect exactly one template; a 1-D array counts as one row.
+
+    Returns:
+        The array, 2-D.
+
+    Raises:
+        CommandError: If the file is missing, not a plain ``.npy`` array, of
+            another dtype or shape, or empty.
+    """
+    try:
+        array = np.load(path, allow_pickle=False)
+    except OSError as error:
+        raise CommandError(f"cannot read {path}: {error.strerror or error}") from None
+    except ValueError:
+        raise CommandError(f"{path} is not a .npy array file") from None
+    if not isinstance(array, np.ndarray):
+        raise CommandError(f"{path} is not a .npy array file")
+    if array.dtype.name not in ("float32", "float64"):
+        raise CommandError(
+            f"{path} holds {array.dtype} values; templates must be float32 or float64"
+        )
+    if single and array.ndim == 1:
+        array = array.reshape(1, -1)
+    if array.ndim != 2 or 0 in array.shape:
+        raise CommandError(f"{path} has shape {array.shape}; templates must have shape (n, dim)")
+    if single and array.shape[0] != 1:
+        raise CommandError(f"{path} holds {array.shape[0]} templates; exactly one is expected")
+    return array
+
+
+def load_ids(path: str, *, expected: int, templates_path: str) -> list[str]:
+    """Read subject ids, one per line, aligned with the template rows.
+
+    Args:
+        path: The ids text file.
+        expected: Number of template rows.
+        templates_path: Name of the templates file, for the error message.
+
+    Returns:
+        The ids in file order.
+
+    Raises:
+        CommandError: If the file is unreadable, has an empty line, or its id
+            count differs from ``expected``.
+    """
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as error:
+        raise CommandError(f"cannot read {path}: {error.strerror or error}") from None
+    except UnicodeDecodeError:
+        raise CommandError(f"{path} is not UTF-8 text") from None
+    ids = [line.strip() for line in text.splitlines()]
+    while ids and not ids[-1]:
+        ids.pop()
+    if "" in ids:
+        raise CommandError(f"{path} line {ids.index('') + 1} is empty; expected one id per line")
+    if len(ids) != expected:
+        raise CommandError(
+            f"{path} has {len(ids)} ids but {templates_path} has {expected} rows; they must align"
+        )
+    return ids

@@ -1,0 +1,110 @@
+"""``biovault serve``: run the gRPC service until SIGTERM/SIGINT."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+from pathlib import Path
+
+from vault.cli.common import CommandError, Commands, positive_int
+from vault.config import DEFAULT_LISTEN, ServeSettings
+
+__all__ = ["register", "settings_from_args"]
+
+_DEFAULTS = ServeSettings(data_dir=Path("."))
+
+
+def register(commands: Commands) -> None:
+    """Add the ``serve`` command."""
+    parser = commands.add_parser(
+        "serve",
+        help="run the gRPC service",
+        description=(
+            "Run the vault service until SIGTERM/SIGINT. Without --vault-addr and "
+            "VAULT_ADDR, a persistent embedded OpenBao is started under --data-dir."
+        ),
+    )
+    parser.add_argument(
+        "--data-dir", required=True, type=Path, metavar="DIR", help="state directory"
+    )
+    parser.add_argument(
+        "--listen",
+        default=DEFAULT_LISTEN,
+        metavar="HOST:PORT",
+        help=f"address to serve on; plaintext only on loopback (default {DEFAULT_LISTEN})",
+    )
+    parser.add_argument(
+        "--vault-addr", metavar="URL", help="HashiCorp Vault / OpenBao address (env VAULT_ADDR)"
+    )
+    parser.add_argument(
+        "--vault-token-file", metavar="FILE", help="file holding the Vault token (env VAULT_TOKEN)"
+    )
+    parser.add_argument(
+        "--vault-ca-file", metavar="FILE", help="CA bundle of Vault's TLS (env VAULT_CACERT)"
+    )
+    parser.add_argument(
+        "--transit-mount", default=_DEFAULTS.transit_mount, help="Transit engine mount"
+    )
+    parser.add_argument(
+        "--kek-name", default=_DEFAULTS.kek_name, help="Transit key wrapping the data keys"
+    )
+    parser.add_argument(
+        "--max-message-bytes",
+        type=positive_int,
+        default=_DEFAULTS.max_message_bytes,
+        help="largest gRPC message sent or received",
+    )
+    parser.add_argument(
+        "--workers", type=positive_int, default=_DEFAULTS.workers, help="RPC threads"
+    )
+    parser.add_argument(
+        "--grace", type=float, default=10.0, metavar="SECONDS", help="drain time on shutdown"
+    )
+    parser.add_argument(
+        "--log-level",
+        default="INFO",
+        choices=("DEBUG", "INFO", "WARNING", "ERROR"),
+        help="log verbosity",
+    )
+    parser.set_defaults(handler=_serve)
+
+
+def settings_from_args(args: argparse.Namespace) -> ServeSettings:
+    """Resolve flags and the VAULT_* environment into :class:`ServeSettings`.
+
+    Raises:
+        CommandError: If the token file cannot be read or is empty.
+    """
+    token = os.environ.get("VAULT_TOKEN") or None
+    if args.vault_token_file:
+        try:
+            token = Path(args.vault_token_file).read_text(encoding="utf-8").strip()
+        except OSError as error:
+            raise CommandError(
+                f"cannot read {args.vault_token_file}: {error.strerror or error}"
+            ) from None
+        if not token:
+            raise CommandError(f"{args.vault_token_file} is empty; expected a Vault token")
+    return ServeSettings(
+        data_dir=args.data_dir.expanduser().resolve(),
+        listen=args.listen,
+        vault_addr=args.vault_addr or os.environ.get("VAULT_ADDR") or None,
+        vault_token=token,
+        vault_ca_file=args.vault_ca_file or os.environ.get("VAULT_CACERT") or None,
+        transit_mount=args.transit_mount,
+        kek_name=args.kek_name,
+        max_message_bytes=args.max_message_bytes,
+        workers=args.workers,
+    )
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from vault.service.server import run
+
+    settings = settings_from_args(args)
+    logging.basicConfig(
+        level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    run(settings, grace=args.grace)
+    return 0

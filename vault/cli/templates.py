@@ -1,0 +1,158 @@
+"""``biovault enroll|verify|identify|delete``: work with enrolled templates."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import TextIO
+
+from vault.cli.common import (
+    Commands,
+    add_client_flags,
+    add_json_flag,
+    connect,
+    load_ids,
+    load_templates,
+    positive_int,
+    write_json,
+)
+
+__all__ = ["register"]
+
+
+def register(commands: Commands) -> None:
+    """Add the ``enroll``, ``verify``, ``identify`` and ``delete`` commands."""
+    enroll = commands.add_parser("enroll", help="enroll templates (all rows or none)")
+    add_client_flags(enroll)
+    enroll.add_argument("--collection", required=True, help="target collection")
+    enroll.add_argument("--templates", required=True, metavar="X.npy", help="(n, dim) float array")
+    enroll.add_argument("--ids", required=True, metavar="IDS.txt", help="one subject id per row")
+    _add_purpose(enroll)
+    enroll.add_argument("--consent-ref", default="", help="reference to the recorded consent")
+    enroll.add_argument("--legal-basis", default="", help="legal basis of the processing")
+    enroll.add_argument(
+        "--batch-rows", type=positive_int, default=None, metavar="N", help="rows per streamed chunk"
+    )
+    add_json_flag(enroll)
+    enroll.set_defaults(handler=_enroll)
+
+    verify = commands.add_parser("verify", help="1:1 comparison with one enrolled subject")
+    add_client_flags(verify)
+    verify.add_argument("--collection", required=True, help="collection to search")
+    verify.add_argument("--id", required=True, dest="subject_id", help="claimed subject id")
+    verify.add_argument("--template", required=True, metavar="Q.npy", help="one probe template")
+    _add_purpose(verify)
+    add_json_flag(verify)
+    verify.set_defaults(handler=_verify)
+
+    identify = commands.add_parser("identify", help="1:N search of each probe row")
+    add_client_flags(identify)
+    identify.add_argument("--collection", required=True, help="collection to search")
+    identify.add_argument("--templates", required=True, metavar="Q.npy", help="(n, dim) probes")
+    identify.add_argument(
+        "--top-k", type=positive_int, default=5, metavar="K", help="candidates per probe"
+    )
+    _add_purpose(identify)
+    add_json_flag(identify)
+    identify.set_defaults(handler=_identify)
+
+    delete = commands.add_parser("delete", help="erase one subject's templates")
+    add_client_flags(delete)
+    delete.add_argument("--collection", required=True, help="collection holding the subject")
+    delete.add_argument("--id", required=True, dest="subject_id", help="subject to erase")
+    _add_purpose(delete)
+    add_json_flag(delete)
+    delete.set_defaults(handler=_delete)
+
+
+def _add_purpose(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--purpose", default="", help="processing purpose of this request")
+
+
+class _Progress:
+    """Reports rows sent on stderr: in place on a terminal, else every 10 %."""
+
+    def __init__(self, total: int, stream: TextIO) -> None:
+        self._total = total
+        self._stream = stream
+        self._tty = stream.isatty()
+        self._next_percent = 10
+
+    def __call__(self, sent: int) -> None:
+        percent = 100 * sent // self._total
+        if self._tty:
+            self._stream.write(f"\rsent {sent}/{self._total} templates ({percent}%)")
+            if sent == self._total:
+                self._stream.write("\n")
+        elif percent >= self._next_percent or sent == self._total:
+            self._stream.write(f"sent {sent}/{self._total} templates ({percent}%)\n")
+            self._next_percent = percent - percent % 10 + 10
+        self._stream.flush()
+
+
+def _enroll(args: argparse.Namespace) -> int:
+    templates = load_templates(args.templates)
+    ids = load_ids(args.ids, expected=templates.shape[0], templates_path=args.templates)
+    with connect(args) as client:
+        progress = None
+        rows_per_chunk = args.batch_rows or 0
+        if templates.nbytes > 8 * 1024 * 1024 or 0 < rows_per_chunk < templates.shape[0]:
+            progress = _Progress(templates.shape[0], sys.stderr)
+        enrolled = client.enroll(
+            args.collection,
+            ids,
+            templates,
+            purpose=args.purpose,
+            consent_ref=args.consent_ref,
+            legal_basis=args.legal_basis,
+            chunk_rows=args.batch_rows,
+            on_progress=progress,
+        )
+    if args.json:
+        write_json(args.json, {"enrolled": enrolled, "collection": args.collection})
+    if args.json != "-":
+        print(f"enrolled {enrolled} templates into {args.collection}")
+    return 0
+
+
+def _verify(args: argparse.Namespace) -> int:
+    probe = load_templates(args.template, single=True)
+    with connect(args) as client:
+        result = client.verify(args.collection, args.subject_id, probe, purpose=args.purpose)
+    if args.json:
+        write_json(args.json, {"match": bool(result.match), "score": float(result.score)})
+    if args.json != "-":
+        print(f"{'match' if result.match else 'no match'} (score {result.score:.4f})")
+    return 0
+
+
+def _identify(args: argparse.Namespace) -> int:
+    probes = load_templates(args.templates)
+    with connect(args) as client:
+        results = client.identify(args.collection, probes, top_k=args.top_k, purpose=args.purpose)
+    payload = {
+        "results": [
+            {"matches": [{"id": m.subject_id, "score": float(m.score)} for m in matches]}
+            for matches in results
+        ]
+    }
+    if args.json:
+        write_json(args.json, payload)
+    if args.json != "-":
+        for row, matches in enumerate(results):
+            best = ", ".join(f"{m.subject_id} ({m.score:.4f})" for m in matches) or "no candidates"
+            print(f"probe {row}: {best}")
+    return 0
+
+
+def _delete(args: argparse.Namespace) -> int:
+    with connect(args) as client:
+        receipt = client.delete(args.collection, args.subject_id, purpose=args.purpose)
+    if args.json:
+        write_json(
+            args.json,
+            {"id": receipt.subject_id, "erased": receipt.erased, "erased_at": receipt.erased_at},
+        )
+    if args.json != "-":
+        print(f"erased {receipt.erased} template(s) of {receipt.subject_id} from {args.collection}")
+    return 0
