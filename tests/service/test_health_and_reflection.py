@@ -45,10 +45,10 @@ def test_a_failing_readiness_probe_means_not_serving(client: VaultClient, fake: 
     fake.serving = False
     fake.fail_with = KeyServiceUnavailable("vault sealed")
     assert _eventually(client, "NOT_SERVING")
-    assert live_refresh_survives(fake, client)
+    assert _recovers(fake, client)
 
 
-def live_refresh_survives(fake: FakeVault, client: VaultClient) -> bool:
+def _recovers(fake: FakeVault, client: VaultClient) -> bool:
     """Recovering the core brings SERVING back, proving the refresh thread lived on."""
     fake.fail_with = None
     fake.serving = True
