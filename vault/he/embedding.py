@@ -31,7 +31,9 @@ class CoefficientEmbedding:
         self._conj_index = (2 * n - exponents - 1) // 2
         twist = np.exp(1j * np.pi * np.arange(n) / n)
         self._twist = twist
-        self._untwist = np.conj(twist)
+        # Only the real part of fft(v) * conj(twist) / N is needed.
+        self._untwist_real = twist.real / n
+        self._untwist_imag = twist.imag / n
 
     def to_slots(self, coefficients: np.ndarray) -> np.ndarray:
         """(k, N) real coefficients -> (k, N/2) complex slot values."""
@@ -43,4 +45,8 @@ class CoefficientEmbedding:
         full = np.empty((*slots.shape[:-1], self.degree), dtype=np.complex128)
         full[..., self._slot_index] = slots
         full[..., self._conj_index] = np.conj(slots)
-        return np.real(np.fft.fft(full, axis=-1) * self._untwist) / self.degree
+        spectrum = np.fft.fft(full, axis=-1)
+        # Re(f * conj(w)) = Re(f) Re(w) + Im(f) Im(w), without a complex temporary.
+        out = spectrum.real * self._untwist_real
+        out += spectrum.imag * self._untwist_imag
+        return out

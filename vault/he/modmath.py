@@ -30,8 +30,12 @@ def reduce_exact(values: np.ndarray, prime: int) -> np.ndarray:
     (-p, p), which :func:`uncenter` folds into [0, p).
     """
     p = float(prime)
-    quotient = np.rint(values * (1.0 / p))
-    return uncenter(values - quotient * p, prime)
+    quotient = np.multiply(values, 1.0 / p)
+    np.rint(quotient, out=quotient)
+    quotient *= p
+    remainder = np.subtract(values, quotient, out=quotient)
+    remainder[remainder < 0] += p
+    return remainder.astype(np.uint64)
 
 
 def mulmod_scalar_vector(scalars: np.ndarray, vector: np.ndarray, prime: int) -> np.ndarray:
