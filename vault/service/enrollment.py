@@ -168,7 +168,9 @@ def enrollment_chunks(
         raise InvalidArgument(
             f"{len(subject_ids)} subject ids for {templates.shape[0]} template rows"
         )
-    for start in range(0, templates.shape[0], chunk_rows):
+    # An empty batch still sends one (empty) chunk: the service, not the client,
+    # decides that it is an error, so every caller gets the same INVALID_ARGUMENT.
+    for start in range(0, max(templates.shape[0], 1), chunk_rows):
         stop = min(start + chunk_rows, templates.shape[0])
         request = vault_pb2.EnrollRequest(
             subject_ids=list(subject_ids[start:stop]),
