@@ -28,3 +28,5 @@ class ServeSettings:
     kek_name: str = "biovault-kek"
     max_message_bytes: int = 64 * 1024 * 1024
     workers: int = 8
+    # Processes for TenSEAL work (encryption, score decryption); 0 = one per core.
+    he_workers: int = 0

@@ -13,9 +13,11 @@ noise than a public-key one, which is what lets us use a 36-bit data prime.
 from __future__ import annotations
 
 import os
+import shutil
 import struct
 import tempfile
 import threading
+import weakref
 from pathlib import Path
 
 import numpy as np
@@ -31,10 +33,13 @@ from vault.he.sealformat import (
     parse_plaintext,
     write_ciphertext,
 )
+from vault.he.workers import HeWorkers
 
 __all__ = ["CkksKeySet"]
 
 _CREATION_TOKEN = object()
+# Below this many ciphertexts the round trip to a worker costs more than it saves.
+_PARALLEL_MIN_ROWS = 16
 
 
 def _varint(value: int) -> bytes:
@@ -77,6 +82,7 @@ class CkksKeySet:
     """Opaque handle on a CKKS context holding the secret key."""
 
     __slots__ = (
+        "__weakref__",
         "_ctx",
         "_decryptor",
         "_encoder",
@@ -84,6 +90,7 @@ class CkksKeySet:
         "_layout",
         "_lock",
         "_scratch",
+        "_workers",
         "embedding",
         "params",
         "prime",
@@ -109,7 +116,10 @@ class CkksKeySet:
         self.embedding = CoefficientEmbedding(params.poly_modulus_degree)
         self._lock = threading.Lock()
         self._scratch = _scratch_dir()
+        # Remove the scratch directory with the handle, or at interpreter exit.
+        weakref.finalize(self, shutil.rmtree, self._scratch, True)
         self._layout = self._probe_layout(seal_context)
+        self._workers: HeWorkers | None = None
 
     # --- construction ---------------------------------------------------------
     @classmethod
@@ -151,8 +161,37 @@ class CkksKeySet:
     def __repr__(self) -> str:
         return f"CkksKeySet(params_id={self.params.params_id}, secret=<hidden>)"
 
+    # --- worker processes -----------------------------------------------------
+    def start_workers(self, processes: int) -> None:
+        """Fork ``processes`` workers that inherit this key set (call before threads start)."""
+        if processes > 1 and self._workers is None:
+            self._workers = HeWorkers(self, processes)
+
+    def stop_workers(self) -> None:
+        if self._workers is not None:
+            self._workers.close()
+            self._workers = None
+
     # --- encryption -----------------------------------------------------------
     def encrypt_coefficients(self, values: np.ndarray, scale: float) -> np.ndarray:
+        """Encrypt rows of coefficients, spread over the worker processes if any.
+
+        See :meth:`encrypt_coefficients_here` for the arguments and result.
+        """
+        if self._workers is not None and len(values) >= _PARALLEL_MIN_ROWS:
+            return self._workers.encrypt(np.asarray(values, dtype=np.float64), scale)
+        return self.encrypt_coefficients_here(values, scale)
+
+    def decrypt_coefficients(self, residues: np.ndarray, scale: float) -> np.ndarray:
+        """Decrypt score ciphertexts, spread over the worker processes if any.
+
+        See :meth:`decrypt_coefficients_here` for the arguments and result.
+        """
+        if self._workers is not None and len(residues) >= _PARALLEL_MIN_ROWS:
+            return self._workers.decrypt(residues, scale)
+        return self.decrypt_coefficients_here(residues, scale)
+
+    def encrypt_coefficients_here(self, values: np.ndarray, scale: float) -> np.ndarray:
         """Encrypt rows of polynomial coefficients.
 
         Args:
@@ -166,7 +205,7 @@ class CkksKeySet:
         slots = self.embedding.to_slots(values)
         parms_id = self._layout.parms_id
         out = np.empty((len(values), 2, self.params.poly_modulus_degree), dtype=np.uint64)
-        path = str(self._scratch / f"enc-{threading.get_ident()}.bin")
+        path = str(self._scratch / f"enc-{os.getpid()}-{threading.get_ident()}.bin")
         try:
             for row, slot_values in enumerate(slots):
                 plain = sealapi.Plaintext()
@@ -182,7 +221,7 @@ class CkksKeySet:
         return out
 
     # --- decryption of score vectors -----------------------------------------
-    def decrypt_coefficients(self, residues: np.ndarray, scale: float) -> np.ndarray:
+    def decrypt_coefficients_here(self, residues: np.ndarray, scale: float) -> np.ndarray:
         """Decrypt k score ciphertexts given as (k, 2, N) uint64 residues.
 
         SEAL loads, decrypts and decodes each rebuilt ciphertext; we only invert the
@@ -213,7 +252,7 @@ class CkksKeySet:
         self._encoder.encode(
             self.embedding.to_slots(unit)[0].tolist(), list(self._layout.parms_id), 1.0, plain
         )
-        path = self._scratch / f"plain-{threading.get_ident()}.bin"
+        path = self._scratch / f"plain-{os.getpid()}-{threading.get_ident()}.bin"
         try:
             plain.save(str(path))
             _, data = parse_plaintext(path.read_bytes())

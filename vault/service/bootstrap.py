@@ -70,6 +70,9 @@ def open_vault(settings: ServeSettings) -> Iterator[VaultCore]:
         audit = JsonLinesAuditSink(data_dir / "audit.jsonl")
         stack.callback(audit.close)
         keyset = load_or_create_keyset(store, keys, get_params(DEFAULT_PARAMS_ID))
+        # Fork TenSEAL workers now: they inherit the key set, and no gRPC thread exists yet.
+        keyset.start_workers(settings.he_workers or os.cpu_count() or 1)
+        stack.callback(keyset.stop_workers)
         pseudonym_key = load_or_create_pseudonym_key(store, keys)
         core = VaultCore(
             store=store,
