@@ -61,3 +61,19 @@ def test_default_preset_budget():
     params = get_params(1)
     assert probe_bits(params, 68719230977, 512) >= 12
     assert sum(params.coeff_mod_bit_sizes) <= 109  # HE standard, N=4096, 128-bit
+
+
+def test_worker_processes_agree_with_in_process(keyset):
+    """Encrypting and decrypting through forked workers gives the same plaintexts."""
+    x = np.random.default_rng(11).uniform(-1, 1, (40, keyset.params.poly_modulus_degree))
+    clone = CkksKeySet.unsafe_from_serialized(keyset.params, keyset.unsafe_serialize())
+    clone.start_workers(2)
+    try:
+        residues = clone.encrypt_coefficients(x, 2.0**20)  # 40 rows: goes to the workers
+        assert np.abs(clone.decrypt_coefficients_here(residues, 2.0**20) - x).max() < 1e-4
+        assert np.array_equal(
+            clone.decrypt_coefficients(residues, 2.0**20),
+            clone.decrypt_coefficients_here(residues, 2.0**20),
+        )
+    finally:
+        clone.stop_workers()

@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from typing import Final
 
 from vault import __version__
-from vault.cli import collection, health, serve, templates
+from vault.cli import bench, collection, health, serve, templates
 from vault.cli.common import CommandError, Commands
 from vault.errors import VaultError
 from vault.service.client import ClientError
@@ -29,6 +29,7 @@ COMMAND_GROUPS: Final[tuple[Callable[[Commands], None], ...]] = (
     health.register,
     collection.register,
     templates.register,
+    bench.register,
 )
 _EXPECTED_ERRORS: Final = (CommandError, ClientError, VaultError, OSError)
 

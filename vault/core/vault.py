@@ -223,6 +223,17 @@ class VaultCore:
             with lock:
                 return target.identify(units, top_k)
 
+    def encrypted_scores_for_evaluation(
+        self, collection: str, probes: np.ndarray
+    ) -> tuple[list[str], np.ndarray]:
+        """All decrypted scores of every live subject - for in-process benchmarks and
+        evaluation only. Deliberately absent from VaultApi and the gRPC surface:
+        exact score vectors must not leave the enclave."""
+        target, lock = self._collection(collection)
+        units = validate_templates(probes, target.record.dim, what="probes")
+        with lock:
+            return target.all_scores(units)
+
     def delete(self, collection: str, subject_id: str, ctx: RequestContext) -> DeleteResult:
         with self._audited("delete", collection, ctx, [subject_id]):
             target, lock = self._collection(collection)

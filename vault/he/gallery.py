@@ -118,9 +118,11 @@ class EncryptedGallery:
             used = [p for p in range(first, first + _BLOCKS_PER_CHUNK) if p in wanted]
             if not used:
                 continue
-            product = reduce_exact(q @ chunk, self.prime)  # (P, chunk columns)
+            # Multiply only the column span that holds live blocks of this chunk.
+            low, high = (used[0] - first) * width, (used[-1] - first + 1) * width
+            product = reduce_exact(q @ chunk[:, low:high], self.prime)
             for position in used:
-                offset = (position - first) * width
+                offset = (position - first) * width - low
                 residues[:, wanted[position]] = product[:, offset : offset + width].reshape(
                     len(q), 2, self.degree
                 )

@@ -232,6 +232,18 @@ class CkksCollection:
         block_no, slot = self._where[subject_id]
         return float(self.gallery.score_block(probe, block_no)[slot])
 
+    def all_scores(self, probes: np.ndarray) -> tuple[list[str], np.ndarray]:
+        """Every live subject's decrypted score for each probe (evaluation only)."""
+        result = self.gallery.score(probes)
+        degree = self._params.poly_modulus_degree
+        ids, columns = [], []
+        for index, block_no in enumerate(result.block_nos):
+            for slot, subject in enumerate(self._blocks[block_no].subjects):
+                if subject is not None:
+                    ids.append(subject)
+                    columns.append(index * degree + slot)
+        return ids, result.scores[:, columns]
+
     def identify(self, probes: np.ndarray, top_k: int) -> list[list[Match]]:
         """Top-k live subjects for each unit probe row, best first."""
         result = self.gallery.score(probes)

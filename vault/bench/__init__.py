@@ -1,0 +1,1 @@
+"""`biovault bench`: the encrypted engine measured side by side with its baselines."""

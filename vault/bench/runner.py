@@ -1,0 +1,241 @@
+"""One process, one synthetic gallery, everything measured side by side.
+
+The encrypted path is the vault's own: a real VaultCore over a real SQLite file
+and a real CKKS key set (with its worker processes). The key service is left out
+- it is not on the identify path - and audit events go to memory, so the numbers
+are score + decrypt + top-k as the contract defines them. Enrolment grows the
+gallery in steps; each step is a point of the scaling curve.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sqlite3
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from vault.audit.base import AuditEvent, AuditSink
+from vault.bench.memory import serving_rss
+from vault.bench.synthetic import make_set
+from vault.core.vault import VaultCore
+from vault.he.baselines import time_column_tenseal, time_naive_tenseal
+from vault.he.keyset import CkksKeySet
+from vault.he.params import DEFAULT_PARAMS_ID, get_params
+from vault.keys.datakey import DataKey
+from vault.store.sqlite import SqliteTemplateStore
+from vault.types import CollectionSpec, ProtectionMode, RequestContext
+
+__all__ = ["BenchConfig", "run_bench"]
+
+_CTX = RequestContext(actor="bench", purpose="benchmark")
+_COLLECTION = "bench"
+_ENROLL_CHUNK = 16384
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    """Parameters of one run."""
+
+    gallery: int
+    dim: int
+    probes: int
+    batch: int
+    top_k: int = 10
+    seed: int = 0
+    workers: int = 0
+    naive_sample: int = 32
+    curve_points: int = 4
+    measure_memory: bool = True
+    progress: Callable[[str], None] = field(default=lambda message: None)
+
+
+class _MemoryAudit(AuditSink):
+    def __init__(self) -> None:
+        self.count = 0
+
+    def append(self, event: AuditEvent) -> None:
+        self.count += 1
+
+
+def _plaintext_ms(gallery: np.ndarray, probes: np.ndarray, top_k: int) -> float:
+    """numpy float32 G @ q + top-k, one probe at a time."""
+    k = min(top_k, len(gallery))
+    gallery @ probes[0]  # warm the BLAS threads
+    started = time.perf_counter()
+    for probe in probes:
+        scores = gallery @ probe
+        best = np.argpartition(-scores, k - 1)[:k]
+        best[np.argsort(-scores[best])]
+    return 1e3 * (time.perf_counter() - started) / len(probes)
+
+
+def _he_single_ms(core: VaultCore, probes: np.ndarray, top_k: int) -> float:
+    core.identify(_COLLECTION, probes[:1], top_k, _CTX)  # warm-up
+    started = time.perf_counter()
+    for probe in probes:
+        core.identify(_COLLECTION, probe[None, :], top_k, _CTX)
+    return 1e3 * (time.perf_counter() - started) / len(probes)
+
+
+def _he_batched_ms(core: VaultCore, probes: np.ndarray, batch: int, top_k: int) -> float:
+    started = time.perf_counter()
+    for first in range(0, len(probes), batch):
+        core.identify(_COLLECTION, probes[first : first + batch], top_k, _CTX)
+    return 1e3 * (time.perf_counter() - started) / len(probes)
+
+
+def _checkpoints(gallery: int, points: int, block: int) -> list[int]:
+    """Gallery sizes to measure on the way up: halvings of ``gallery`` rounded to
+    whole blocks, so that no block is encrypted twice just to take a measurement."""
+    sizes = {gallery}
+    for shift in range(1, max(points, 1)):
+        size = (gallery >> shift) // block * block
+        if size > 0:
+            sizes.add(size)
+    return sorted(sizes)
+
+
+def _bytes_at_rest(db_path: Path) -> int:
+    with sqlite3.connect(db_path) as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    return sum(p.stat().st_size for p in db_path.parent.glob(db_path.name + "*"))
+
+
+def run_bench(config: BenchConfig) -> dict[str, object]:
+    """Run every measurement and return the contract's JSON document."""
+    say = config.progress
+    say(f"generating {config.gallery} x {config.dim} synthetic templates")
+    data = make_set(config.gallery, config.dim, config.probes, seed=config.seed)
+    keyset = CkksKeySet.generate(get_params(DEFAULT_PARAMS_ID))
+    keyset.start_workers(config.workers or os.cpu_count() or 1)
+    curve: list[dict[str, float | int]] = []
+    try:
+        with tempfile.TemporaryDirectory(prefix="biovault-bench-") as tmp:
+            db_path = Path(tmp) / "vault.db"
+            store = SqliteTemplateStore(db_path)
+            core = VaultCore(
+                store=store,
+                keyset=keyset,
+                audit=_MemoryAudit(),
+                pseudonym_key=DataKey._unsafe_from_material(os.urandom(32), "bench"),
+            )
+            core.create_collection(
+                CollectionSpec(
+                    _COLLECTION, ProtectionMode.CKKS, config.dim, allow_identification=True
+                ),
+                _CTX,
+            )
+            ids = [f"id-{i}" for i in range(config.gallery)]
+            enrolled, enroll_seconds = 0, 0.0
+            for size in _checkpoints(config.gallery, config.curve_points, keyset.params.slots):
+                while enrolled < size:
+                    upto = min(size, enrolled + _ENROLL_CHUNK)
+                    started = time.perf_counter()
+                    core.enroll(_COLLECTION, ids[enrolled:upto], data.gallery[enrolled:upto], _CTX)
+                    enroll_seconds += time.perf_counter() - started
+                    enrolled = upto
+                    say(f"enrolled {enrolled}/{config.gallery}")
+                probes = (
+                    data.probes[data.probe_rows < size] if size < config.gallery else data.probes
+                )
+                if len(probes) == 0:
+                    probes = data.gallery[:1]
+                point = {
+                    "gallery": size,
+                    "plaintext_ms_per_probe": _plaintext_ms(
+                        data.gallery[:size], probes, config.top_k
+                    ),
+                    "he_ms_per_probe": _he_single_ms(core, probes, config.top_k),
+                    "he_batched_ms_per_probe": _he_batched_ms(
+                        core, probes, config.batch, config.top_k
+                    ),
+                }
+                curve.append(point)
+                say(
+                    f"gallery {size}: plaintext {point['plaintext_ms_per_probe']:.2f} ms, "
+                    f"encrypted {point['he_ms_per_probe']:.2f} ms per probe"
+                )
+            accuracy = _accuracy(core, data, config.top_k)
+            bytes_at_rest = _bytes_at_rest(db_path)
+            store.close()
+            memory = serving_rss(db_path, config.dim) if config.measure_memory else {}
+    finally:
+        keyset.stop_workers()
+    say("timing the TenSEAL baselines")
+    naive = time_naive_tenseal(
+        data.gallery[: config.naive_sample].astype(np.float64),
+        data.probes[0].astype(np.float64),
+        config.gallery,
+    )
+    column = time_column_tenseal(
+        data.gallery.astype(np.float64), data.probes[0].astype(np.float64), config.gallery
+    )
+    final = curve[-1]
+    for point in curve:
+        scale = point["gallery"] / config.gallery
+        point["naive_tenseal_ms_per_probe"] = naive.ms_per_probe_scaled * scale
+        point["column_tenseal_ms_per_probe"] = (
+            column.ms_per_probe_scaled
+            * math.ceil(point["gallery"] / 4096)
+            / math.ceil(config.gallery / 4096)
+        )
+    return {
+        "gallery": config.gallery,
+        "dim": config.dim,
+        "probes": config.probes,
+        "batch": config.batch,
+        "top_k": config.top_k,
+        "plaintext_ms_per_probe": final["plaintext_ms_per_probe"],
+        "he_ms_per_probe": final["he_ms_per_probe"],
+        "he_batched_ms_per_probe": final["he_batched_ms_per_probe"],
+        "ratio_vs_plaintext": final["he_ms_per_probe"] / final["plaintext_ms_per_probe"],
+        "batched_ratio_vs_plaintext": final["he_batched_ms_per_probe"]
+        / final["plaintext_ms_per_probe"],
+        "naive_tenseal_ms_per_probe": naive.ms_per_probe_scaled,
+        "column_tenseal_ms_per_probe": column.ms_per_probe_scaled,
+        "baselines": {
+            "method": "measured on a sample and scaled linearly to the gallery size",
+            "naive_measured_templates": naive.measured_templates,
+            "naive_measured_seconds": naive.measured_seconds,
+            "column_measured_templates": column.measured_templates,
+            "column_measured_seconds": column.measured_seconds,
+        },
+        "bytes_per_template": bytes_at_rest / config.gallery,
+        "gallery_bytes_at_rest": bytes_at_rest,
+        "enroll_templates_per_s": config.gallery / enroll_seconds,
+        **accuracy,
+        "memory": memory,
+        "curve": curve,
+        "params": {
+            "poly_modulus_degree": keyset.params.poly_modulus_degree,
+            "coeff_mod_bit_sizes": list(keyset.params.coeff_mod_bit_sizes),
+            "scale_bits": keyset.params.scale_bits,
+            "prime_bits": keyset.prime.bit_length(),
+            "he_workers": config.workers or os.cpu_count() or 1,
+        },
+    }
+
+
+def _accuracy(core: VaultCore, data: object, top_k: int) -> dict[str, float]:
+    """Decrypted scores of every slot against float64 plaintext scores."""
+    gallery = data.gallery.astype(np.float64)  # type: ignore[attr-defined]
+    probes = data.probes.astype(np.float64)  # type: ignore[attr-defined]
+    gallery /= np.linalg.norm(gallery, axis=1, keepdims=True)
+    probes /= np.linalg.norm(probes, axis=1, keepdims=True)
+    plain = probes @ gallery.T
+    ids, scores = core.encrypted_scores_for_evaluation(_COLLECTION, probes)
+    order = np.array([int(subject.removeprefix("id-")) for subject in ids])
+    encrypted = np.empty_like(plain)
+    encrypted[:, order] = scores
+    top1 = [r[0].subject_id for r in core.identify(_COLLECTION, probes, top_k, _CTX)]
+    expected = [f"id-{i}" for i in np.argmax(plain, axis=1)]
+    return {
+        "max_abs_score_error": float(np.abs(encrypted - plain).max()),
+        "top1_agreement": float(np.mean([a == b for a, b in zip(top1, expected, strict=True)])),
+    }

@@ -1,0 +1,80 @@
+"""``biovault bench``: the encrypted engine against plaintext and TenSEAL baselines."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from vault.cli.common import Commands, add_json_flag, positive_int, write_json
+
+__all__ = ["register"]
+
+
+def register(commands: Commands) -> None:
+    """Add the ``bench`` command."""
+    parser = commands.add_parser(
+        "bench",
+        help="benchmark encrypted 1:N against plaintext and TenSEAL baselines",
+        description="One process, one synthetic gallery, everything measured side by side.",
+    )
+    parser.add_argument("--gallery", type=positive_int, required=True, help="templates enrolled")
+    parser.add_argument("--dim", type=positive_int, default=512, help="template dimension")
+    parser.add_argument("--probes", type=positive_int, default=32, help="probes to time")
+    parser.add_argument("--batch", type=positive_int, default=32, help="probes per batched call")
+    parser.add_argument("--top-k", type=positive_int, default=10)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--workers", type=int, default=0, help="TenSEAL worker processes (0 = one per core)"
+    )
+    parser.add_argument(
+        "--naive-sample",
+        type=positive_int,
+        default=32,
+        help="templates timed for the naive TenSEAL baseline",
+    )
+    parser.add_argument(
+        "--curve-points",
+        type=positive_int,
+        default=4,
+        help="gallery sizes measured on the way up (halving from --gallery)",
+    )
+    parser.add_argument("--no-memory", action="store_true", help="skip the serving-RSS child")
+    parser.add_argument(
+        "--plot", type=Path, metavar="FILE.png", help="draw ms/probe vs gallery size"
+    )
+    add_json_flag(parser)
+    parser.set_defaults(handler=_bench)
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from vault.bench.runner import BenchConfig, run_bench
+
+    config = BenchConfig(
+        gallery=args.gallery,
+        dim=args.dim,
+        probes=args.probes,
+        batch=args.batch,
+        top_k=args.top_k,
+        seed=args.seed,
+        workers=args.workers,
+        naive_sample=args.naive_sample,
+        curve_points=args.curve_points,
+        measure_memory=not args.no_memory,
+        progress=lambda message: print(f"bench: {message}", file=sys.stderr, flush=True),
+    )
+    result = run_bench(config)
+    if args.plot:
+        from vault.bench.plot import plot_curve
+
+        plot_curve(result, args.plot)
+    if args.json:
+        write_json(args.json, result)
+    if args.json != "-":
+        print(
+            f"{result['gallery']} x {result['dim']}: encrypted {result['he_ms_per_probe']:.2f} ms"
+            f" per probe ({result['ratio_vs_plaintext']:.1f}x plaintext), batched "
+            f"{result['he_batched_ms_per_probe']:.2f} ms, top-1 agreement "
+            f"{result['top1_agreement']:.3f}, max score error {result['max_abs_score_error']:.1e}"
+        )
+    return 0
