@@ -69,8 +69,9 @@ class VaultCore:
     # --- plumbing -------------------------------------------------------------
     def _open(self, record: CollectionRecord) -> CkksCollection:
         collection = CkksCollection(self._keyset, record)
+        # Stream blocks one at a time: materialising them all would double peak memory.
         collection.load(
-            list(self._store.iter_blocks(record.name)), self._store.list_subjects(record.name)
+            self._store.iter_blocks(record.name), self._store.list_subjects(record.name)
         )
         self._collections[record.name] = collection
         self._locks[record.name] = threading.RLock()

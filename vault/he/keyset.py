@@ -40,6 +40,7 @@ __all__ = ["CkksKeySet"]
 _CREATION_TOKEN = object()
 # Below this many ciphertexts the round trip to a worker costs more than it saves.
 _PARALLEL_MIN_ROWS = 16
+_DECODE_BATCH = 32
 
 
 def _varint(value: int) -> bytes:
@@ -228,16 +229,21 @@ class CkksKeySet:
         slot embedding to read the coefficients back.
         """
         degree = self.params.poly_modulus_degree
-        slots = np.empty((len(residues), degree // 2), dtype=np.complex128)
+        out = np.empty((len(residues), degree))
+        slots = np.empty((_DECODE_BATCH, degree // 2), dtype=np.complex128)
         plain = sealapi.Plaintext()
-        for row, cipher_residues in enumerate(residues):
-            serialized = write_ciphertext(self._layout, scale, cipher_residues[:, None, :])
-            vector = ts._ts_cpp.CKKSVector(
-                self._ctx.data, _tenseal_vector_message(serialized, degree // 2, scale)
-            )
-            self._decryptor.decrypt(vector.ciphertext()[0], plain)
-            slots[row] = self._encoder.decode_complex(plain)
-        return self.embedding.from_slots(slots)
+        # Decode in small batches so the FFT's working set stays in cache.
+        for first in range(0, len(residues), _DECODE_BATCH):
+            batch = residues[first : first + _DECODE_BATCH]
+            for row, cipher_residues in enumerate(batch):
+                serialized = write_ciphertext(self._layout, scale, cipher_residues[:, None, :])
+                vector = ts._ts_cpp.CKKSVector(
+                    self._ctx.data, _tenseal_vector_message(serialized, degree // 2, scale)
+                )
+                self._decryptor.decrypt(vector.ciphertext()[0], plain)
+                slots[row] = self._encoder.decode_complex(plain)
+            out[first : first + len(batch)] = self.embedding.from_slots(slots[: len(batch)])
+        return out
 
     def monomial_ntt(self, position: int) -> np.ndarray:
         """SEAL's NTT-form residues of the plaintext polynomial X^position.

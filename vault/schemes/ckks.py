@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -75,7 +75,7 @@ class CkksCollection:
         self._where: dict[str, tuple[int, int]] = {}
 
     # --- loading --------------------------------------------------------------
-    def load(self, blocks: Sequence[BlockRecord], subjects: Sequence[SubjectRecord]) -> None:
+    def load(self, blocks: Iterable[BlockRecord], subjects: Sequence[SubjectRecord]) -> None:
         """Fill memory from stored blocks and subject rows."""
         degree = self._params.poly_modulus_degree
         for block in blocks:
