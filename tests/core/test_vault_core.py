@@ -134,3 +134,31 @@ def test_audit_events_are_written_without_raw_ids(enrolled, audit):
     assert ("verify", "ok") in actions and ("delete", "NotFound") in actions
     text = repr(audit.events)
     assert "person-1" not in text and "ghost" not in text
+
+
+def test_identify_runs_while_an_enrolment_is_encrypting(enrolled, monkeypatch):
+    """A writer busy encrypting holds only the writer lock: readers still get answers."""
+    import threading
+
+    from vault.schemes.ckks import CkksCollection
+
+    core, templates, ids, _ = enrolled
+    planning, release = threading.Event(), threading.Event()
+    original = CkksCollection.plan_enrollment
+
+    def slow_plan(self, *args, **kwargs):
+        planning.set()
+        assert release.wait(30)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(CkksCollection, "plan_enrollment", slow_plan)
+    writer = threading.Thread(
+        target=core.enroll, args=("faces", ["late"], templates[:1], CTX), daemon=True
+    )
+    writer.start()
+    assert planning.wait(30)
+    answer = core.identify("faces", templates[:2], 1, CTX)  # must not wait for the writer
+    assert [r[0].subject_id for r in answer] == ids[:2]
+    release.set()
+    writer.join(30)
+    assert core.get_collection("faces", CTX).size == 41

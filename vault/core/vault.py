@@ -41,6 +41,17 @@ _MAX_LISTED_SUBJECTS = 1000
 _MAX_DIM = 8192
 
 
+class _CollectionLocks:
+    """Writers (enrol, erase) serialise on ``writer`` and do their slow work -
+    encryption, the store commit - holding only it; ``state`` guards the in-memory
+    gallery and is held by readers while they score and by writers only while they
+    apply a committed change, so identification keeps running during enrolment."""
+
+    def __init__(self) -> None:
+        self.writer = threading.Lock()
+        self.state = threading.RLock()
+
+
 class VaultCore:
     """Transport-free implementation of :class:`vault.core.api.VaultApi`."""
 
@@ -61,7 +72,7 @@ class VaultCore:
         self._key_service_available = key_service_available
         self._clock = clock
         self._collections: dict[str, CkksCollection] = {}
-        self._locks: dict[str, threading.RLock] = {}
+        self._locks: dict[str, _CollectionLocks] = {}
         self._registry_lock = threading.Lock()
         for record in store.list_collections():
             self._open(record)
@@ -74,11 +85,11 @@ class VaultCore:
             self._store.iter_blocks(record.name), self._store.list_subjects(record.name)
         )
         self._collections[record.name] = collection
-        self._locks[record.name] = threading.RLock()
+        self._locks[record.name] = _CollectionLocks()
         log.info("loaded collection %s (%d templates)", record.name, collection.size)
         return collection
 
-    def _collection(self, name: str) -> tuple[CkksCollection, threading.RLock]:
+    def _collection(self, name: str) -> tuple[CkksCollection, _CollectionLocks]:
         check_collection_name(name)
         try:
             return self._collections[name], self._locks[name]
@@ -182,13 +193,14 @@ class VaultCore:
             check_purpose(ctx.purpose, target.record.purposes)
             units = validate_templates(templates, target.record.dim)
             check_subject_ids(subject_ids, len(units))
-            with lock:
+            with lock.writer:
                 taken = [s for s in subject_ids if target.location(s) is not None]
                 if taken:
                     raise AlreadyExists(f"{len(taken)} subject id(s) are already enrolled")
                 plan = target.plan_enrollment(subject_ids, units, enrolled_at=self._clock())
                 self._store.commit_enrollment(collection, plan.blocks, plan.subjects)
-                target.apply_enrollment(plan)
+                with lock.state:
+                    target.apply_enrollment(plan)
             return len(subject_ids)
 
     def verify(
@@ -200,7 +212,7 @@ class VaultCore:
             probe = validate_templates(template, target.record.dim, what="probe")
             if len(probe) != 1:
                 raise InvalidArgument("verify takes exactly one probe")
-            with lock:
+            with lock.state:
                 if target.location(subject_id) is None:
                     # Same answer shape as a mismatch: callers can't probe for ids.
                     details["decision"] = "no_match"
@@ -221,7 +233,7 @@ class VaultCore:
             check_top_k(top_k)
             units = validate_templates(probes, target.record.dim, what="probes")
             details["probes"] = len(units)
-            with lock:
+            with lock.state:
                 return target.identify(units, top_k)
 
     def encrypted_scores_for_evaluation(
@@ -232,13 +244,13 @@ class VaultCore:
         exact score vectors must not leave the enclave."""
         target, lock = self._collection(collection)
         units = validate_templates(probes, target.record.dim, what="probes")
-        with lock:
+        with lock.state:
             return target.all_scores(units)
 
     def delete(self, collection: str, subject_id: str, ctx: RequestContext) -> DeleteResult:
         with self._audited("delete", collection, ctx, [subject_id]):
             target, lock = self._collection(collection)
-            with lock:
+            with lock.writer:
                 if target.location(subject_id) is None:
                     raise NotFound("no such subject in this collection")
                 plan = target.plan_erasure(subject_id)
@@ -248,7 +260,8 @@ class VaultCore:
                     replacement=plan.replacement,
                     drop_block=plan.block_no if plan.replacement is None else None,
                 )
-                target.apply_erasure(plan)
+                with lock.state:
+                    target.apply_erasure(plan)
             return DeleteResult(subject_id=subject_id, erased=1, erased_at=self._clock())
 
     def is_serving(self) -> bool:
