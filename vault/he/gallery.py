@@ -41,8 +41,11 @@ class GalleryScores:
 class EncryptedGallery:
     """Raw-residue view of one collection's encrypted blocks."""
 
-    def __init__(self, keyset: CkksKeySet, dim: int) -> None:
+    def __init__(
+        self, keyset: CkksKeySet, dim: int, *, blocks_per_chunk: int = _BLOCKS_PER_CHUNK
+    ) -> None:
         self._keyset = keyset
+        self._per_chunk = blocks_per_chunk
         self.dim = dim
         self.degree = keyset.params.poly_modulus_degree
         self.prime = keyset.prime
@@ -58,17 +61,17 @@ class EncryptedGallery:
         return tuple(sorted(self._position))
 
     def _columns(self, position: int) -> tuple[np.ndarray, slice]:
-        chunk, offset = divmod(position, _BLOCKS_PER_CHUNK)
+        chunk, offset = divmod(position, self._per_chunk)
         width = 2 * self.degree
         return self._chunks[chunk], slice(offset * width, (offset + 1) * width)
 
     def _allocate(self) -> int:
         if self._free:
             return self._free.pop()
-        position = len(self._chunks) * _BLOCKS_PER_CHUNK
+        position = len(self._chunks) * self._per_chunk
         # np.zeros maps untouched pages lazily: unused block columns use no RAM.
-        self._chunks.append(np.zeros((self.dim, _BLOCKS_PER_CHUNK * 2 * self.degree)))
-        self._free.extend(range(position + _BLOCKS_PER_CHUNK - 1, position, -1))
+        self._chunks.append(np.zeros((self.dim, self._per_chunk * 2 * self.degree)))
+        self._free.extend(range(position + self._per_chunk - 1, position, -1))
         return position
 
     # --- mutation -------------------------------------------------------------
@@ -114,8 +117,8 @@ class EncryptedGallery:
         residues = np.empty((len(q), len(block_nos), 2, self.degree), dtype=np.uint64)
         wanted = {self._position[b]: i for i, b in enumerate(block_nos)}
         for chunk_index, chunk in enumerate(self._chunks):
-            first = chunk_index * _BLOCKS_PER_CHUNK
-            used = [p for p in range(first, first + _BLOCKS_PER_CHUNK) if p in wanted]
+            first = chunk_index * self._per_chunk
+            used = [p for p in range(first, first + self._per_chunk) if p in wanted]
             if not used:
                 continue
             # Multiply only the column span that holds live blocks of this chunk.
