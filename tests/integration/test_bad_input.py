@@ -95,18 +95,30 @@ def test_bad_request_is_refused_and_changes_nothing(live, name, call, code):
     assert _store_digest(live["db"]) == before
 
 
-def test_malformed_proto_is_invalid_argument(live):
-    """Raw garbage bytes sent to Identify get INVALID_ARGUMENT, never UNKNOWN/INTERNAL."""
-    before = _store_digest(live["db"])
-    with grpc.insecure_channel(f"127.0.0.1:{live['port']}") as channel:
-        raw = channel.unary_unary(
-            "/biovault.v1.TemplateVault/Identify",
-            request_serializer=lambda b: b,
+def _raw_status(live, method, request, *, stream=False):
+    """Send one hand-built request (bytes or message) and return the gRPC error it got."""
+
+    def serialize(message):
+        return message if isinstance(message, bytes) else message.SerializeToString()
+
+    options = [("grpc.max_send_message_length", 64 << 20)]
+    with grpc.insecure_channel(f"127.0.0.1:{live['port']}", options=options) as channel:
+        kind = channel.stream_unary if stream else channel.unary_unary
+        call = kind(
+            f"/biovault.v1.TemplateVault/{method}",
+            request_serializer=serialize,
             response_deserializer=lambda b: b,
         )
         with pytest.raises(grpc.RpcError) as info:
-            raw(b"\xff\xff\xff\x0f garbage", timeout=10)
-    assert info.value.code() == CODE.INVALID_ARGUMENT
+            call(iter([request]) if stream else request, timeout=10)
+    return info.value
+
+
+def test_malformed_proto_is_invalid_argument(live):
+    """Raw garbage bytes sent to Identify get INVALID_ARGUMENT, never UNKNOWN/INTERNAL."""
+    before = _store_digest(live["db"])
+    error = _raw_status(live, "Identify", b"\xff\xff\xff\x0f garbage")
+    assert error.code() == CODE.INVALID_ARGUMENT
     assert _store_digest(live["db"]) == before
 
 
@@ -121,15 +133,8 @@ def test_empty_batch_is_refused_by_client_and_server(live):
         collection="faces",
         templates=vault_pb2.TemplateBatch(dim=DIM, dtype=vault_pb2.DTYPE_FLOAT32, data=b""),
     )
-    with grpc.insecure_channel(f"127.0.0.1:{live['port']}") as channel:
-        raw = channel.stream_unary(
-            "/biovault.v1.TemplateVault/Enroll",
-            request_serializer=lambda m: m.SerializeToString(),
-            response_deserializer=lambda b: b,
-        )
-        with pytest.raises(grpc.RpcError) as info:
-            raw(iter([empty]), timeout=10)
-    assert info.value.code() == CODE.INVALID_ARGUMENT and info.value.details()
+    error = _raw_status(live, "Enroll", empty, stream=True)
+    assert error.code() == CODE.INVALID_ARGUMENT and error.details()
     assert _store_digest(live["db"]) == before
 
 
@@ -141,15 +146,8 @@ def test_unknown_dtype_is_refused_by_server(live, dtype):
         top_k=1,
         probes=vault_pb2.TemplateBatch(dim=DIM, dtype=dtype, data=b"\0" * (4 * DIM)),
     )
-    with grpc.insecure_channel(f"127.0.0.1:{live['port']}") as channel:
-        raw = channel.unary_unary(
-            "/biovault.v1.TemplateVault/Identify",
-            request_serializer=lambda m: m.SerializeToString(),
-            response_deserializer=lambda b: b,
-        )
-        with pytest.raises(grpc.RpcError) as info:
-            raw(request, timeout=10)
-    assert info.value.code() == CODE.INVALID_ARGUMENT and info.value.details()
+    error = _raw_status(live, "Identify", request)
+    assert error.code() == CODE.INVALID_ARGUMENT and error.details()
 
 
 def test_oversized_message_is_refused(live):
@@ -162,17 +160,7 @@ def test_oversized_message_is_refused(live):
             dim=DIM, dtype=vault_pb2.DTYPE_FLOAT32, data=b"\0" * (MAX_MESSAGE + 1024)
         ),
     )
-    with grpc.insecure_channel(
-        f"127.0.0.1:{live['port']}", options=[("grpc.max_send_message_length", 64 << 20)]
-    ) as channel:
-        raw = channel.unary_unary(
-            "/biovault.v1.TemplateVault/Identify",
-            request_serializer=lambda m: m.SerializeToString(),
-            response_deserializer=lambda b: b,
-        )
-        with pytest.raises(grpc.RpcError) as info:
-            raw(big, timeout=10)
-    assert info.value.code() == CODE.RESOURCE_EXHAUSTED
+    assert _raw_status(live, "Identify", big).code() == CODE.RESOURCE_EXHAUSTED
     assert _store_digest(live["db"]) == before
 
 
