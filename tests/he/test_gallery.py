@@ -60,3 +60,25 @@ def test_unnormalised_probe_is_refused(keyset):
     gallery = _fill(keyset, identities(2, DIM, np.random.default_rng(0)))
     with pytest.raises(InvalidArgument):
         gallery.score(np.full((1, DIM), 1e6))
+
+
+def test_worst_case_probe_product_is_exact(keyset):
+    """The flattest unit probe (largest L1 norm) against extreme residues multiplies
+    exactly in float64: the same numbers as Python's big integers."""
+    dim = 512
+    gallery = EncryptedGallery(keyset, dim)
+    rng = np.random.default_rng(0)
+    half = keyset.prime // 2
+    # Residues at the edges of the centred range make the partial sums largest.
+    residues = rng.choice(np.array([half, half + 1], dtype=np.uint64), size=(dim, 2, 4096))
+    gallery.put_block(0, residues)
+    probe = np.full((1, dim), 1 / np.sqrt(dim))
+    q = gallery.integer_probes(probe)
+    chunk, cols = gallery._columns(gallery._position[0])
+    product = (q @ chunk[:, cols])[0]
+    centred = chunk[:, cols][:, :64].astype(np.int64)
+    exact = [
+        sum(int(a) * int(b) for a, b in zip(q[0], centred[:, c], strict=True)) for c in range(64)
+    ]
+    assert product[:64].astype(np.int64).tolist() == exact
+    assert np.abs(q).sum() <= 2.0**53 / 2.0 ** (keyset.prime.bit_length() - 1)

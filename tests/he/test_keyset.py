@@ -57,9 +57,9 @@ def test_seal_rejects_insecure_parameters():
 
 
 def test_default_preset_budget():
-    """The default preset keeps d=512 scoring exact with at least 12 probe bits."""
+    """The default preset keeps d=512 scoring exact with at least 13 probe bits."""
     params = get_params(1)
-    assert probe_bits(params, 68719230977, 512) >= 12
+    assert probe_bits(params, 68719230977, 512) >= 13
     assert sum(params.coeff_mod_bit_sizes) <= 109  # HE standard, N=4096, 128-bit
 
 

@@ -23,7 +23,7 @@ import numpy as np
 from vault.errors import InvalidArgument
 from vault.he.keyset import CkksKeySet
 from vault.he.modmath import center, reduce_exact
-from vault.he.params import probe_bits
+from vault.he.params import exact_l1_budget, probe_bits
 
 __all__ = ["EncryptedGallery", "GalleryScores"]
 
@@ -102,8 +102,7 @@ class EncryptedGallery:
     def integer_probes(self, probes: np.ndarray) -> np.ndarray:
         """Quantise unit-norm probes (P, dim) to the exact integer vectors q~."""
         scaled = np.rint(probes * float(2**self.probe_bits))
-        budget = 2.0 ** (53 - 1 - (self.prime.bit_length() - 1))
-        if np.any(np.abs(scaled).sum(axis=1) >= budget):
+        if np.any(np.abs(scaled).sum(axis=1) > exact_l1_budget(self.prime)):
             raise InvalidArgument("probe must be L2-normalised before scoring")
         return scaled
 

@@ -29,7 +29,14 @@ from dataclasses import dataclass
 
 from vault.errors import ConfigurationError, InvalidArgument
 
-__all__ = ["DEFAULT_PARAMS_ID", "PRESETS", "CkksParams", "get_params", "probe_bits"]
+__all__ = [
+    "DEFAULT_PARAMS_ID",
+    "PRESETS",
+    "CkksParams",
+    "exact_l1_budget",
+    "get_params",
+    "probe_bits",
+]
 
 _EXACT_BITS = 53
 
@@ -72,11 +79,16 @@ def get_params(params_id: int) -> CkksParams:
         raise ConfigurationError(f"unknown CKKS parameter set {params_id}") from e
 
 
+def exact_l1_budget(prime: int) -> float:
+    """Largest L1 norm of an integer probe whose product with centred residues
+    (|c| < 2^(bits(p) - 1)) is exact in float64: every partial sum stays <= 2^53."""
+    return 2.0 ** (_EXACT_BITS - (prime.bit_length() - 1))
+
+
 def probe_bits(params: CkksParams, prime: int, dim: int) -> int:
     """Largest probe precision s that keeps scoring exact and decryptable."""
-    half_prime_bits = math.log2(prime) - 1
-    # Exactness: 2^(half_prime_bits) * (2^s * sqrt(d) + d/2) < 2^53 (with a margin bit).
-    room = 2.0 ** (_EXACT_BITS - 1 - half_prime_bits) - dim / 2
+    # Exactness: a unit probe has ||q||_1 <= sqrt(d); rounding adds at most d/2.
+    room = exact_l1_budget(prime) - dim / 2
     if room <= 1:
         raise InvalidArgument(
             f"dimension {dim} is too large for CKKS parameter set {params.params_id}"
