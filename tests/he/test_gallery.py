@@ -71,6 +71,7 @@ def test_worst_case_probe_product_is_exact(keyset):
     half = keyset.prime // 2
     # Residues at the edges of the centred range make the partial sums largest.
     residues = rng.choice(np.array([half, half + 1], dtype=np.uint64), size=(dim, 2, 4096))
+    residues[:, 0, :32] = half  # same sign everywhere: the sum reaches ~2^52.5
     gallery.put_block(0, residues)
     probe = np.full((1, dim), 1 / np.sqrt(dim))
     q = gallery.integer_probes(probe)
