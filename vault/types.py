@@ -9,6 +9,7 @@ __all__ = [
     "CollectionInfo",
     "CollectionSpec",
     "DeleteResult",
+    "ErasureReceipt",
     "Match",
     "ProtectionMode",
     "RequestContext",
@@ -34,6 +35,8 @@ class CollectionSpec:
     allow_identification: bool = False
     purposes: tuple[str, ...] = ()
     match_threshold: float = 0.30
+    # Seconds a template may be kept after enrolment; None = the vault's default.
+    retention_seconds: float | None = None
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,7 @@ class CollectionInfo:
     match_threshold: float
     size: int
     created_at: float
+    retention_seconds: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -67,12 +71,28 @@ class VerifyResult:
 
 
 @dataclass(frozen=True)
+class ErasureReceipt:
+    """Offline-verifiable proof that an erasure was logged.
+
+    ``entry`` is the audit entry's canonical bytes (the Merkle leaf data),
+    ``inclusion_proof`` its RFC 6962 audit path in the tree of ``leaf_index + 1``
+    entries, and ``checkpoint`` that tree's signed checkpoint (a C2SP signed note).
+    """
+
+    entry: bytes
+    leaf_index: int
+    inclusion_proof: tuple[bytes, ...]
+    checkpoint: str
+
+
+@dataclass(frozen=True)
 class DeleteResult:
     """Outcome of an erasure."""
 
     subject_id: str
     erased: int
     erased_at: float
+    receipt: ErasureReceipt | None = None
 
 
 @dataclass(frozen=True)

@@ -31,8 +31,13 @@ class AuditSink(ABC):
     """Append-only destination of audit events."""
 
     @abstractmethod
-    def append(self, event: AuditEvent) -> None:
-        """Durably record one event before the call it describes returns."""
+    def append(self, event: AuditEvent) -> int | None:
+        """Durably record one event before the call it describes returns.
+
+        Returns:
+            The entry's position in the log, for sinks that number their entries
+            (None otherwise).
+        """
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Flush and close."""
