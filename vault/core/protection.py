@@ -1,0 +1,94 @@
+"""Which collection class protects a collection, and what each mode needs at creation.
+
+``ckks``: the encrypted gallery. ``cancelable``: salted keyed rotations
+(vault.schemes.cancelable). ``hybrid``: keyed projection to d/2, then the encrypted
+gallery (vault.schemes.hybrid). The two keyed modes need a transform seed source:
+the served vault wraps seeds through Vault; in-process tools may pass an ephemeral one.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from vault.core.transform_seeds import CollectionTransformKeys, SeedSource
+from vault.errors import FailedPrecondition, InvalidArgument
+from vault.he.keyset import CkksKeySet
+from vault.he.params import probe_bits
+from vault.schemes.base import ProtectedCollection
+from vault.schemes.cancelable import CancelableCollection
+from vault.schemes.ckks import CkksCollection
+from vault.schemes.hybrid import HybridCollection, hybrid_dim
+from vault.store.base import CollectionRecord
+from vault.types import CollectionSpec, ProtectionMode
+
+if TYPE_CHECKING:
+    from vault.keys.sealing import BlobSealer
+
+__all__ = [
+    "MAX_KEYED_DIM",
+    "MIN_KEYED_DIM",
+    "check_mode",
+    "open_collection",
+    "prepare_transform_keys",
+    "transform_keys",
+]
+
+#: The keyed modes hold a dim x dim matrix per key version (32 MiB at 2048).
+MAX_KEYED_DIM = 2048
+#: Below this the signed-dihedral salt has too few members to hide anything.
+MIN_KEYED_DIM = 16
+_PURPOSE = {ProtectionMode.CANCELABLE: "orbit-rotation", ProtectionMode.HYBRID: "hybrid-projection"}
+
+
+def check_mode(spec: CollectionSpec, keyset: CkksKeySet, seeds: SeedSource | None) -> None:
+    """Refuse a mode/dimension the vault cannot serve (before anything is stored)."""
+    if spec.mode is ProtectionMode.CKKS:
+        probe_bits(keyset.params, keyset.prime, spec.dim)
+        return
+    if seeds is None:
+        raise FailedPrecondition(
+            f"protection mode '{spec.mode.value}' needs transform seeds from the key service"
+        )
+    if not MIN_KEYED_DIM <= spec.dim <= MAX_KEYED_DIM:
+        raise InvalidArgument(
+            f"mode '{spec.mode.value}' needs a dimension between {MIN_KEYED_DIM} and "
+            f"{MAX_KEYED_DIM}"
+        )
+    if spec.mode is ProtectionMode.HYBRID:
+        probe_bits(keyset.params, keyset.prime, hybrid_dim(spec.dim))
+
+
+def transform_keys(record: CollectionRecord, seeds: SeedSource) -> CollectionTransformKeys:
+    """The transform keys of a cancelable or hybrid collection."""
+    mode = ProtectionMode(record.mode)
+    out_dim = hybrid_dim(record.dim) if mode is ProtectionMode.HYBRID else record.dim
+    return CollectionTransformKeys(
+        seeds, record.name, purpose=_PURPOSE[mode], dim=record.dim, out_dim=out_dim
+    )
+
+
+def prepare_transform_keys(record: CollectionRecord, seeds: SeedSource | None) -> None:
+    """Create key version 1 of a new keyed collection (no-op for ckks)."""
+    if ProtectionMode(record.mode) is not ProtectionMode.CKKS and seeds is not None:
+        transform_keys(record, seeds).ensure_first()
+
+
+def open_collection(
+    record: CollectionRecord,
+    *,
+    keyset: CkksKeySet,
+    seeds: SeedSource | None,
+    sealer: BlobSealer | None = None,
+) -> ProtectedCollection:
+    """An empty in-memory collection of the record's mode (the caller loads it)."""
+    mode = ProtectionMode(record.mode)
+    if mode is ProtectionMode.CKKS:
+        return CkksCollection(keyset, record, sealer=sealer)  # type: ignore[call-arg]
+    if seeds is None:
+        raise FailedPrecondition(
+            f"collection '{record.name}' ({mode.value}) needs transform seeds from the key service"
+        )
+    keys = transform_keys(record, seeds)
+    if mode is ProtectionMode.CANCELABLE:
+        return CancelableCollection(record, keys, sealer=sealer)
+    return HybridCollection(keyset, record, keys, sealer=sealer)

@@ -1,0 +1,196 @@
+"""Transform seeds of cancelable and hybrid collections, held wrapped through Vault.
+
+Every (collection, key version) has its own 32-byte random seed, envelope-encrypted
+like the CKKS key set (fresh AES-256-GCM data key wrapped by the Transit KEK; the
+associated data binds collection and version) and stored in the store's metadata as
+``cancelable.seed/<collection>/<version:08d>`` = blob header + envelope. The KEK
+rotation finds and rewraps these like any other sealed secret. A seed is unwrapped
+only to derive the collection's keyed matrix (:class:`KeyedRotation`); the raw seed
+is dropped right after and never returned by any API.
+
+The current key version of a collection is its highest stored seed version, so
+renewal is a single insert that either happens or does not.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+
+from vault.blob import BlobHeader, BlobKind, SchemeId, split_blob
+from vault.errors import (
+    ConfigurationError,
+    IntegrityError,
+    KeyServiceError,
+    KeyServiceUnavailable,
+)
+from vault.keys.base import KeyService
+from vault.keys.envelope import open_sealed, seal_with_new_key
+from vault.schemes.transform_key import SEED_BYTES, KeyedRotation
+from vault.store.base import TemplateStore
+
+__all__ = [
+    "SEED_META_PREFIX",
+    "CollectionTransformKeys",
+    "EphemeralSeedSource",
+    "SeedSource",
+    "VaultSeedSource",
+    "seed_meta_key",
+]
+
+log = logging.getLogger(__name__)
+
+SEED_META_PREFIX = "cancelable.seed/"
+
+
+def seed_meta_key(collection: str, version: int) -> str:
+    """Metadata key of one wrapped transform seed."""
+    return f"{SEED_META_PREFIX}{collection}/{version:08d}"
+
+
+def _aad(collection: str, version: int) -> bytes:
+    return f"biovault/transform-seed/v1/{collection}/{version}".encode()
+
+
+class SeedSource:
+    """Where transform seeds come from; subclasses keep them wrapped or in memory."""
+
+    def versions(self, collection: str) -> list[int]:
+        """Stored seed versions of a collection, ascending."""
+        raise NotImplementedError
+
+    def create(self, collection: str, version: int) -> None:
+        """Make and keep a fresh seed (AlreadyExists if that version exists)."""
+        raise NotImplementedError
+
+    def unsafe_open(self, collection: str, version: int) -> bytes:
+        """The raw seed; the caller derives its key and drops the bytes at once."""
+        raise NotImplementedError
+
+
+class VaultSeedSource(SeedSource):
+    """Seeds sealed under fresh DEKs that the key service's Transit KEK wraps."""
+
+    def __init__(self, store: TemplateStore, keys: KeyService) -> None:
+        self._store = store
+        self._keys = keys
+
+    def versions(self, collection: str) -> list[int]:
+        found = []
+        version = 1
+        while self._store.get_meta(seed_meta_key(collection, version)) is not None:
+            found.append(version)
+            version += 1
+        return found
+
+    def create(self, collection: str, version: int) -> None:
+        sealed = seal_with_new_key(self._keys, os.urandom(SEED_BYTES), _aad(collection, version))
+        header = BlobHeader(SchemeId.CANCELABLE, 0, version, BlobKind.WRAPPED_SECRET)
+        self._store.put_meta(seed_meta_key(collection, version), header.pack() + sealed)
+
+    def unsafe_open(self, collection: str, version: int) -> bytes:
+        stored = self._store.get_meta(seed_meta_key(collection, version))
+        if stored is None:
+            raise IntegrityError(
+                f"collection '{collection}' has no transform seed for key version {version}"
+            )
+        header, sealed = split_blob(stored)
+        if (
+            header.scheme != SchemeId.CANCELABLE
+            or header.kind != BlobKind.WRAPPED_SECRET
+            or header.key_version != version
+        ):
+            raise IntegrityError("stored transform seed has an unexpected header")
+        try:
+            seed = open_sealed(self._keys, bytes(sealed), _aad(collection, version))
+        except KeyServiceUnavailable:
+            raise
+        except (KeyServiceError, IntegrityError) as e:
+            raise ConfigurationError(
+                f"the key service cannot unwrap the transform seed of '{collection}' "
+                f"(version {version}): {e}. Nothing was changed."
+            ) from e
+        if len(seed) != SEED_BYTES:
+            raise IntegrityError("stored transform seed has the wrong length")
+        return seed
+
+
+class EphemeralSeedSource(SeedSource):
+    """Seeds in process memory only, for in-process tools (evaluation, benchmarks)
+    that hold no key service. Nothing survives the process: never use it to serve."""
+
+    def __init__(self) -> None:
+        self._seeds: dict[tuple[str, int], bytes] = {}
+
+    def versions(self, collection: str) -> list[int]:
+        return sorted(v for c, v in self._seeds if c == collection)
+
+    def create(self, collection: str, version: int) -> None:
+        self._seeds.setdefault((collection, version), os.urandom(SEED_BYTES))
+
+    def unsafe_open(self, collection: str, version: int) -> bytes:
+        try:
+            return self._seeds[(collection, version)]
+        except KeyError:
+            raise IntegrityError(
+                f"collection '{collection}' has no transform seed for key version {version}"
+            ) from None
+
+
+class CollectionTransformKeys:
+    """The keyed matrices of one collection, derived on first use and kept in memory.
+
+    Implements :class:`vault.schemes.cancelable.TransformKeys`.
+    """
+
+    def __init__(
+        self, source: SeedSource, collection: str, *, purpose: str, dim: int, out_dim: int
+    ) -> None:
+        self._source = source
+        self._collection = collection
+        self._purpose = purpose
+        self._dim, self._out_dim = dim, out_dim
+        self._lock = threading.Lock()
+        self._derived: dict[int, KeyedRotation] = {}
+        versions = source.versions(collection)
+        self._current = versions[-1] if versions else 0
+
+    def ensure_first(self) -> None:
+        """Create version 1 for a new collection (no-op if it has a seed)."""
+        with self._lock:
+            if self._current == 0:
+                self._source.create(self._collection, 1)
+                self._current = 1
+
+    def current_version(self) -> int:
+        if self._current == 0:
+            raise IntegrityError(f"collection '{self._collection}' has no transform seed")
+        return self._current
+
+    def rotation(self, version: int) -> KeyedRotation:
+        with self._lock:
+            derived = self._derived.get(version)
+            if derived is None:
+                if not 1 <= version <= self._current:
+                    raise IntegrityError(f"unknown transform key version {version}")
+                derived = KeyedRotation.unsafe_derive(
+                    self._source.unsafe_open(self._collection, version),
+                    purpose=self._purpose,
+                    collection=self._collection,
+                    version=version,
+                    dim=self._dim,
+                    out_dim=self._out_dim,
+                )
+                self._derived[version] = derived
+            return derived
+
+    def rotate(self) -> int:
+        """Start a new key version; new enrolments use it from now on."""
+        with self._lock:
+            version = self._current + 1
+            self._source.create(self._collection, version)
+            self._current = version
+        self.rotation(version)
+        log.info("collection %s: transform key version %d", self._collection, version)
+        return version
