@@ -8,7 +8,7 @@ the served vault wraps seeds through Vault; in-process tools may pass an ephemer
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from vault.core.transform_seeds import CollectionTransformKeys, SeedSource
 from vault.errors import FailedPrecondition, InvalidArgument
@@ -35,8 +35,8 @@ __all__ = [
 
 #: The keyed modes hold a dim x dim matrix per key version (32 MiB at 2048).
 MAX_KEYED_DIM = 2048
-#: Below this the signed-dihedral salt has too few members to hide anything.
-MIN_KEYED_DIM = 16
+#: Below this the salt group is small and its impostor maximum large (FAR).
+MIN_KEYED_DIM = 64
 _PURPOSE = {ProtectionMode.CANCELABLE: "orbit-rotation", ProtectionMode.HYBRID: "hybrid-projection"}
 
 
@@ -83,7 +83,8 @@ def open_collection(
     """An empty in-memory collection of the record's mode (the caller loads it)."""
     mode = ProtectionMode(record.mode)
     if mode is ProtectionMode.CKKS:
-        return CkksCollection(keyset, record, sealer=sealer)  # type: ignore[call-arg]
+        extra: dict[str, Any] = {} if sealer is None else {"sealer": sealer}
+        return CkksCollection(keyset, record, **extra)
     if seeds is None:
         raise FailedPrecondition(
             f"collection '{record.name}' ({mode.value}) needs transform seeds from the key service"

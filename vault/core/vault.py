@@ -16,12 +16,14 @@ from contextlib import contextmanager
 import numpy as np
 
 from vault.audit.base import AuditEvent, AuditSink
+from vault.core.protection import check_mode, open_collection, prepare_transform_keys
+from vault.core.renewal import TransformRotation, keyed_collection
 from vault.core.requests import check_collection_name, check_purpose, check_subject_ids, check_top_k
+from vault.core.transform_seeds import SeedSource
 from vault.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, VaultError
 from vault.he.keyset import CkksKeySet
-from vault.he.params import probe_bits
 from vault.keys.datakey import DataKey
-from vault.schemes.ckks import CkksCollection
+from vault.schemes.base import ProtectedCollection
 from vault.schemes.validation import validate_templates
 from vault.store.base import CollectionRecord, TemplateStore
 from vault.types import (
@@ -62,6 +64,7 @@ class VaultCore:
         keyset: CkksKeySet,
         audit: AuditSink,
         pseudonym_key: DataKey,
+        transform_seeds: SeedSource | None = None,
         key_service_available: Callable[[], bool] = lambda: True,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -69,17 +72,19 @@ class VaultCore:
         self._keyset = keyset
         self._audit = audit
         self._pseudonym_key = pseudonym_key
+        # Seeds of the cancelable/hybrid transforms (None: those modes are refused).
+        self._transform_seeds = transform_seeds
         self._key_service_available = key_service_available
         self._clock = clock
-        self._collections: dict[str, CkksCollection] = {}
+        self._collections: dict[str, ProtectedCollection] = {}
         self._locks: dict[str, _CollectionLocks] = {}
         self._registry_lock = threading.Lock()
         for record in store.list_collections():
             self._open(record)
 
     # --- plumbing -------------------------------------------------------------
-    def _open(self, record: CollectionRecord) -> CkksCollection:
-        collection = CkksCollection(self._keyset, record)
+    def _open(self, record: CollectionRecord) -> ProtectedCollection:
+        collection = open_collection(record, keyset=self._keyset, seeds=self._transform_seeds)
         # Stream blocks one at a time: materialising them all would double peak memory.
         collection.load(
             self._store.iter_blocks(record.name), self._store.list_subjects(record.name)
@@ -89,7 +94,7 @@ class VaultCore:
         log.info("loaded collection %s (%d templates)", record.name, collection.size)
         return collection
 
-    def _collection(self, name: str) -> tuple[CkksCollection, _CollectionLocks]:
+    def _collection(self, name: str) -> tuple[ProtectedCollection, _CollectionLocks]:
         check_collection_name(name)
         try:
             return self._collections[name], self._locks[name]
@@ -134,7 +139,7 @@ class VaultCore:
             )
 
     @staticmethod
-    def _info(collection: CkksCollection) -> CollectionInfo:
+    def _info(collection: ProtectedCollection) -> CollectionInfo:
         r = collection.record
         return CollectionInfo(
             name=r.name,
@@ -151,13 +156,9 @@ class VaultCore:
     def create_collection(self, spec: CollectionSpec, ctx: RequestContext) -> CollectionInfo:
         with self._audited("collection.create", spec.name, ctx, mode=spec.mode.value, dim=spec.dim):
             check_collection_name(spec.name)
-            if spec.mode is not ProtectionMode.CKKS:
-                raise FailedPrecondition(
-                    f"protection mode '{spec.mode.value}' is not available yet"
-                )
             if not 1 <= spec.dim <= _MAX_DIM:
                 raise InvalidArgument(f"dimension must be between 1 and {_MAX_DIM}")
-            probe_bits(self._keyset.params, self._keyset.prime, spec.dim)
+            check_mode(spec, self._keyset, self._transform_seeds)
             if not -1.0 <= spec.match_threshold <= 1.0:
                 raise InvalidArgument("match threshold must be a cosine score in [-1, 1]")
             record = CollectionRecord(
@@ -173,6 +174,7 @@ class VaultCore:
             with self._registry_lock:
                 if spec.name in self._collections:
                     raise AlreadyExists(f"collection '{spec.name}' already exists")
+                prepare_transform_keys(record, self._transform_seeds)
                 self._store.create_collection(record)
                 return self._info(self._open(record))
 
@@ -263,6 +265,47 @@ class VaultCore:
                 with lock.state:
                     target.apply_erasure(plan)
             return DeleteResult(subject_id=subject_id, erased=1, erased_at=self._clock())
+
+    # --- renewal of transform keys (cancelable, hybrid) -------------------------
+    def rotate_transform_key(
+        self, collection: str, ctx: RequestContext, *, revoke_old: bool = False
+    ) -> TransformRotation:
+        """Start a new transform key version; optionally erase older-version templates."""
+        with self._audited("keys.rotate.cancelable", collection, ctx) as details:
+            target, lock = self._collection(collection)
+            keyed = keyed_collection(target)
+            with lock.writer:
+                version = keyed.transform_keys.rotate()
+            details["key_version"] = version
+            old = keyed.subjects_before(version) if revoke_old else []
+        for subject_id in old:
+            self._revoke(collection, subject_id, ctx, key_version=version)
+        return TransformRotation(collection, version, len(old), keyed.counts_by_version())
+
+    def _revoke(
+        self, collection: str, subject_id: str, ctx: RequestContext, **details: int
+    ) -> None:
+        """Erase one older-version template (its own audit event, like a delete)."""
+        with self._audited("keys.revoke", collection, ctx, [subject_id], **details):
+            target, lock = self._collection(collection)
+            with lock.writer:
+                if target.location(subject_id) is None:
+                    return  # erased meanwhile
+                plan = target.plan_erasure(subject_id)
+                self._store.commit_erasure(
+                    collection,
+                    subject_id,
+                    replacement=plan.replacement,
+                    drop_block=plan.block_no if plan.replacement is None else None,
+                )
+                with lock.state:
+                    target.apply_erasure(plan)
+
+    def transform_key_status(self, collection: str) -> dict[int, int]:
+        """Live templates per transform key version of a keyed collection."""
+        target, lock = self._collection(collection)
+        with lock.state:
+            return keyed_collection(target).counts_by_version()
 
     def is_serving(self) -> bool:
         return self._key_service_available()

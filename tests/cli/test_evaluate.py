@@ -1,0 +1,77 @@
+"""``biovault evaluate`` on a small synthetic set: every mode, every contract key."""
+
+import json
+
+import numpy as np
+import pytest
+
+from tests.support.synthetic import identities, samples
+from vault.cli.main import main
+
+CONTRACT_KEYS = {
+    "mode",
+    "templates",
+    "genuine_pairs",
+    "impostor_pairs",
+    "eer",
+    "tar_at_far",
+    "plaintext_eer",
+    "plaintext_tar_at_far",
+}
+EXTRA_KEYS = {
+    "plaintext": set(),
+    "ckks": {"max_abs_score_error"},
+    "cancelable": {"dsys", "inversion_success_rate"},
+    "hybrid": {"max_abs_score_error", "dsys", "inversion_success_rate"},
+}
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory) -> tuple[str, str]:
+    rng = np.random.default_rng(0)
+    centres = identities(20, 128, rng)
+    rows = np.concatenate([samples(centres, rng) for _ in range(3)]).astype(np.float32)
+    labels = np.tile(np.arange(20), 3)
+    folder = tmp_path_factory.mktemp("evaluate")
+    np.save(folder / "x.npy", rows)
+    np.save(folder / "y.npy", labels)
+    return str(folder / "x.npy"), str(folder / "y.npy")
+
+
+@pytest.mark.parametrize("mode", ["plaintext", "ckks", "cancelable", "hybrid"])
+def test_every_mode_writes_the_contract_keys(dataset, tmp_path, mode: str) -> None:
+    """All pairs are counted; keys and value ranges follow CONTRACT.md."""
+    x, y = dataset
+    out = tmp_path / "result.json"
+    argv = ["evaluate", "--embeddings", x, "--labels", y, "--mode", mode, "--json", str(out)]
+    assert main(argv) == 0
+    doc = json.loads(out.read_text())
+    assert CONTRACT_KEYS | EXTRA_KEYS[mode] <= set(doc)
+    assert (doc["templates"], doc["genuine_pairs"], doc["impostor_pairs"]) == (60, 60, 1710)
+    assert set(doc["tar_at_far"]) == {"1e-3", "1e-4"} == set(doc["plaintext_tar_at_far"])
+    assert doc["plaintext_eer"] == 0.0
+    assert 0.0 <= doc["eer"] <= 0.05
+    if "max_abs_score_error" in doc:
+        assert doc["max_abs_score_error"] < 1e-3
+    if mode == "cancelable":
+        assert doc["dsys"] < 0.3 and doc["inversion_success_rate"] <= 0.2
+
+
+def test_plot_draws_det_curves(dataset, tmp_path) -> None:
+    """--plot writes a PNG next to the JSON on stdout."""
+    x, y = dataset
+    png = tmp_path / "det.png"
+    argv = ["evaluate", "--embeddings", x, "--labels", y, "--mode", "plaintext", "--plot", str(png)]
+    assert main([*argv, "--json", "-"]) == 0
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_misaligned_labels_are_one_line_errors(dataset, tmp_path, capsys) -> None:
+    """Labels that do not align with the rows fail with exit 1 and one stderr line."""
+    x, _ = dataset
+    np.save(tmp_path / "short.npy", np.arange(3))
+    argv = ["evaluate", "--embeddings", x, "--labels", str(tmp_path / "short.npy")]
+    assert main([*argv, "--mode", "plaintext"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "labels" in err[0]
+    assert main([*argv, "--mode", "nonsense"]) == 2

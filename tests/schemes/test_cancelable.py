@@ -1,0 +1,134 @@
+"""Cancelable collections: round trip, wrong key, renewal, tampering, unlinkability."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from tests.support.synthetic import identities, samples
+from vault.blob import HEADER_SIZE
+from vault.core.transform_seeds import CollectionTransformKeys, EphemeralSeedSource
+from vault.errors import IntegrityError
+from vault.evaluation.dsys import dsys
+from vault.schemes.cancelable import CancelableCollection
+from vault.schemes.orbit import apply_group, max_correlation, random_salt, spectra
+from vault.store.base import CollectionRecord, SubjectRecord
+
+DIM = 128
+
+
+def _collection(source: EphemeralSeedSource, name: str = "faces") -> CancelableCollection:
+    keys = CollectionTransformKeys(source, name, purpose="orbit-rotation", dim=DIM, out_dim=DIM)
+    keys.ensure_first()
+    record = CollectionRecord(name, "cancelable", DIM, 1, True, (), 0.3, 0.0)
+    return CancelableCollection(record, keys)
+
+
+@pytest.fixture
+def people() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(0)
+    centres = identities(40, DIM, rng)
+    return centres, samples(centres, rng), samples(centres, rng)
+
+
+def _enroll(collection: CancelableCollection, rows: np.ndarray, prefix: str = "s") -> list[str]:
+    ids = [f"{prefix}{i}" for i in range(len(rows))]
+    collection.apply_enrollment(collection.plan_enrollment(ids, rows, enrolled_at=0.0))
+    return ids
+
+
+def test_group_alignment_recovers_the_cosine() -> None:
+    """The best alignment over the salt group is exactly the cosine of the originals."""
+    rng = np.random.default_rng(1)
+    x = identities(5, DIM, rng)
+    p = samples(x, rng)
+    stored = apply_group(x, *random_salt(5, DIM))
+    scores = max_correlation(spectra(p), spectra(stored), DIM)
+    assert np.allclose(np.diag(scores), np.sum(x * p, axis=1), atol=1e-5)
+
+
+def test_round_trip(people) -> None:
+    """Genuine probes score their cosine and rank first; impostors stay low."""
+    _, gallery, probes = people
+    collection = _collection(EphemeralSeedSource())
+    ids = _enroll(collection, gallery)
+    expected = np.sum(gallery * probes, axis=1)
+    assert collection.verify_score("s3", probes[3]) == pytest.approx(expected[3], abs=1e-5)
+    assert collection.verify_score("s4", probes[3]) < 0.45
+    top = collection.identify(probes, 1)
+    assert [m[0].subject_id for m in top] == ids
+
+
+def test_wrong_key_does_not_match(people) -> None:
+    """A template stored under another collection's key is impostor-like to probes."""
+    _, gallery, probes = people
+    source = EphemeralSeedSource()
+    mine, other = _collection(source, "mine"), _collection(source, "other")
+    stored_elsewhere = other.protect(gallery, 1)
+    own_probes = spectra(mine.transform_keys.rotation(1).apply(probes))
+    scores = max_correlation(own_probes, spectra(stored_elsewhere), DIM)
+    assert np.diag(scores).max() < 0.45  # genuine cosine is ~0.67
+
+
+def test_renewal_old_version_stops_matching_new_version_probes(people) -> None:
+    """After rotation a v1 template does not match a probe rotated with v2's key,
+    still matches its own v1 probe path, and new enrolments use v2."""
+    _, gallery, probes = people
+    collection = _collection(EphemeralSeedSource())
+    _enroll(collection, gallery[:20])
+    old = collection.protect(gallery[:20], 1)
+    assert collection.transform_keys.rotate() == 2
+    new_probes = spectra(collection.transform_keys.rotation(2).apply(probes[:20]))
+    assert np.diag(max_correlation(new_probes, spectra(old), DIM)).max() < 0.45
+    assert collection.verify_score("s0", probes[0]) > 0.5  # scored under its own version
+    _enroll(collection, gallery[20:], prefix="n")
+    assert collection.counts_by_version() == {1: 20, 2: 20}
+    assert collection.subjects_before(2) == sorted(f"s{i}" for i in range(20))
+
+
+def test_reload_from_blocks_and_erase(people) -> None:
+    """Stored blocks reload to the same scores; an erased row is gone."""
+    _, gallery, probes = people
+    source = EphemeralSeedSource()
+    collection = _collection(source)
+    ids = _enroll(collection, gallery)
+    plan = collection.plan_erasure("s2")
+    assert plan.replacement is not None
+    collection.apply_erasure(plan)
+    live = [SubjectRecord("faces", s, 0, i, 1, 0.0) for i, s in enumerate(ids) if s != "s2"]
+    reloaded = _collection(source)
+    reloaded.load([plan.replacement], live)
+    assert reloaded.size == len(ids) - 1
+    assert reloaded.location("s2") is None
+    assert reloaded.verify_score("s5", probes[5]) == pytest.approx(
+        collection.verify_score("s5", probes[5]), abs=1e-6
+    )
+    assert "s2" not in reloaded.all_scores(probes[:1])[0]
+
+
+def test_tampered_block_is_rejected(people) -> None:
+    """A block whose header or size was altered does not load."""
+    _, gallery, _ = people
+    collection = _collection(EphemeralSeedSource())
+    plan = collection.plan_enrollment(["a", "b"], gallery[:2], enrolled_at=0.0)
+    blob = bytearray(plan.blocks[0].blob)
+    for broken in (blob[:-4], blob[:5] + b"\x09" + blob[6:]):
+        block = dataclasses.replace(plan.blocks[0], blob=bytes(broken))
+        with pytest.raises(IntegrityError):
+            _collection(EphemeralSeedSource()).load([block], [])
+    assert len(blob) > HEADER_SIZE
+
+
+def test_unlinkable_across_keys() -> None:
+    """D_sys between two collection keys stays small on synthetic data, while the
+    same comparisons under one key are fully linkable."""
+    rng = np.random.default_rng(3)
+    centres = identities(60, DIM, rng)
+    first, second = samples(centres, rng), samples(centres, rng)
+    source = EphemeralSeedSource()
+    a, b = _collection(source, "a"), _collection(source, "b")
+    cross = max_correlation(spectra(a.protect(first, 1)), spectra(b.protect(second, 1)), DIM)
+    same = max_correlation(spectra(a.protect(first, 1)), spectra(a.protect(second, 1)), DIM)
+    mask = np.eye(len(centres), dtype=bool)
+    assert dsys(cross[mask], cross[~mask], bins=20) < 0.2
+    assert dsys(same[mask], same[~mask], bins=20) > 0.9

@@ -1,0 +1,1 @@
+"""ISO/IEC 30136-style evaluation of the protection modes (``biovault evaluate``)."""

@@ -1,0 +1,109 @@
+"""White-box inversion attacks: the attacker holds every key and one protected template.
+
+Success means the unprotected system accepts the attacker's vector against the
+original template: cosine >= tau, the plaintext threshold at FAR 1e-3 of the same
+run. ``inversion_success_rate`` is the best attack's share of templates inverted.
+
+* Cancelable (salted keyed rotation): the attacker undoes Q and so knows the orbit
+  G(Qx) exactly, but not which member is Qx.
+  - ``orbit_mean``: submit Q^T of the normalised mean of n random orbit members
+    (a mean of n near-orthogonal members has cosine ~1/sqrt(n) with each, so it
+    covers up to 1/tau^2 members at once); every n in :data:`ORBIT_MEAN_SIZES` is
+    tried and the best reported, which favours the attacker.
+  - ``surrogate_ascent``: gradient ascent, from a random start, on a smooth
+    surrogate of the protected score (a log-sum-exp over all alignments instead of
+    the max); it converges to some orbit member.
+* Hybrid (keyed projection P, then CKKS - with the HE secret key the attacker
+  decrypts t = normalize(P x)):
+  - ``least_squares``: the minimum-norm preimage P^T t (the optimum of the smooth
+    surrogate ||P y - t||^2).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from vault.schemes.orbit import apply_group
+
+__all__ = ["ORBIT_MEAN_SIZES", "least_squares_attack", "orbit_mean_attack", "surrogate_ascent"]
+
+#: Sizes of the orbit-member means the attacker tries.
+ORBIT_MEAN_SIZES = (1, 4, 16, 32, 64, 96)
+Progress = Callable[[int, int], None]
+
+
+def _unit(rows: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(rows, axis=1, keepdims=True)
+    return rows / np.maximum(norms, 1e-300)
+
+
+def _random_members(rows: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    count, dim = rows.shape
+    shifts = np.asarray(rng.integers(0, dim, count))
+    reverse = rng.integers(0, 2, count).astype(bool)
+    signs = rng.choice(np.array([-1.0, 1.0]), count)
+    return apply_group(rows, shifts, reverse, signs)
+
+
+def orbit_mean_attack(
+    stored: np.ndarray,
+    rotation: np.ndarray,
+    originals: np.ndarray,
+    tau: float,
+    *,
+    rng: np.random.Generator,
+    sizes: tuple[int, ...] = ORBIT_MEAN_SIZES,
+) -> dict[int, float]:
+    """Success rate of the orbit-mean attack for each mean size n."""
+    rates = {}
+    for n in sizes:
+        total = np.zeros_like(stored)
+        for _ in range(n):
+            total += _random_members(stored, rng)
+        guesses = _unit(total) @ rotation  # back through Q^T
+        rates[n] = float(np.mean(np.sum(guesses * originals, axis=1) >= tau))
+    return rates
+
+
+def surrogate_ascent(
+    stored: np.ndarray,
+    rotation: np.ndarray,
+    originals: np.ndarray,
+    tau: float,
+    *,
+    rng: np.random.Generator,
+    steps: int = 30,
+    beta: float = 40.0,
+    progress: Progress | None = None,
+) -> float:
+    """Success rate of gradient ascent on log-sum-exp_g beta <g s, u> over unit u."""
+    count, dim = stored.shape
+    spectra = np.fft.rfft(stored, axis=1)
+    u = _unit(rng.standard_normal((count, dim)))
+    for step in range(steps):
+        fu = np.fft.rfft(u, axis=1)
+        direct = np.fft.irfft(fu * np.conj(spectra), n=dim, axis=1)  # <S^t s, u> per t
+        mirror = np.fft.irfft(fu * spectra, n=dim, axis=1)  # reversed members
+        both = np.concatenate([direct, -direct, mirror, -mirror], axis=1)
+        weights = np.exp(beta * (both - both.max(axis=1, keepdims=True)))
+        weights /= weights.sum(axis=1, keepdims=True)
+        w_direct = weights[:, :dim] - weights[:, dim : 2 * dim]
+        w_mirror = weights[:, 2 * dim : 3 * dim] - weights[:, 3 * dim :]
+        # Gradient = sum of members weighted by their softmax weights (two convolutions).
+        grad = np.fft.irfft(np.fft.rfft(w_direct, axis=1) * spectra, n=dim, axis=1)
+        grad += np.fft.irfft(np.fft.rfft(w_mirror, axis=1) * np.conj(spectra), n=dim, axis=1)
+        u = _unit(u + grad)
+        if progress is not None:
+            progress(step + 1, steps)
+    guesses = u @ rotation
+    return float(np.mean(np.sum(guesses * originals, axis=1) >= tau))
+
+
+def least_squares_attack(
+    projected: np.ndarray, projection: np.ndarray, originals: np.ndarray, tau: float
+) -> float:
+    """Success rate of the minimum-norm preimage P^T t of projected unit rows t."""
+    guesses = _unit(projected @ projection)
+    return float(np.mean(np.sum(guesses * originals, axis=1) >= tau))
