@@ -22,12 +22,21 @@ from dataclasses import dataclass
 
 from vault.errors import IntegrityError
 
-__all__ = ["HEADER_SIZE", "BlobHeader", "BlobKind", "SchemeId", "split_blob"]
+__all__ = [
+    "HEADER_SIZE",
+    "KEY_VERSION_OFFSET",
+    "BlobHeader",
+    "BlobKind",
+    "SchemeId",
+    "split_blob",
+]
 
 _MAGIC = b"BVLT"
 _FORMAT = 1
 _STRUCT = struct.Struct("<4sBBHIB3x")
 HEADER_SIZE = _STRUCT.size
+#: Offset of the little-endian u32 key version, for readers that see only raw bytes.
+KEY_VERSION_OFFSET = struct.calcsize("<4sBBH")
 
 
 class SchemeId(enum.IntEnum):

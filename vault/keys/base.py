@@ -9,12 +9,13 @@ which cannot be pickled, printed or compared.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from vault.errors import KeyServiceError
+from vault.errors import KeyServiceError, WrappedKeyRejected
 from vault.keys.datakey import DataKey
 
-__all__ = ["KeyService", "WrappedDataKey"]
+__all__ = ["KekInfo", "KeyService", "WrappedDataKey"]
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,20 @@ class WrappedDataKey:
 
     key: DataKey
     wrapped: str  # Transit ciphertext, e.g. "vault:v3:..." - safe to store
+
+
+@dataclass(frozen=True)
+class KekInfo:
+    """Public facts about the KEK (no key material).
+
+    ``min_decryption_version``: older versions no longer unwrap anything;
+    ``min_available_version``: older versions were deleted for good (trimmed).
+    """
+
+    name: str
+    latest_version: int
+    min_decryption_version: int
+    min_available_version: int
 
 
 class KeyService(ABC):
@@ -65,6 +80,43 @@ class KeyService(ABC):
         KeyServiceError.
         """
         raise KeyServiceError(f"{type(self).__name__} cannot read wrapped-key versions")
+
+    def rewrap_data_keys(self, wrapped: Sequence[str]) -> list[str | None]:
+        """Rewrap many wrapped DEKs under the latest KEK version in as few calls as possible.
+
+        Returns one entry per input, in order: the rewrapped form, or None where the
+        key service rejected that one item (it stays as it was).
+        """
+        results: list[str | None] = []
+        for item in wrapped:
+            try:
+                results.append(self.rewrap_data_key(item))
+            except WrappedKeyRejected:
+                results.append(None)
+        return results
+
+    def kek_info(self) -> KekInfo:
+        """Versions of the KEK.
+
+        Optional capability: services that cannot describe their KEK raise
+        KeyServiceError.
+        """
+        raise KeyServiceError(f"{type(self).__name__} cannot describe its KEK")
+
+    def retire_kek_versions(self, below: int) -> None:
+        """Refuse to unwrap anything wrapped under a KEK version older than ``below``.
+
+        Reversible (the versions still exist) until :meth:`trim_kek_versions`.
+        Optional capability: services that cannot do this raise KeyServiceError.
+        """
+        raise KeyServiceError(f"{type(self).__name__} cannot retire KEK versions")
+
+    def trim_kek_versions(self, below: int) -> None:
+        """Delete KEK versions older than ``below`` for good (irreversible).
+
+        Optional capability: services that cannot do this raise KeyServiceError.
+        """
+        raise KeyServiceError(f"{type(self).__name__} cannot trim KEK versions")
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections."""

@@ -42,17 +42,25 @@ class DataKey:
         """Build a handle from raw key bytes; for vault.keys internals only."""
         return cls(_CREATION_TOKEN, material, key_id)
 
-    def encrypt(self, plaintext: bytes, associated_data: bytes) -> bytes:
-        """AEAD-encrypt; returns nonce || ciphertext || tag."""
-        nonce = os.urandom(_NONCE_SIZE)
-        return nonce + self.__aead.encrypt(nonce, plaintext, associated_data)
+    def encrypt(self, plaintext: bytes, associated_data: bytes, *, prefix: bytes = b"") -> bytes:
+        """AEAD-encrypt; returns prefix || nonce || ciphertext || tag.
 
-    def decrypt(self, sealed: bytes, associated_data: bytes) -> bytes:
+        ``prefix`` (e.g. a clear blob header) is only prepended, in the same copy
+        that joins nonce and ciphertext; authenticate it by putting it in the AAD.
+        """
+        nonce = os.urandom(_NONCE_SIZE)
+        return b"".join((prefix, nonce, self.__aead.encrypt(nonce, plaintext, associated_data)))
+
+    def decrypt(self, sealed: bytes | memoryview, associated_data: bytes) -> bytes:
         """Reverse :meth:`encrypt`; any tampering or wrong AAD raises IntegrityError."""
         if len(sealed) < _NONCE_SIZE + 16:
             raise IntegrityError("sealed data is truncated")
+        # A view avoids copying large payloads (a 32 MiB block) just to slice them.
+        view = memoryview(sealed)
         try:
-            return self.__aead.decrypt(sealed[:_NONCE_SIZE], sealed[_NONCE_SIZE:], associated_data)
+            return self.__aead.decrypt(
+                bytes(view[:_NONCE_SIZE]), view[_NONCE_SIZE:], associated_data
+            )
         except InvalidTag as e:
             raise IntegrityError(
                 "sealed data failed authentication (wrong key, AAD or tampered)"
