@@ -18,6 +18,7 @@ from vault.errors import KeyServiceError, KeyServiceUnavailable, WrappedKeyRejec
 __all__ = ["redact", "translated_errors"]
 
 _MAX_REASON_CHARS = 200
+_DOWN_HINT = " - the key service is down, sealed or unreachable; retry once it is back"
 
 # Status codes that mean "try again later" rather than "you asked for something wrong":
 # 429 is a standby node or rate limit, 5xx covers sealed (503), uninitialised (501)
@@ -39,6 +40,7 @@ _REJECTED_CIPHERTEXT_MARKERS = (
     "version is too new",
     "could not decode",
     "invalid version",
+    "disallowed by policy",  # wrapped under a KEK version below min_decryption_version
 )
 
 
@@ -84,14 +86,14 @@ def translated_errors(
         # A TLS failure will not heal by retrying: it is a trust/configuration problem.
         raise KeyServiceError(f"{prefix}: TLS verification failed (check the CA file)") from e
     except requests.exceptions.Timeout as e:
-        raise KeyServiceUnavailable(f"{prefix}: request timed out") from e
+        raise KeyServiceUnavailable(f"{prefix}: request timed out{_DOWN_HINT}") from e
     except requests.exceptions.ConnectionError as e:
-        raise KeyServiceUnavailable(f"{prefix}: connection failed") from e
+        raise KeyServiceUnavailable(f"{prefix}: connection failed{_DOWN_HINT}") from e
     except requests.exceptions.RequestException as e:
         raise KeyServiceUnavailable(f"{prefix}: {type(e).__name__}") from e
     except _RETRYABLE as e:
         reason = redact(_vault_reason(e), secrets)
-        raise KeyServiceUnavailable(f"{prefix}: unavailable ({reason})") from e
+        raise KeyServiceUnavailable(f"{prefix}: unavailable ({reason}){_DOWN_HINT}") from e
     except hvac.exceptions.Forbidden as e:
         raise KeyServiceError(f"{prefix}: permission denied (check the token or policy)") from e
     except hvac.exceptions.Unauthorized as e:

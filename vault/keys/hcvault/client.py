@@ -12,20 +12,23 @@ from __future__ import annotations
 
 import base64
 import ipaddress
+import logging
 import os
 import re
 import threading
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
 import hvac
 import hvac.exceptions
 
-from vault.errors import ConfigurationError, WrappedKeyRejected
-from vault.keys.base import KeyService, WrappedDataKey
+from vault.errors import ConfigurationError, KeyServiceError, WrappedKeyRejected
+from vault.keys.base import KekInfo, KeyService, WrappedDataKey
 from vault.keys.datakey import DataKey
-from vault.keys.hcvault._errors import translated_errors
-from vault.keys.hcvault.login import LoginStrategy, TokenLogin
+from vault.keys.hcvault._retry import RetryPolicy
+from vault.keys.hcvault._session import VaultSession
+from vault.keys.hcvault.login import LoginStrategy, TokenLease, TokenLogin
 
 __all__ = ["KEK_TYPE", "HcVaultKeyService"]
 
@@ -33,6 +36,9 @@ KEK_TYPE = "aes256-gcm96"
 _DATA_KEY_BITS = 256
 _WRAPPED_RE = re.compile(r"vault:v([1-9][0-9]{0,9}):[A-Za-z0-9+/]+={0,2}")
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
+_REWRAP_BATCH = 128
+_HEALTH_TIMEOUT = 2.0
+log = logging.getLogger("vault.keys.hcvault")
 _MOUNT_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}(/[A-Za-z0-9][A-Za-z0-9_.-]{0,127})*")
 
 
@@ -69,8 +75,11 @@ def _wrapped_version(wrapped: str) -> int:
 class HcVaultKeyService(KeyService):
     """KEK in a Vault/OpenBao Transit mount; DEKs wrapped and unwrapped there.
 
-    Calls are synchronous and guarded by a lock, so one instance may be shared by
-    the service's worker threads; Transit traffic is rare (key loading, rotation).
+    One instance may be shared by the service's threads: calls are serialised
+    (Transit traffic is rare - key loading, collection creation, rotation), while
+    health checks use a separate token-less connection so that they never queue
+    behind a slow call. Idempotent calls are retried on transient failures; the
+    token is renewed by :meth:`start_token_renewal`'s background thread.
     """
 
     def __init__(
@@ -84,6 +93,7 @@ class HcVaultKeyService(KeyService):
         timeout: float = 10.0,
         login: LoginStrategy | None = None,
         allow_insecure_http: bool = False,
+        retry: RetryPolicy | None = None,
     ) -> None:
         """Configure the client; no network traffic happens until the first call.
 
@@ -96,6 +106,7 @@ class HcVaultKeyService(KeyService):
             timeout: Seconds per HTTP request.
             login: How to authenticate; give exactly one of ``token`` and ``login``.
             allow_insecure_http: Permit plain http to a non-loopback host (unsafe).
+            retry: Retries of idempotent calls on transient failures.
 
         Raises:
             ConfigurationError: Inconsistent or malformed settings.
@@ -112,15 +123,18 @@ class HcVaultKeyService(KeyService):
         if ca_file is not None and not os.path.isfile(ca_file):
             raise ConfigurationError(f"key service CA file {ca_file!r} does not exist")
         self._addr = _checked_addr(addr, allow_insecure_http=allow_insecure_http)
-        self._login = login if login is not None else TokenLogin(token or "")
         self._mount = transit_mount
         self._kek = kek_name
-        self._lock = threading.Lock()
-        self._logged_in = False
-        # An explicit empty token stops hvac from reading VAULT_TOKEN or ~/.vault-token:
-        # credentials come only from the login strategy.
-        self._client = hvac.Client(
-            url=self._addr, token="", verify=ca_file or True, timeout=timeout
+        self._session = VaultSession(
+            self._addr,
+            login if login is not None else TokenLogin(token or ""),
+            ca_file=ca_file,
+            timeout=timeout,
+            retry=retry or RetryPolicy(),
+        )
+        self._health_lock = threading.Lock()
+        self._health_client = hvac.Client(
+            url=self._addr, token="", verify=ca_file or True, timeout=min(timeout, _HEALTH_TIMEOUT)
         )
 
     @property
@@ -133,60 +147,78 @@ class HcVaultKeyService(KeyService):
         """Name of the Transit key used as KEK."""
         return self._kek
 
-    def _transit(self, action: str, *, decrypting: bool = False) -> Any:
-        return translated_errors(action, self._addr, self._login.secrets(), decrypting=decrypting)
+    @property
+    def auth_method(self) -> str:
+        """How the service authenticates (``"token"`` or ``"approle"``)."""
+        return self._session.login_strategy.method
 
-    def _ready_client(self) -> Any:
-        if not self._logged_in:
-            self._login.login(self._client)
-            self._logged_in = True
-        return self._client
+    def token_lease(self) -> TokenLease | None:
+        """What is known about the current token's lifetime (no secret)."""
+        return self._session.lease()
+
+    def start_token_renewal(self) -> None:
+        """Keep the token alive from a daemon thread: renew at half TTL, log in again
+        when renewal is no longer possible (AppRole). Idempotent."""
+        self._session.start_renewal()
+
+    def _call(
+        self, action: str, fn: Any, *, idempotent: bool = True, decrypting: bool = False
+    ) -> Any:
+        return self._session.call(action, fn, idempotent=idempotent, decrypting=decrypting)
 
     def ensure_transit(self) -> None:
         """Enable the Transit mount and create the KEK if either is missing.
 
         The KEK is created non-exportable with plaintext backup disabled. An existing
-        KEK that could be exported is refused rather than used.
+        KEK that could be exported is refused rather than used. With a KEK created
+        beforehand by an operator, only ``read`` on the key is needed.
 
         Raises:
             ConfigurationError: The existing KEK is exportable or of an unusable type.
             KeyServiceError: The token may not read or create the mount or key.
             KeyServiceUnavailable: The key service cannot be reached.
         """
-        with self._lock:
-            client = self._ready_client()
-            info = self._read_kek(client)
+        info = self._read_kek()
+        if info is None:
+            mounts = self._call(
+                "list secrets engines", lambda c: c.sys.list_mounted_secrets_engines()["data"]
+            )
+            if f"{self._mount}/" not in mounts:
+                self._call(
+                    f"enable the Transit engine at {self._mount}/",
+                    lambda c: c.sys.enable_secrets_engine(
+                        backend_type="transit",
+                        path=self._mount,
+                        description="biovault key-encryption keys",
+                    ),
+                    idempotent=False,
+                )
+            self._call(
+                f"create the KEK {self._kek!r}",
+                lambda c: c.secrets.transit.create_key(
+                    name=self._kek,
+                    key_type=KEK_TYPE,
+                    exportable=False,
+                    allow_plaintext_backup=False,
+                    mount_point=self._mount,
+                ),
+            )
+            info = self._read_kek()
             if info is None:
-                with self._transit("list secrets engines"):
-                    mounts = client.sys.list_mounted_secrets_engines()["data"]
-                if f"{self._mount}/" not in mounts:
-                    with self._transit(f"enable the Transit engine at {self._mount}/"):
-                        client.sys.enable_secrets_engine(
-                            backend_type="transit",
-                            path=self._mount,
-                            description="biovault key-encryption keys",
-                        )
-                with self._transit(f"create the KEK {self._kek!r}"):
-                    client.secrets.transit.create_key(
-                        name=self._kek,
-                        key_type=KEK_TYPE,
-                        exportable=False,
-                        allow_plaintext_backup=False,
-                        mount_point=self._mount,
-                    )
-                info = self._read_kek(client)
-                if info is None:
-                    raise ConfigurationError(f"KEK {self._kek!r} was created but cannot be read")
-            self._check_kek(info)
+                raise ConfigurationError(f"KEK {self._kek!r} was created but cannot be read")
+        self._check_kek(info)
 
-    def _read_kek(self, client: Any) -> dict[str, Any] | None:
-        with self._transit(f"read the KEK {self._kek!r}"):
+    def _read_kek(self) -> dict[str, Any] | None:
+        def read(client: Any) -> dict[str, Any] | None:
             try:
                 response = client.secrets.transit.read_key(name=self._kek, mount_point=self._mount)
             except hvac.exceptions.InvalidPath:
                 return None
             data: dict[str, Any] = response["data"]
             return data
+
+        result: dict[str, Any] | None = self._call(f"read the KEK {self._kek!r}", read)
+        return result
 
     def _check_kek(self, info: dict[str, Any]) -> None:
         if info.get("exportable") or info.get("allow_plaintext_backup"):
@@ -201,8 +233,9 @@ class HcVaultKeyService(KeyService):
 
     def generate_data_key(self) -> WrappedDataKey:
         """Ask Transit for a fresh 256-bit DEK and its wrapped form."""
-        with self._lock, self._transit("generate a data key"):
-            response = self._ready_client().secrets.transit.generate_data_key(
+
+        def generate(client: Any) -> WrappedDataKey:
+            response = client.secrets.transit.generate_data_key(
                 name=self._kek, key_type="plaintext", bits=_DATA_KEY_BITS, mount_point=self._mount
             )
             data = response["data"]
@@ -211,7 +244,10 @@ class HcVaultKeyService(KeyService):
             key = DataKey._unsafe_from_material(
                 base64.b64decode(data["plaintext"], validate=True), self._key_id(version)
             )
-        return WrappedDataKey(key=key, wrapped=wrapped)
+            return WrappedDataKey(key=key, wrapped=wrapped)
+
+        result: WrappedDataKey = self._call("generate a data key", generate)
+        return result
 
     def unwrap_data_key(self, wrapped: str) -> DataKey:
         """Recover a DEK from its wrapped form through Transit ``decrypt``.
@@ -222,8 +258,9 @@ class HcVaultKeyService(KeyService):
             KeyServiceUnavailable: The key service cannot be reached.
         """
         version = _wrapped_version(wrapped)
-        with self._lock, self._transit("unwrap a data key", decrypting=True):
-            response = self._ready_client().secrets.transit.decrypt_data(
+
+        def unwrap(client: Any) -> DataKey:
+            response = client.secrets.transit.decrypt_data(
                 name=self._kek, ciphertext=wrapped, mount_point=self._mount
             )
             return DataKey._unsafe_from_material(
@@ -231,41 +268,131 @@ class HcVaultKeyService(KeyService):
                 self._key_id(version),
             )
 
-    def kek_version(self) -> int:
-        """Latest version of the KEK (the one new wraps use)."""
-        with self._lock:
-            info = self._read_kek(self._ready_client())
+        result: DataKey = self._call("unwrap a data key", unwrap, decrypting=True)
+        return result
+
+    def kek_info(self) -> KekInfo:
+        """Latest, minimum-decryption and minimum-available versions of the KEK."""
+        info = self._read_kek()
         if info is None:
             raise ConfigurationError(f"KEK {self._kek!r} does not exist; run ensure_transit()")
-        with self._transit("read the KEK version"):
-            return int(info["latest_version"])
+        try:
+            return KekInfo(
+                name=self._kek,
+                latest_version=int(info["latest_version"]),
+                min_decryption_version=int(info.get("min_decryption_version") or 1),
+                min_available_version=int(info.get("min_available_version") or 0),
+            )
+        except (KeyError, TypeError, ValueError):
+            raise KeyServiceError(
+                f"key service at {self._addr} described the KEK in an unexpected form"
+            ) from None
+
+    def kek_version(self) -> int:
+        """Latest version of the KEK (the one new wraps use)."""
+        return self.kek_info().latest_version
 
     def rotate_kek(self) -> int:
-        """Add a new KEK version for future wraps; old versions still unwrap."""
-        with self._lock, self._transit(f"rotate the KEK {self._kek!r}"):
-            self._ready_client().secrets.transit.rotate_key(name=self._kek, mount_point=self._mount)
+        """Add a new KEK version for future wraps; old versions still unwrap.
+
+        Never retried: a retry after a lost answer would add a second version.
+        """
+        self._call(
+            f"rotate the KEK {self._kek!r}",
+            lambda c: c.secrets.transit.rotate_key(name=self._kek, mount_point=self._mount),
+            idempotent=False,
+        )
         return self.kek_version()
 
     def rewrap_data_key(self, wrapped: str) -> str:
         """Re-encrypt a wrapped DEK under the latest KEK version inside Transit."""
         _wrapped_version(wrapped)
-        with self._lock, self._transit("rewrap a data key", decrypting=True):
-            response = self._ready_client().secrets.transit.rewrap_data(
+
+        def rewrap(client: Any) -> str:
+            response = client.secrets.transit.rewrap_data(
                 name=self._kek, ciphertext=wrapped, mount_point=self._mount
             )
-            rewrapped = str(response["data"]["ciphertext"])
+            return str(response["data"]["ciphertext"])
+
+        rewrapped: str = self._call("rewrap a data key", rewrap, decrypting=True)
         _wrapped_version(rewrapped)
         return rewrapped
+
+    def rewrap_data_keys(self, wrapped: Sequence[str]) -> list[str | None]:
+        """Rewrap many DEKs with Transit's batch ``rewrap``; None where one is rejected."""
+        results: list[str | None] = []
+        for start in range(0, len(wrapped), _REWRAP_BATCH):
+            results.extend(self._rewrap_batch(list(wrapped[start : start + _REWRAP_BATCH])))
+        return results
+
+    def _rewrap_batch(self, batch: list[str]) -> list[str | None]:
+        for item in batch:
+            _wrapped_version(item)
+
+        def rewrap(client: Any) -> list[Any]:
+            response = client.secrets.transit.rewrap_data(
+                name=self._kek,
+                ciphertext=None,
+                batch_input=[{"ciphertext": item} for item in batch],
+                mount_point=self._mount,
+            )
+            answers: list[Any] = response["data"]["batch_results"]
+            return answers
+
+        try:
+            answers = self._call("rewrap data keys", rewrap, decrypting=True)
+        except WrappedKeyRejected:
+            # Transit answers 400 when *every* item fails; sort them out one by one.
+            return super().rewrap_data_keys(batch)
+        if len(answers) != len(batch):
+            raise KeyServiceError(f"key service at {self._addr} answered a batch rewrap partly")
+        results: list[str | None] = []
+        for answer in answers:
+            ciphertext = answer.get("ciphertext") if isinstance(answer, dict) else None
+            if not ciphertext or answer.get("error"):
+                results.append(None)
+                continue
+            _wrapped_version(str(ciphertext))
+            results.append(str(ciphertext))
+        return results
+
+    def retire_kek_versions(self, below: int) -> None:
+        """Raise ``min_decryption_version`` (and ``min_encryption_version``) to ``below``.
+
+        Sent as a raw request with only those two fields: hvac's helper rejects
+        the combination Transit requires (encryption minimum >= decryption minimum),
+        and a least-privilege policy may allow nothing else on the config path.
+        """
+        if below < 1:
+            raise ConfigurationError("KEK versions start at 1")
+        path = f"/v1/{self._mount}/keys/{self._kek}/config"
+        body = {"min_decryption_version": below, "min_encryption_version": below}
+        self._call(
+            f"raise the minimum decryption version of the KEK {self._kek!r} to {below}",
+            lambda c: c.adapter.post(path, json=body),
+        )
+
+    def trim_kek_versions(self, below: int) -> None:
+        """Delete KEK versions older than ``below`` (irreversible; Transit ``trim``)."""
+        self._call(
+            f"trim the KEK {self._kek!r} below version {below}",
+            lambda c: c.secrets.transit.trim_key(
+                name=self._kek, min_version=below, mount_point=self._mount
+            ),
+        )
 
     def wrapped_key_version(self, wrapped: str) -> int:
         """KEK version named in a wrapped DEK's ``vault:vN:`` prefix (no network)."""
         return _wrapped_version(wrapped)
 
     def is_available(self) -> bool:
-        """True if the server is initialised, unsealed and the active node; never raises."""
+        """True if the server is initialised, unsealed, the active node, and our token
+        is (still) usable; never raises and never waits behind another call."""
+        if not self._session.token_usable:
+            return False
         try:
-            with self._lock:
-                response = self._client.sys.read_health_status(method="GET")
+            with self._health_lock:
+                response = self._health_client.sys.read_health_status(method="GET")
         except Exception:
             return False
         # hvac returns a dict only for HTTP 200; standby (429), sealed (503) and
@@ -279,9 +406,10 @@ class HcVaultKeyService(KeyService):
         )
 
     def close(self) -> None:
-        """Close pooled HTTP connections."""
-        with self._lock:
-            self._client.adapter.close()
+        """Stop token renewal and close pooled HTTP connections."""
+        self._session.close()
+        with self._health_lock:
+            self._health_client.adapter.close()
 
     def _key_id(self, version: int) -> str:
         return f"{self._mount}/{self._kek}:v{version}"
