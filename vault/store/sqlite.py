@@ -14,6 +14,7 @@ from types import TracebackType
 
 from vault.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
 from vault.store._sqlite_db import SqliteDatabase
+from vault.store._sqlite_keys import SqliteKeyData
 from vault.store._sqlite_rows import (
     BLOCK_COLUMNS,
     COLLECTION_COLUMNS,
@@ -33,7 +34,7 @@ from vault.store.base import BlockRecord, CollectionRecord, SubjectRecord, Templ
 __all__ = ["SqliteTemplateStore"]
 
 
-class SqliteTemplateStore(TemplateStore):
+class SqliteTemplateStore(SqliteKeyData, TemplateStore):
     """TemplateStore kept in one SQLite file (plus its -wal and -shm companions).
 
     The file is created 0600, missing parent directories 0700. Thread-safe.
