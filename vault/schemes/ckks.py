@@ -24,6 +24,7 @@ import numpy as np
 from vault.he.gallery import EncryptedGallery
 from vault.he.keyset import CkksKeySet
 from vault.he.modmath import mulmod_scalar_vector
+from vault.keys.sealing import BlobSealer
 from vault.schemes.ckks_blocks import decode_block, encode_block
 from vault.store.base import BlockRecord, CollectionRecord, SubjectRecord
 from vault.types import Match
@@ -66,9 +67,13 @@ class ErasurePlan:
 class CkksCollection:
     """In-memory encrypted gallery plus slot map of one CKKS collection."""
 
-    def __init__(self, keyset: CkksKeySet, record: CollectionRecord) -> None:
+    def __init__(
+        self, keyset: CkksKeySet, record: CollectionRecord, *, sealer: BlobSealer | None = None
+    ) -> None:
         self.record = record
         self._keyset = keyset
+        # Seals blocks at rest under the collection's data key (None: bare blocks).
+        self._sealer = sealer
         self._params = keyset.params
         self.gallery = EncryptedGallery(keyset, record.dim)
         self._blocks: dict[int, BlockState] = {}
@@ -85,6 +90,8 @@ class CkksCollection:
                 degree=degree,
                 params_id=self._params.params_id,
                 prime=self._keyset.prime,
+                sealer=self._sealer,
+                block_no=block.block_no,
             )
             self.gallery.put_block(block.block_no, residues)
             self._blocks[block.block_no] = BlockState(
@@ -129,7 +136,11 @@ class CkksCollection:
                     collection=self.record.name,
                     block_no=block_no,
                     blob=encode_block(
-                        fresh, params_id=self._params.params_id, key_version=self.record.key_version
+                        fresh,
+                        params_id=self._params.params_id,
+                        key_version=self.record.key_version,
+                        sealer=self._sealer,
+                        block_no=block_no,
                     ),
                     next_slot=first_slot + count,
                     live=(state.live if state else 0) + count,
@@ -206,7 +217,11 @@ class CkksCollection:
             self.record.name,
             block_no,
             encode_block(
-                residues, params_id=self._params.params_id, key_version=self.record.key_version
+                residues,
+                params_id=self._params.params_id,
+                key_version=self.record.key_version,
+                sealer=self._sealer,
+                block_no=block_no,
             ),
             state.next_slot,
             state.live - 1,
