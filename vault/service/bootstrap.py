@@ -15,6 +15,7 @@ from pathlib import Path
 from vault.audit.jsonl import JsonLinesAuditSink
 from vault.config import ServeSettings
 from vault.core.keyring import load_or_create_keyset, load_or_create_pseudonym_key
+from vault.core.transform_seeds import VaultSeedSource
 from vault.core.vault import VaultCore
 from vault.errors import ConfigurationError
 from vault.he.params import DEFAULT_PARAMS_ID, get_params
@@ -79,6 +80,7 @@ def open_vault(settings: ServeSettings) -> Iterator[VaultCore]:
             keyset=keyset,
             audit=audit,
             pseudonym_key=pseudonym_key,
+            transform_seeds=VaultSeedSource(store, keys),
             key_service_available=keys.is_available,
         )
         log.info("vault ready: data in %s, key service at %s", data_dir, addr)
