@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 
 from vault.blob import BlobHeader, BlobKind, SchemeId, split_blob
+from vault.core.datakeys import key_data
 from vault.errors import ConfigurationError, IntegrityError, KeyServiceError, KeyServiceUnavailable
 from vault.he.keyset import CkksKeySet
 from vault.he.params import CkksParams
@@ -22,7 +23,7 @@ from vault.keys.datakey import DataKey
 from vault.keys.envelope import open_sealed, seal_with_new_key
 from vault.store.base import TemplateStore
 
-__all__ = ["load_or_create_keyset", "load_or_create_pseudonym_key"]
+__all__ = ["load_or_create_keyset", "load_or_create_pseudonym_key", "reseal_keyset"]
 
 log = logging.getLogger(__name__)
 
@@ -79,3 +80,30 @@ def load_or_create_pseudonym_key(store: TemplateStore, keys: KeyService) -> Data
     fresh = keys.generate_data_key()
     store.put_meta(_PSEUDONYM_KEY, fresh.wrapped.encode())
     return fresh.key
+
+
+def reseal_keyset(store: TemplateStore, keys: KeyService, params: CkksParams) -> bool:
+    """Re-encrypt the stored key set under a fresh DEK (a DEK rotation of the key set).
+
+    The envelope is opened and sealed again in memory; the header's key version
+    counts the reseals. Compare-and-swap, so a concurrent change is never lost.
+
+    Returns:
+        True if resealed; False if there is no stored key set or it changed meanwhile.
+
+    Raises:
+        IntegrityError: The stored key set does not open.
+        KeyServiceError: The key service refused (KeyServiceUnavailable if unreachable).
+    """
+    meta_key = _keyset_meta_key(params)
+    stored = store.get_meta(meta_key)
+    if stored is None:
+        return False
+    header, sealed = split_blob(stored)
+    if header.scheme != SchemeId.KEYSET or header.params_id != params.params_id:
+        raise IntegrityError("stored CKKS key set has an unexpected header")
+    serialized = open_sealed(keys, bytes(sealed), _keyset_aad(params))
+    resealed = seal_with_new_key(keys, serialized, _keyset_aad(params))
+    del serialized
+    fresh = BlobHeader(SchemeId.KEYSET, params.params_id, header.key_version + 1, header.kind)
+    return key_data(store).replace_meta(meta_key, stored, fresh.pack() + resealed)

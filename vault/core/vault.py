@@ -16,6 +16,7 @@ from contextlib import contextmanager
 import numpy as np
 
 from vault.audit.base import AuditEvent, AuditSink
+from vault.core.datakeys import CollectionDataKeys
 from vault.core.protection import check_mode, open_collection, prepare_transform_keys
 from vault.core.renewal import TransformRotation, keyed_collection
 from vault.core.requests import check_collection_name, check_purpose, check_subject_ids, check_top_k
@@ -23,6 +24,7 @@ from vault.core.transform_seeds import SeedSource
 from vault.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, VaultError
 from vault.he.keyset import CkksKeySet
 from vault.keys.datakey import DataKey
+from vault.keys.sealing import BlobSealer
 from vault.schemes.base import ProtectedCollection
 from vault.schemes.validation import validate_templates
 from vault.store.base import CollectionRecord, TemplateStore
@@ -64,6 +66,7 @@ class VaultCore:
         keyset: CkksKeySet,
         audit: AuditSink,
         pseudonym_key: DataKey,
+        data_keys: CollectionDataKeys | None = None,
         transform_seeds: SeedSource | None = None,
         key_service_available: Callable[[], bool] = lambda: True,
         clock: Callable[[], float] = time.time,
@@ -72,6 +75,9 @@ class VaultCore:
         self._keyset = keyset
         self._audit = audit
         self._pseudonym_key = pseudonym_key
+        # Per-collection DEKs that seal blocks at rest (None: bare blocks, for
+        # in-process tools without a key service).
+        self._data_keys = data_keys
         # Seeds of the cancelable/hybrid transforms (None: those modes are refused).
         self._transform_seeds = transform_seeds
         self._key_service_available = key_service_available
@@ -84,7 +90,12 @@ class VaultCore:
 
     # --- plumbing -------------------------------------------------------------
     def _open(self, record: CollectionRecord) -> ProtectedCollection:
-        collection = open_collection(record, keyset=self._keyset, seeds=self._transform_seeds)
+        collection = open_collection(
+            record,
+            keyset=self._keyset,
+            seeds=self._transform_seeds,
+            sealer=self._sealer(record.name),
+        )
         # Stream blocks one at a time: materialising them all would double peak memory.
         collection.load(
             self._store.iter_blocks(record.name), self._store.list_subjects(record.name)
@@ -93,6 +104,9 @@ class VaultCore:
         self._locks[record.name] = _CollectionLocks()
         log.info("loaded collection %s (%d templates)", record.name, collection.size)
         return collection
+
+    def _sealer(self, name: str) -> BlobSealer | None:
+        return None if self._data_keys is None else self._data_keys.sealer(name)
 
     def _collection(self, name: str) -> tuple[ProtectedCollection, _CollectionLocks]:
         check_collection_name(name)
@@ -174,6 +188,7 @@ class VaultCore:
             with self._registry_lock:
                 if spec.name in self._collections:
                     raise AlreadyExists(f"collection '{spec.name}' already exists")
+                self._sealer(spec.name)  # its data key exists before the collection does
                 prepare_transform_keys(record, self._transform_seeds)
                 self._store.create_collection(record)
                 return self._info(self._open(record))
