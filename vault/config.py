@@ -24,6 +24,13 @@ class ServeSettings:
     vault_addr: str | None = None
     vault_token: str | None = None
     vault_ca_file: str | None = None
+    # AppRole login instead of a token: role id + a file holding the secret id.
+    vault_role_id: str | None = None
+    vault_secret_id_file: Path | None = None
+    vault_approle_mount: str = "approle"
+    # Seconds per key service request, and retries of idempotent calls.
+    vault_timeout: float = 10.0
+    vault_retries: int = 3
     transit_mount: str = "transit"
     kek_name: str = "biovault-kek"
     max_message_bytes: int = 64 * 1024 * 1024

@@ -91,13 +91,13 @@ def _fake_bootstrap(monkeypatch: pytest.MonkeyPatch, api: FakeVault) -> Iterator
     events: list[str] = []
 
     @contextmanager
-    def open_vault(settings: ServeSettings) -> Iterator[FakeVault]:
+    def open_vault_services(settings: ServeSettings) -> Iterator[types.SimpleNamespace]:
         events.append(f"open {settings.listen}")
-        yield api
+        yield types.SimpleNamespace(core=api, key_admin=None)
         events.append("close")
 
     module = types.ModuleType("vault.service.bootstrap")
-    module.open_vault = open_vault  # type: ignore[attr-defined]
+    module.open_vault_services = open_vault_services  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "vault.service.bootstrap", module)
     yield events
 
@@ -134,13 +134,13 @@ _SERVE_WITH_FAKE = textwrap.dedent(
     from tests.service.fakes import FakeVault
 
     @contextlib.contextmanager
-    def open_vault(settings):
+    def open_vault_services(settings):
         print("vault opened", flush=True)
-        yield FakeVault()
+        yield types.SimpleNamespace(core=FakeVault(), key_admin=None)
         print("vault closed", flush=True)
 
     module = types.ModuleType("vault.service.bootstrap")
-    module.open_vault = open_vault
+    module.open_vault_services = open_vault_services
     sys.modules["vault.service.bootstrap"] = module
     from vault.cli.main import main
     sys.exit(main(sys.argv[1:]))

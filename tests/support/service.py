@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from tests.support.openbao import free_loopback_port
@@ -39,9 +40,16 @@ class ServiceProcess:
     """`biovault serve` in a child process; its stdout+stderr go to ``log_path``."""
 
     def __init__(
-        self, data_dir: Path, log_path: Path, *, vault_addr: str | None, token: str | None
+        self,
+        data_dir: Path,
+        log_path: Path,
+        *,
+        vault_addr: str | None,
+        token: str | None,
+        extra_args: Sequence[str] = (),
     ) -> None:
         self.data_dir = data_dir
+        self.extra_args = tuple(extra_args)
         self.log_path = log_path
         self.port = free_loopback_port()
         self.target = f"127.0.0.1:{self.port}"
@@ -64,6 +72,7 @@ class ServiceProcess:
                 self.target,
                 "--log-level",
                 "INFO",
+                *self.extra_args,
             ],
             stdout=log,
             stderr=subprocess.STDOUT,

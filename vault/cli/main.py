@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from typing import Final
 
 from vault import __version__
-from vault.cli import bench, collection, evaluate, health, serve, templates
+from vault.cli import bench, collection, evaluate, health, keys, serve, templates
 from vault.cli.common import CommandError, Commands
 from vault.errors import VaultError
 from vault.service.client import ClientError
@@ -29,6 +29,7 @@ COMMAND_GROUPS: Final[tuple[Callable[[Commands], None], ...]] = (
     health.register,
     collection.register,
     templates.register,
+    keys.register,
     bench.register,
     evaluate.register,
 )

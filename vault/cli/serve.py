@@ -44,6 +44,30 @@ def register(commands: Commands) -> None:
         "--vault-ca-file", metavar="FILE", help="CA bundle of Vault's TLS (env VAULT_CACERT)"
     )
     parser.add_argument(
+        "--vault-role-id",
+        metavar="ID",
+        help="log in with AppRole using this role id (env VAULT_ROLE_ID)",
+    )
+    parser.add_argument(
+        "--vault-secret-id-file",
+        metavar="FILE",
+        help="file holding the AppRole secret id, re-read at every login "
+        "(env VAULT_SECRET_ID_FILE)",
+    )
+    parser.add_argument(
+        "--vault-approle-mount",
+        metavar="PATH",
+        help="mount path of the AppRole auth method (env VAULT_APPROLE_MOUNT; "
+        f"default {_DEFAULTS.vault_approle_mount})",
+    )
+    parser.add_argument(
+        "--vault-timeout",
+        type=float,
+        default=_DEFAULTS.vault_timeout,
+        metavar="SECONDS",
+        help="timeout of each key service request",
+    )
+    parser.add_argument(
         "--transit-mount", default=_DEFAULTS.transit_mount, help="Transit engine mount"
     )
     parser.add_argument(
@@ -86,12 +110,27 @@ def settings_from_args(args: argparse.Namespace) -> ServeSettings:
             ) from None
         if not token:
             raise CommandError(f"{args.vault_token_file} is empty; expected a Vault token")
+    role_id = args.vault_role_id or os.environ.get("VAULT_ROLE_ID") or None
+    secret_id_file = args.vault_secret_id_file or os.environ.get("VAULT_SECRET_ID_FILE") or None
+    if (role_id is None) != (secret_id_file is None):
+        raise CommandError(
+            "AppRole login needs both --vault-role-id and --vault-secret-id-file "
+            "(or VAULT_ROLE_ID and VAULT_SECRET_ID_FILE)"
+        )
+    if not args.vault_timeout > 0:
+        raise CommandError("--vault-timeout must be positive")
     return ServeSettings(
         data_dir=args.data_dir.expanduser().resolve(),
         listen=args.listen,
         vault_addr=args.vault_addr or os.environ.get("VAULT_ADDR") or None,
         vault_token=token,
         vault_ca_file=args.vault_ca_file or os.environ.get("VAULT_CACERT") or None,
+        vault_role_id=role_id,
+        vault_secret_id_file=Path(secret_id_file).expanduser() if secret_id_file else None,
+        vault_approle_mount=args.vault_approle_mount
+        or os.environ.get("VAULT_APPROLE_MOUNT")
+        or _DEFAULTS.vault_approle_mount,
+        vault_timeout=args.vault_timeout,
         transit_mount=args.transit_mount,
         kek_name=args.kek_name,
         max_message_bytes=args.max_message_bytes,

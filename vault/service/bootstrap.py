@@ -10,31 +10,53 @@ import logging
 import os
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from vault.audit.jsonl import JsonLinesAuditSink
 from vault.config import ServeSettings
+from vault.core.datakeys import CollectionDataKeys
+from vault.core.keyops import KeyOps
 from vault.core.keyring import load_or_create_keyset, load_or_create_pseudonym_key
 from vault.core.transform_seeds import VaultSeedSource
 from vault.core.vault import VaultCore
 from vault.errors import ConfigurationError
 from vault.he.params import DEFAULT_PARAMS_ID, get_params
+from vault.keys.hcvault import RetryPolicy
 from vault.keys.hcvault.client import HcVaultKeyService
 from vault.keys.hcvault.embedded import EmbeddedOpenBao
+from vault.keys.hcvault.login import AppRoleLogin, LoginStrategy, TokenLogin
 from vault.store.sqlite import SqliteTemplateStore
 
-__all__ = ["open_vault"]
+__all__ = ["VaultServices", "open_vault", "open_vault_services"]
 
 log = logging.getLogger(__name__)
 
 
-def _vault_token(settings: ServeSettings) -> str:
+def _vault_login(settings: ServeSettings) -> LoginStrategy:
+    if settings.vault_role_id and settings.vault_secret_id_file:
+        login = AppRoleLogin(
+            settings.vault_role_id,
+            secret_id_file=settings.vault_secret_id_file,
+            mount=settings.vault_approle_mount,
+        )
+        login.check()
+        return login
     token = settings.vault_token or os.environ.get("VAULT_TOKEN")
     if not token:
         raise ConfigurationError(
-            "an external Vault needs a token: set VAULT_TOKEN or --vault-token-file"
+            "an external Vault needs credentials: --vault-role-id with "
+            "--vault-secret-id-file (AppRole), or VAULT_TOKEN / --vault-token-file"
         )
-    return token
+    return TokenLogin(token)
+
+
+@dataclass(frozen=True)
+class VaultServices:
+    """What the transport serves: the core use cases and the key officers' operations."""
+
+    core: VaultCore
+    key_admin: KeyOps
 
 
 def _prepare_data_dir(path: Path) -> Path:
@@ -48,21 +70,31 @@ def _prepare_data_dir(path: Path) -> Path:
 @contextmanager
 def open_vault(settings: ServeSettings) -> Iterator[VaultCore]:
     """Start every component for ``settings`` and yield a ready core."""
+    with open_vault_services(settings) as services:
+        yield services.core
+
+
+@contextmanager
+def open_vault_services(settings: ServeSettings) -> Iterator[VaultServices]:
+    """Start every component for ``settings`` and yield the core and key operations."""
     data_dir = _prepare_data_dir(settings.data_dir)
     with ExitStack() as stack:
         vault_addr = settings.vault_addr or os.environ.get("VAULT_ADDR")
         if vault_addr:
-            addr, token = vault_addr, _vault_token(settings)
+            addr, login = vault_addr, _vault_login(settings)
         else:
             embedded = EmbeddedOpenBao(data_dir)
             addr, token = embedded.start()
+            login = TokenLogin(token)
             stack.callback(embedded.stop)
         keys = HcVaultKeyService(
             addr=addr,
-            token=token,
+            login=login,
             transit_mount=settings.transit_mount,
             kek_name=settings.kek_name,
             ca_file=settings.vault_ca_file,
+            timeout=settings.vault_timeout,
+            retry=RetryPolicy(retries=settings.vault_retries),
         )
         stack.callback(keys.close)
         keys.ensure_transit()
@@ -70,18 +102,29 @@ def open_vault(settings: ServeSettings) -> Iterator[VaultCore]:
         stack.callback(store.close)
         audit = JsonLinesAuditSink(data_dir / "audit.jsonl")
         stack.callback(audit.close)
-        keyset = load_or_create_keyset(store, keys, get_params(DEFAULT_PARAMS_ID))
+        params = get_params(DEFAULT_PARAMS_ID)
+        keyset = load_or_create_keyset(store, keys, params)
         # Fork TenSEAL workers now: they inherit the key set, and no gRPC thread exists yet.
         keyset.start_workers(settings.he_workers or os.cpu_count() or 1)
         stack.callback(keyset.stop_workers)
         pseudonym_key = load_or_create_pseudonym_key(store, keys)
+        # After the fork above: renewal is a thread, and threads do not survive fork().
+        keys.start_token_renewal()
+        # Collection DEKs are unwrapped here, once; blocks that fail to open stop start-up.
+        data_keys = CollectionDataKeys(store, keys)
         core = VaultCore(
             store=store,
             keyset=keyset,
             audit=audit,
             pseudonym_key=pseudonym_key,
+            data_keys=data_keys,
             transform_seeds=VaultSeedSource(store, keys),
             key_service_available=keys.is_available,
         )
+        key_admin = KeyOps(
+            store=store, keys=keys, data_keys=data_keys, audit=audit, keyset_params=params
+        )
+        key_admin.start_maintenance()
+        stack.callback(key_admin.close)
         log.info("vault ready: data in %s, key service at %s", data_dir, addr)
-        yield core
+        yield VaultServices(core=core, key_admin=key_admin)

@@ -1,7 +1,7 @@
 """Server lifecycle: build the gRPC server around a core, run it until a signal.
 
 This is the one place where the concrete vault is wired to the transport:
-:func:`run` opens the core through ``vault.service.bootstrap.open_vault`` and
+:func:`run` opens the core through ``vault.service.bootstrap.open_vault_services`` and
 :func:`build_server` registers the servicer, health checking and reflection.
 """
 
@@ -24,6 +24,7 @@ from vault.config import ServeSettings
 from vault.core.api import VaultApi
 from vault.errors import ConfigurationError
 from vault.service.addresses import require_plaintext_allowed
+from vault.service.admin import KeyAdminApi, add_key_admin
 from vault.service.enrollment import DEFAULT_MAX_ENROLL_BYTES
 from vault.service.health import DEFAULT_HEALTH_INTERVAL, VaultHealth
 from vault.service.servicer import TemplateVaultServicer
@@ -43,6 +44,7 @@ def build_server(
     workers: int,
     max_enroll_bytes: int = DEFAULT_MAX_ENROLL_BYTES,
     health_interval: float = DEFAULT_HEALTH_INTERVAL,
+    key_admin: KeyAdminApi | None = None,
 ) -> tuple[grpc.Server, VaultHealth, int]:
     """Create a bound, not yet started server for ``api``.
 
@@ -55,6 +57,7 @@ def build_server(
         workers: Threads handling RPCs concurrently.
         max_enroll_bytes: Largest template payload of one Enroll stream.
         health_interval: Seconds between two health refreshes.
+        key_admin: Key status and rotation to serve as ``KeyAdmin`` (None: not served).
 
     Returns:
         The server, its health servicer (call ``close()`` when stopping) and the
@@ -75,6 +78,7 @@ def build_server(
     executor = futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="biovault-rpc")
     server = grpc.server(executor, options=options)
     add_template_vault(TemplateVaultServicer(api, max_enroll_bytes=max_enroll_bytes), server)
+    admin_names = () if key_admin is None else (add_key_admin(key_admin, server),)
     try:
         port = server.add_insecure_port(listen)
     except RuntimeError:  # grpc reports a failed bind as RuntimeError or as port 0
@@ -85,7 +89,7 @@ def build_server(
     health_servicer = VaultHealth(api, services=(SERVICE_NAME,), interval=health_interval)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
-        (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+        (SERVICE_NAME, *admin_names, health.SERVICE_NAME, reflection.SERVICE_NAME), server
     )
     return server, health_servicer, port
 
@@ -113,15 +117,16 @@ def run(
             vault is opened) or cannot be bound.
     """
     require_plaintext_allowed(settings.listen, role="listen on")
-    from vault.service.bootstrap import open_vault  # wires the concrete core; heavy imports
+    from vault.service.bootstrap import open_vault_services  # wires the concrete core
 
     stop = stop or threading.Event()
-    with _stop_on_signals(stop), open_vault(settings) as api:
+    with _stop_on_signals(stop), open_vault_services(settings) as services:
         server, health_servicer, port = build_server(
-            api,
+            services.core,
             settings.listen,
             max_message_bytes=settings.max_message_bytes,
             workers=settings.workers,
+            key_admin=services.key_admin,
         )
         server.start()
         _log.info("serving %s on port %d (plaintext loopback development mode)", SERVICE_NAME, port)

@@ -21,7 +21,7 @@ from google.protobuf.message import DecodeError
 from vault.api.v1 import vault_pb2
 from vault.errors import InvalidArgument
 
-__all__ = ["SERVICE_NAME", "MalformedRequest", "add_template_vault"]
+__all__ = ["SERVICE_NAME", "MalformedRequest", "add_service", "add_template_vault"]
 
 _SERVICE = vault_pb2.DESCRIPTOR.services_by_name["TemplateVault"]
 SERVICE_NAME: str = _SERVICE.full_name
@@ -62,15 +62,28 @@ def add_template_vault(servicer: Any, server: grpc.Server) -> None:
         servicer: An object with one method per RPC, named as in the ``.proto``.
         server: The (not yet started) server to register on.
     """
+    add_service(vault_pb2, "TemplateVault", servicer, server)
+
+
+def add_service(module: Any, service: str, servicer: Any, server: grpc.Server) -> str:
+    """Register ``servicer`` for service ``service`` of a generated ``*_pb2`` module,
+    decoding requests tolerantly (see the module docstring).
+
+    Returns:
+        The fully-qualified service name.
+    """
+    descriptor = module.DESCRIPTOR.services_by_name[service]
     handlers = {}
-    for method in _SERVICE.methods:
-        request_class = getattr(vault_pb2, method.input_type.name)
-        response_class = getattr(vault_pb2, method.output_type.name)
+    for method in descriptor.methods:
+        request_class = getattr(module, method.input_type.name)
+        response_class = getattr(module, method.output_type.name)
         factory = _HANDLER_FACTORIES[(method.client_streaming, method.server_streaming)]
         handlers[method.name] = factory(
             getattr(servicer, method.name),
             request_deserializer=_tolerant_decoder(request_class),
             response_serializer=response_class.SerializeToString,
         )
-    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE_NAME, handlers),))
-    server.add_registered_method_handlers(SERVICE_NAME, handlers)
+    name: str = descriptor.full_name
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(name, handlers),))
+    server.add_registered_method_handlers(name, handlers)
+    return name
