@@ -21,7 +21,9 @@ from vault.keys.datakey import DataKey
 from vault.store.sqlite import SqliteTemplateStore
 from vault.types import CollectionSpec, ProtectionMode, RequestContext
 
-CTX = RequestContext(actor="bench", purpose="benchmark")
+CTX = RequestContext(
+    actor="bench", purpose="benchmark", consent_ref="synthetic", legal_basis="synthetic-data"
+)
 DIM = 512
 SIZES = [int(s) for s in os.environ.get("BIOVAULT_BENCH_SIZES", "4096,16384,65536").split(",")]
 
@@ -47,7 +49,10 @@ def new_core(path, keyset) -> VaultCore:
         pseudonym_key=DataKey._unsafe_from_material(os.urandom(32), "bench"),
     )
     core.create_collection(
-        CollectionSpec("bench", ProtectionMode.CKKS, DIM, allow_identification=True), CTX
+        CollectionSpec(
+            "bench", ProtectionMode.CKKS, DIM, allow_identification=True, purposes=("benchmark",)
+        ),
+        CTX,
     )
     return core
 

@@ -38,7 +38,7 @@ from vault.store.sqlite import SqliteTemplateStore
 from vault.types import CollectionSpec, ProtectionMode, RequestContext
 
 DIM = 16
-CTX = RequestContext(actor="officer", purpose="access")
+CTX = RequestContext(actor="officer", purpose="access", consent_ref="c-1", legal_basis="consent")
 PARAMS = get_params(DEFAULT_PARAMS_ID)
 
 

@@ -8,10 +8,13 @@ from vault.errors import AlreadyExists, FailedPrecondition, InvalidArgument, Not
 from vault.types import CollectionSpec, ProtectionMode, RequestContext
 
 DIM = 32
-CTX = RequestContext(actor="tester", purpose="access")
+CTX = RequestContext(
+    actor="tester", purpose="access", consent_ref="form-1", legal_basis="gdpr-art9-2a"
+)
 
 
 def _spec(name="faces", **kw):
+    kw.setdefault("purposes", ("access",))
     return CollectionSpec(
         name=name, mode=ProtectionMode.CKKS, dim=DIM, allow_identification=True, **kw
     )
@@ -95,7 +98,9 @@ def test_bad_input_changes_nothing(enrolled, call, error):
 def test_identification_must_be_enabled(make_core):
     """A collection without --allow-identification refuses 1:N."""
     core = make_core()
-    core.create_collection(CollectionSpec("one2one", ProtectionMode.CKKS, DIM), CTX)
+    core.create_collection(
+        CollectionSpec("one2one", ProtectionMode.CKKS, DIM, purposes=("access",)), CTX
+    )
     core.enroll("one2one", ["a"], identities(1, DIM, np.random.default_rng(1)), CTX)
     with pytest.raises(FailedPrecondition):
         core.identify("one2one", np.ones((1, DIM)), 1, CTX)
@@ -110,9 +115,11 @@ def test_collection_rules(make_core):
     with pytest.raises(InvalidArgument):
         core.create_collection(_spec("bad name!"), CTX)
     with pytest.raises(InvalidArgument):
-        core.create_collection(CollectionSpec("z", ProtectionMode.CKKS, 0), CTX)
+        core.create_collection(CollectionSpec("z", ProtectionMode.CKKS, 0, purposes=("a",)), CTX)
     with pytest.raises(FailedPrecondition):
-        core.create_collection(CollectionSpec("c", ProtectionMode.CANCELABLE, DIM), CTX)
+        core.create_collection(
+            CollectionSpec("c", ProtectionMode.CANCELABLE, DIM, purposes=("a",)), CTX
+        )
 
 
 def test_purpose_outside_declared_list_is_refused(make_core):

@@ -18,6 +18,7 @@ from vault.types import CollectionSpec, ProtectionMode
 
 DIM = 64
 MAX_MESSAGE = 4 * 1024 * 1024
+CONSENT = {"purpose": "access", "consent_ref": "c-1", "legal_basis": "consent"}
 CODE = grpc.StatusCode
 
 
@@ -35,10 +36,12 @@ def live(tmp_path_factory, openbao_dev):
         server.start()
         client = VaultClient(f"127.0.0.1:{port}", timeout=60)
         client.create_collection(
-            CollectionSpec("faces", ProtectionMode.CKKS, DIM, allow_identification=True)
+            CollectionSpec(
+                "faces", ProtectionMode.CKKS, DIM, allow_identification=True, purposes=("access",)
+            )
         )
         templates = identities(20, DIM, np.random.default_rng(5)).astype(np.float32)
-        client.enroll("faces", [f"s{i}" for i in range(20)], templates)
+        client.enroll("faces", [f"s{i}" for i in range(20)], templates, **CONSENT)
         yield {"client": client, "port": port, "db": data_dir / "vault.db", "templates": templates}
         client.close()
         server.stop(None).wait()
@@ -65,18 +68,51 @@ def _nan(rows=1):
 
 
 BAD_CALLS = [
-    ("wrong dimension", lambda c, t: c.enroll("faces", ["x"], t[:1, :32]), CODE.INVALID_ARGUMENT),
-    ("NaN template", lambda c, t: c.enroll("faces", ["x"], _nan()), CODE.INVALID_ARGUMENT),
     (
-        "inf probe",
-        lambda c, t: c.identify("faces", np.full((1, DIM), np.inf, np.float32), top_k=1),
+        "wrong dimension",
+        lambda c, t: c.enroll("faces", ["x"], t[:1, :32], **CONSENT),
         CODE.INVALID_ARGUMENT,
     ),
-    ("unknown collection", lambda c, t: c.enroll("nope", ["x"], t[:1]), CODE.NOT_FOUND),
-    ("duplicate id", lambda c, t: c.enroll("faces", ["new", "s3"], t[:2]), CODE.ALREADY_EXISTS),
+    (
+        "NaN template",
+        lambda c, t: c.enroll("faces", ["x"], _nan(), **CONSENT),
+        CODE.INVALID_ARGUMENT,
+    ),
+    (
+        "inf probe",
+        lambda c, t: c.identify(
+            "faces", np.full((1, DIM), np.inf, np.float32), top_k=1, purpose="access"
+        ),
+        CODE.INVALID_ARGUMENT,
+    ),
+    (
+        "unknown collection",
+        lambda c, t: c.enroll("nope", ["x"], t[:1], **CONSENT),
+        CODE.NOT_FOUND,
+    ),
+    (
+        "duplicate id",
+        lambda c, t: c.enroll("faces", ["new", "s3"], t[:2], **CONSENT),
+        CODE.ALREADY_EXISTS,
+    ),
+    (
+        "enrolment without consent",
+        lambda c, t: c.enroll("faces", ["x"], t[:1], purpose="access"),
+        CODE.FAILED_PRECONDITION,
+    ),
+    (
+        "undeclared purpose",
+        lambda c, t: c.verify("faces", "s1", t[1], purpose="marketing"),
+        CODE.FAILED_PRECONDITION,
+    ),
+    (
+        "no purpose stated",
+        lambda c, t: c.identify("faces", t[:1], top_k=1),
+        CODE.FAILED_PRECONDITION,
+    ),
     (
         "zero vector",
-        lambda c, t: c.verify("faces", "s1", np.zeros(DIM, np.float32)),
+        lambda c, t: c.verify("faces", "s1", np.zeros(DIM, np.float32), purpose="access"),
         CODE.INVALID_ARGUMENT,
     ),
     ("unknown subject delete", lambda c, t: c.delete("faces", "ghost"), CODE.NOT_FOUND),
@@ -167,5 +203,5 @@ def test_oversized_message_is_refused(live):
 def test_good_requests_still_work_afterwards(live):
     """After all the bad calls the collection answers normally."""
     templates = live["templates"]
-    best = live["client"].identify("faces", templates[:3], top_k=1)
+    best = live["client"].identify("faces", templates[:3], top_k=1, purpose="access")
     assert [r[0].subject_id for r in best] == ["s0", "s1", "s2"]

@@ -54,6 +54,8 @@ def test_embedded_openbao_lifecycle(tmp_path, openbao_dev):
             "--dim",
             str(DIM),
             "--allow-identification",
+            "--purposes",
+            "access",
         ).returncode
         == 0
     )
@@ -67,6 +69,12 @@ def test_embedded_openbao_lifecycle(tmp_path, openbao_dev):
             str(tmp_path / "t.npy"),
             "--ids",
             str(tmp_path / "ids.txt"),
+            "--purpose",
+            "access",
+            "--consent-ref",
+            "c-1",
+            "--legal-basis",
+            "consent",
         ).returncode
         == 0
     )
@@ -79,6 +87,8 @@ def test_embedded_openbao_lifecycle(tmp_path, openbao_dev):
         str(tmp_path / "t.npy"),
         "--top-k",
         "3",
+        "--purpose",
+        "access",
     )
     first = cli_json(*query)
     assert [r["matches"][0]["id"] for r in first["results"]] == [f"p{i}" for i in range(10)]

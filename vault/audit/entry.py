@@ -36,6 +36,7 @@ __all__ = [
     "encode_entry",
     "entry_from_event",
     "format_time",
+    "parse_time",
 ]
 
 ENTRY_VERSION: Final = 1
@@ -79,7 +80,8 @@ def format_time(time_us: int) -> str:
     return (_EPOCH + timedelta(microseconds=time_us)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def _parse_time(text: object) -> int:
+def parse_time(text: object) -> int:
+    """Microseconds since the epoch of a time written by :func:`format_time`."""
     if not isinstance(text, str) or not _TIME.fullmatch(text):
         raise EntryError("entry time is not an ISO 8601 UTC time with microseconds")
     try:
@@ -180,7 +182,7 @@ def decode_entry(data: bytes) -> LogEntry:
         raise EntryError("entry details must map names to scalars")
     entry = LogEntry(
         seq=seq,
-        time_us=_parse_time(record["time"]),
+        time_us=parse_time(record["time"]),
         subjects=tuple(subjects),
         details=details,
         **{name: record[name] for name in _TEXT_FIELDS},

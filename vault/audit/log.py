@@ -187,6 +187,11 @@ class MerkleAuditLog(AuditSink):
         return self._signer.name
 
     @property
+    def key_id(self) -> str:
+        """The signing key's id (8 hex digits), as in signature lines."""
+        return f"{self._signer.key_id:08x}"
+
+    @property
     def verifier_key(self) -> str:
         """The public key auditors verify checkpoints with."""
         return self._signer.verifier_key

@@ -48,7 +48,7 @@ def _child(db_path: str, dim: int, queue: multiprocessing.Queue) -> None:
     )
     probe = np.ones((1, dim)) / np.sqrt(dim)
     for name in [c.name for c in store.list_collections()]:
-        core.identify(name, probe, 1, RequestContext())
+        core.identify(name, probe, 1, RequestContext(purpose="benchmark"))
     queue.put(
         {
             "rss_bytes": _status_bytes("VmRSS"),

@@ -33,7 +33,10 @@ from vault.types import CollectionSpec, ProtectionMode, RequestContext
 
 __all__ = ["BenchConfig", "run_bench"]
 
-_CTX = RequestContext(actor="bench", purpose="benchmark")
+# Synthetic data: the consent fields the vault requires name the benchmark itself.
+_CTX = RequestContext(
+    actor="bench", purpose="benchmark", consent_ref="synthetic", legal_basis="synthetic-data"
+)
 _COLLECTION = "bench"
 _ENROLL_CHUNK = 16384
 
@@ -127,7 +130,11 @@ def run_bench(config: BenchConfig) -> dict[str, object]:
             )
             core.create_collection(
                 CollectionSpec(
-                    _COLLECTION, ProtectionMode.CKKS, config.dim, allow_identification=True
+                    _COLLECTION,
+                    ProtectionMode.CKKS,
+                    config.dim,
+                    allow_identification=True,
+                    purposes=("benchmark",),
                 ),
                 _CTX,
             )

@@ -6,17 +6,23 @@ import re
 from collections.abc import Sequence
 
 from vault.errors import FailedPrecondition, InvalidArgument
+from vault.types import RequestContext
 
 __all__ = [
     "MAX_TOP_K",
     "check_collection_name",
+    "check_consent",
     "check_purpose",
+    "check_purposes",
     "check_subject_ids",
     "check_top_k",
 ]
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
 _MAX_ID_LENGTH = 256
+_LABEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:/\-]{0,63}")
+_MAX_REFERENCE = 128
+_MAX_PURPOSES = 32
 MAX_TOP_K = 1000
 
 
@@ -42,7 +48,39 @@ def check_top_k(top_k: int) -> None:
         raise InvalidArgument(f"top_k must be between 1 and {MAX_TOP_K}")
 
 
+def check_purposes(purposes: Sequence[str]) -> None:
+    """A collection must declare the purposes it is processed for (GDPR Art. 5(1)(b))."""
+    if not purposes:
+        raise InvalidArgument("a collection must declare at least one processing purpose")
+    if len(purposes) > _MAX_PURPOSES or len(set(purposes)) != len(purposes):
+        raise InvalidArgument(f"purposes must be distinct, at most {_MAX_PURPOSES}")
+    for purpose in purposes:
+        if not _LABEL.fullmatch(purpose):
+            raise InvalidArgument(
+                "a purpose is 1-64 letters, digits, '_', '.', ':', '/', '-' (starting "
+                "with a letter or digit)"
+            )
+
+
 def check_purpose(purpose: str, allowed: Sequence[str]) -> None:
-    """A stated purpose must be one the collection declared (when it declared any)."""
-    if purpose and allowed and purpose not in allowed:
-        raise FailedPrecondition(f"purpose '{purpose}' is not allowed for this collection")
+    """Every request states its purpose, and it must be one the collection declared.
+
+    Collections created before purposes were required declare none; they accept any
+    stated purpose.
+    """
+    if not purpose:
+        raise FailedPrecondition("the request must state its processing purpose")
+    if allowed and purpose not in allowed:
+        raise FailedPrecondition(
+            f"purpose '{purpose[:64]}' is not one this collection was created for"
+        )
+
+
+def check_consent(ctx: RequestContext) -> None:
+    """Enrolment needs a consent reference and a legal basis (GDPR Art. 9(2)(a),
+    BIPA 740 ILCS 14/15(b), PIPA Art. 23)."""
+    for name, value in (("consent reference", ctx.consent_ref), ("legal basis", ctx.legal_basis)):
+        if not value:
+            raise FailedPrecondition(f"enrolment requires a {name}")
+        if len(value) > _MAX_REFERENCE or not value.isprintable():
+            raise InvalidArgument(f"the {name} must be 1-{_MAX_REFERENCE} printable characters")

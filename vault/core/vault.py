@@ -19,7 +19,15 @@ from vault.audit.base import AuditEvent, AuditSink
 from vault.core.datakeys import CollectionDataKeys
 from vault.core.protection import check_mode, open_collection, prepare_transform_keys
 from vault.core.renewal import TransformRotation, keyed_collection
-from vault.core.requests import check_collection_name, check_purpose, check_subject_ids, check_top_k
+from vault.core.requests import (
+    check_collection_name,
+    check_consent,
+    check_purpose,
+    check_purposes,
+    check_subject_ids,
+    check_top_k,
+)
+from vault.core.retention import config_with_retention, retention_of
 from vault.core.transform_seeds import SeedSource
 from vault.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, VaultError
 from vault.he.keyset import CkksKeySet
@@ -164,12 +172,24 @@ class VaultCore:
             match_threshold=r.match_threshold,
             size=collection.size,
             created_at=r.created_at,
+            retention_seconds=retention_of(r),
         )
 
     # --- use cases ------------------------------------------------------------
     def create_collection(self, spec: CollectionSpec, ctx: RequestContext) -> CollectionInfo:
-        with self._audited("collection.create", spec.name, ctx, mode=spec.mode.value, dim=spec.dim):
+        with self._audited(
+            "collection.create",
+            spec.name,
+            ctx,
+            mode=spec.mode.value,
+            dim=spec.dim,
+            purposes=",".join(spec.purposes),
+            identification=spec.allow_identification,
+        ) as details:
             check_collection_name(spec.name)
+            check_purposes(spec.purposes)
+            config_json = config_with_retention("{}", spec.retention_seconds)
+            details["retention_seconds"] = retention_of(config_json)
             if not 1 <= spec.dim <= _MAX_DIM:
                 raise InvalidArgument(f"dimension must be between 1 and {_MAX_DIM}")
             check_mode(spec, self._keyset, self._transform_seeds)
@@ -184,6 +204,7 @@ class VaultCore:
                 purposes=tuple(spec.purposes),
                 match_threshold=spec.match_threshold,
                 created_at=self._clock(),
+                config_json=config_json,
             )
             with self._registry_lock:
                 if spec.name in self._collections:
@@ -205,8 +226,17 @@ class VaultCore:
         ctx: RequestContext,
     ) -> int:
         subject_ids = list(subject_ids)
-        with self._audited("enroll", collection, ctx, subject_ids, count=len(subject_ids)):
+        with self._audited(
+            "enroll",
+            collection,
+            ctx,
+            subject_ids,
+            count=len(subject_ids),
+            consent_ref=ctx.consent_ref,
+            legal_basis=ctx.legal_basis,
+        ):
             target, lock = self._collection(collection)
+            check_consent(ctx)
             check_purpose(ctx.purpose, target.record.purposes)
             units = validate_templates(templates, target.record.dim)
             check_subject_ids(subject_ids, len(units))
@@ -265,7 +295,20 @@ class VaultCore:
             return target.all_scores(units)
 
     def delete(self, collection: str, subject_id: str, ctx: RequestContext) -> DeleteResult:
-        with self._audited("delete", collection, ctx, [subject_id]):
+        return self._erase(collection, subject_id, ctx, action="delete")
+
+    def _erase(
+        self,
+        collection: str,
+        subject_id: str,
+        ctx: RequestContext,
+        *,
+        action: str,
+        **details: str | int | float | bool,
+    ) -> DeleteResult:
+        """Erase one subject, audited under ``action`` (delete, consent withdrawal,
+        retention expiry) with ``details``."""
+        with self._audited(action, collection, ctx, [subject_id], **details):
             target, lock = self._collection(collection)
             with lock.writer:
                 if target.location(subject_id) is None:

@@ -1,0 +1,72 @@
+"""The audit log's Ed25519 signing key, kept sealed through the key service.
+
+The 32-byte seed is envelope-encrypted (AES-256-GCM under a fresh DEK that the
+Vault Transit KEK wraps) and stored in the store's metadata next to the log's
+origin, which the envelope's associated data binds it to. It is unwrapped into
+memory only after the service has authenticated to Vault. KEK rotation finds
+and rewraps it like every other envelope.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+
+from vault.audit.note import NoteSigner
+from vault.errors import ConfigurationError, IntegrityError, KeyServiceError, KeyServiceUnavailable
+from vault.keys.base import KeyService
+from vault.keys.envelope import open_sealed, seal_with_new_key
+from vault.store.base import TemplateStore
+
+__all__ = ["AUDIT_ORIGIN_META", "AUDIT_SIGNING_KEY_META", "load_or_create_audit_signer"]
+
+log = logging.getLogger(__name__)
+
+AUDIT_SIGNING_KEY_META = "audit.signing-key.sealed"
+AUDIT_ORIGIN_META = "audit.log.origin"
+
+
+def _aad(origin: str) -> bytes:
+    return b"biovault/audit-signing-key/v1\x00" + origin.encode()
+
+
+def load_or_create_audit_signer(store: TemplateStore, keys: KeyService) -> tuple[NoteSigner, bool]:
+    """Unwrap the stored audit signing key, or create, seal and store a new one.
+
+    Returns:
+        The signer (its name is the log's origin) and whether it existed before -
+        a key that existed has signed checkpoints, so its log must exist too.
+
+    Raises:
+        ConfigurationError: The key service cannot unwrap the stored key (another
+            Vault, a deleted KEK); nothing is replaced.
+        IntegrityError: The stored key or origin is damaged.
+        KeyServiceUnavailable: The key service cannot be reached.
+    """
+    stored_origin = store.get_meta(AUDIT_ORIGIN_META)
+    sealed = store.get_meta(AUDIT_SIGNING_KEY_META)
+    if sealed is not None:
+        if stored_origin is None:
+            raise IntegrityError("the audit signing key is stored without its log origin")
+        origin = stored_origin.decode("utf-8", errors="strict")
+        try:
+            seed = open_sealed(keys, sealed, _aad(origin))
+        except KeyServiceUnavailable:
+            raise
+        except (KeyServiceError, IntegrityError) as e:
+            raise ConfigurationError(
+                f"the key service cannot unwrap this data directory's audit signing key: {e}. "
+                "Is the service pointed at the Vault that created it? Nothing was changed."
+            ) from e
+        return NoteSigner.unsafe_from_seed(origin, seed), True
+    if stored_origin is None:
+        origin = f"biovault.local/audit/{secrets.token_hex(8)}"
+        store.put_meta(AUDIT_ORIGIN_META, origin.encode())
+    else:  # a crash between the two writes last time: nothing was signed yet
+        origin = stored_origin.decode()
+    log.info("creating the audit log signing key for %s", origin)
+    signer = NoteSigner.generate(origin)
+    store.put_meta(
+        AUDIT_SIGNING_KEY_META, seal_with_new_key(keys, signer.unsafe_seed(), _aad(origin))
+    )
+    return signer, False
