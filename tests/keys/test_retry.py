@@ -166,3 +166,18 @@ def test_tls_is_verified_against_the_ca_file(bao_binary: str, tmp_path: Path) ->
         untrusted.close()
     finally:
         stop_child(child)
+
+
+def test_calls_fail_fast_while_the_last_health_check_saw_the_server_down(
+    scripted: _Scripted,
+) -> None:
+    """After a failed health check, calls report the outage at once instead of tying
+    up a request thread in retries; a good check lets them through again."""
+    service = _service(scripted)
+    scripted.server_close()  # nothing answers on that port any more
+    assert not service.is_available()
+    started = time.monotonic()
+    with pytest.raises(KeyServiceUnavailable, match="last health check"):
+        service.generate_data_key()
+    assert time.monotonic() - started < 0.2
+    assert scripted.paths == []

@@ -184,7 +184,14 @@ class VaultSession:
     def _maintain_locked(self) -> float:
         lease = self._lease
         if lease is None:
-            return _IDLE_CHECK_SECONDS  # not logged in yet; the first call will
+            if not self._tried_login:
+                return _IDLE_CHECK_SECONDS  # not logged in yet; the first call will
+            # A login failed (e.g. during an outage): keep trying from here, so the
+            # service recovers without waiting for a request.
+            self.call("log in to the key service", lambda client: None, fresh_login=True)
+            lease = self._lease
+            if lease is None:
+                return _FAILED_RENEWAL_RETRY_SECONDS
         if lease.ttl is None:
             self._lease = self._looked_up(lease)
             lease = self._lease

@@ -16,6 +16,7 @@ import logging
 import os
 import re
 import threading
+import time
 from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit
@@ -23,7 +24,12 @@ from urllib.parse import urlsplit
 import hvac
 import hvac.exceptions
 
-from vault.errors import ConfigurationError, KeyServiceError, WrappedKeyRejected
+from vault.errors import (
+    ConfigurationError,
+    KeyServiceError,
+    KeyServiceUnavailable,
+    WrappedKeyRejected,
+)
 from vault.keys.base import KekInfo, KeyService, WrappedDataKey
 from vault.keys.datakey import DataKey
 from vault.keys.hcvault._retry import RetryPolicy
@@ -38,6 +44,8 @@ _WRAPPED_RE = re.compile(r"vault:v([1-9][0-9]{0,9}):[A-Za-z0-9+/]+={0,2}")
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 _REWRAP_BATCH = 128
 _HEALTH_TIMEOUT = 2.0
+# For how long after a failed health check other calls fail without trying.
+_FAIL_FAST_SECONDS = 3.0
 log = logging.getLogger("vault.keys.hcvault")
 _MOUNT_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}(/[A-Za-z0-9][A-Za-z0-9_.-]{0,127})*")
 
@@ -133,6 +141,7 @@ class HcVaultKeyService(KeyService):
             retry=retry or RetryPolicy(),
         )
         self._health_lock = threading.Lock()
+        self._down_since: float | None = None  # when the last health check found it down
         self._health_client = hvac.Client(
             url=self._addr, token="", verify=ca_file or True, timeout=min(timeout, _HEALTH_TIMEOUT)
         )
@@ -164,6 +173,15 @@ class HcVaultKeyService(KeyService):
     def _call(
         self, action: str, fn: Any, *, idempotent: bool = True, decrypting: bool = False
     ) -> Any:
+        # While the health thread has just seen the server down or sealed, fail at once
+        # instead of tying up a request thread in connection attempts and retries.
+        down_since = self._down_since
+        if down_since is not None and time.monotonic() - down_since < _FAIL_FAST_SECONDS:
+            raise KeyServiceUnavailable(
+                f"key service at {self._addr} could not {action}: it was down or sealed at "
+                "the last health check - the key service is down, sealed or unreachable; "
+                "retry once it is back"
+            )
         return self._session.call(action, fn, idempotent=idempotent, decrypting=decrypting)
 
     def ensure_transit(self) -> None:
@@ -387,9 +405,16 @@ class HcVaultKeyService(KeyService):
 
     def is_available(self) -> bool:
         """True if the server is initialised, unsealed, the active node, and our token
-        is (still) usable; never raises and never waits behind another call."""
-        if not self._session.token_usable:
-            return False
+        is (still) usable; never raises and never waits behind another call.
+
+        A server found down makes other calls fail fast for a few seconds (until the
+        next check), so request threads do not pile up behind an outage.
+        """
+        server_up = self._server_healthy()
+        self._down_since = None if server_up else time.monotonic()
+        return server_up and self._session.token_usable
+
+    def _server_healthy(self) -> bool:
         try:
             with self._health_lock:
                 response = self._health_client.sys.read_health_status(method="GET")
