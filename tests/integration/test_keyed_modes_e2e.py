@@ -97,3 +97,40 @@ def test_no_template_bytes_at_rest(world) -> None:
     """Neither the rotated rows nor the projected ciphertexts expose template bytes."""
     fingerprints = template_fingerprints(np.vstack([world["gallery"], world["probes"]]))
     assert scan_tree([world["service"].data_dir, world["service"].log_path], fingerprints) == {}
+
+
+def test_renewal_through_the_cli(world, tmp_path) -> None:
+    """`keys rotate cancelable`: new version for new enrolments, old templates keep
+    matching; `--revoke-old` erases every older-version template."""
+    pytest.importorskip("vault.cli.keys")
+    target = world["target"]
+    rotated = cli_json("keys", "rotate", "cancelable", *target, "--collection", "cancelable")
+    assert rotated == {
+        "kind": "cancelable",
+        "collection": "cancelable",
+        "key_version": 2,
+        "revoked": 0,
+        "templates_by_key_version": {"1": GALLERY - 1},
+    }
+    np.save(tmp_path / "new.npy", world["probes"][3:4])
+    (tmp_path / "new.txt").write_text("newcomer\n")
+    enrolled = run_cli(
+        "enroll", *target, "--collection", "cancelable", "--templates",
+        str(tmp_path / "new.npy"), "--ids", str(tmp_path / "new.txt"), *CONSENT,
+    )  # fmt: skip
+    assert enrolled.returncode == 0, enrolled.stderr
+    top = _identify(world, "cancelable")
+    assert top[3]["matches"][0]["id"] in {"newcomer", world["ids"][3]}
+    assert top[0]["matches"][0]["id"] == world["ids"][0]  # v1 template, still matching
+    revoked = cli_json(
+        "keys", "rotate", "cancelable", *target, "--collection", "cancelable", "--revoke-old"
+    )
+    assert revoked["key_version"] == 3 and revoked["revoked"] == GALLERY  # type: ignore[index]
+    assert revoked["templates_by_key_version"] == {}  # type: ignore[index]
+    status = cli_json("keys", "status", *target)
+    assert status["templates_by_transform_key_version"] == {  # type: ignore[index]
+        "cancelable": {},
+        "hybrid": {"1": GALLERY - 1},
+    }
+    refused = run_cli("keys", "rotate", "cancelable", *target, "--collection", "nope")
+    assert refused.returncode == 1 and refused.stderr.count("\n") == 1

@@ -16,7 +16,11 @@ __all__ = ["PROTO_FILES", "PROTO_ROOT", "REPO_ROOT", "generated_paths", "main", 
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PROTO_ROOT = REPO_ROOT / "protos"
-PROTO_FILES: tuple[str, ...] = ("vault/api/v1/vault.proto", "vault/api/v1/admin.proto")
+PROTO_FILES: tuple[str, ...] = (
+    "vault/api/v1/vault.proto",
+    "vault/api/v1/admin.proto",
+    "vault/api/v1/transform_keys.proto",
+)
 _SUFFIXES = ("_pb2.py", "_pb2.pyi", "_pb2_grpc.py")
 
 

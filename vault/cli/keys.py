@@ -27,6 +27,7 @@ from vault.cli.common import (
     positive_int,
     write_json,
 )
+from vault.cli.transform_keys import add_cancelable_rotation, transform_key_counts
 from vault.service.admin_client import KeyAdminClient
 
 __all__ = ["ROTATION_KINDS", "register"]
@@ -125,7 +126,11 @@ def _add_dek(kinds: Commands) -> None:
 
 
 #: ``add_parser`` functions of the ``keys rotate`` kinds; a new kind appends its own.
-ROTATION_KINDS: Final[tuple[Callable[[Commands], None], ...]] = (_add_kek, _add_dek)
+ROTATION_KINDS: Final[tuple[Callable[[Commands], None], ...]] = (
+    _add_kek,
+    _add_dek,
+    add_cancelable_rotation,
+)
 
 
 def _connect(args: argparse.Namespace) -> KeyAdminClient:
@@ -135,6 +140,8 @@ def _connect(args: argparse.Namespace) -> KeyAdminClient:
 def _status(args: argparse.Namespace) -> int:
     with _connect(args) as client:
         status = client.status()
+    keyed = transform_key_counts(args, [c["name"] for c in status["collections"]])
+    status["templates_by_transform_key_version"] = keyed
     if args.json:
         write_json(args.json, status)
     if args.json != "-":
@@ -149,6 +156,9 @@ def _status(args: argparse.Namespace) -> int:
                 f"  collection {collection['name']}: DEK v{collection['dek_version']}, "
                 f"{collection['blocks']} block(s)"
             )
+        for name, counts in keyed.items():
+            versions = ", ".join(f"v{v}: {n}" for v, n in counts.items())
+            print(f"  collection {name}: templates by transform key version: {versions or 'none'}")
         for kind, journal in status["rotations"].items():
             if journal["state"] != "done":
                 print(f"  interrupted {kind.upper()} rotation pending: rerun `keys rotate {kind}`")

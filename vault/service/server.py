@@ -28,6 +28,7 @@ from vault.service.admin import KeyAdminApi, add_key_admin
 from vault.service.enrollment import DEFAULT_MAX_ENROLL_BYTES
 from vault.service.health import DEFAULT_HEALTH_INTERVAL, VaultHealth
 from vault.service.servicer import TemplateVaultServicer
+from vault.service.transform_admin import TransformKeyApi, add_transform_key_admin
 from vault.service.wire import SERVICE_NAME, add_template_vault
 
 __all__ = ["DEFAULT_GRACE_SECONDS", "build_server", "run"]
@@ -79,6 +80,9 @@ def build_server(
     server = grpc.server(executor, options=options)
     add_template_vault(TemplateVaultServicer(api, max_enroll_bytes=max_enroll_bytes), server)
     admin_names = () if key_admin is None else (add_key_admin(key_admin, server),)
+    transform_names = (
+        (add_transform_key_admin(api, server),) if isinstance(api, TransformKeyApi) else ()
+    )
     try:
         port = server.add_insecure_port(listen)
     except RuntimeError:  # grpc reports a failed bind as RuntimeError or as port 0
@@ -89,7 +93,14 @@ def build_server(
     health_servicer = VaultHealth(api, services=(SERVICE_NAME,), interval=health_interval)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
-        (SERVICE_NAME, *admin_names, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+        (
+            SERVICE_NAME,
+            *admin_names,
+            *transform_names,
+            health.SERVICE_NAME,
+            reflection.SERVICE_NAME,
+        ),
+        server,
     )
     return server, health_servicer, port
 

@@ -1,0 +1,72 @@
+"""``biovault keys rotate cancelable``: renew a keyed collection's transform key.
+
+Registered as one kind of ``keys rotate`` (see :data:`vault.cli.keys.ROTATION_KINDS`).
+Prints ``{"kind": "cancelable", "collection": C, "key_version": N, ...}``; with
+``--revoke-old`` every template under an older key version is erased (each erasure
+audited). Templates of one person under two key versions are unlinkable.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from vault.cli.common import Commands, add_client_flags, add_json_flag, write_json
+
+__all__ = ["add_cancelable_rotation", "transform_key_counts"]
+
+
+def add_cancelable_rotation(kinds: Commands) -> None:
+    """Add ``keys rotate cancelable``."""
+    parser = kinds.add_parser(
+        "cancelable",
+        help="new transform key version of a cancelable or hybrid collection",
+        description=(
+            "Start a new transform key version: new enrolments use it; templates under "
+            "older versions keep matching until re-enrolled or revoked (--revoke-old)."
+        ),
+    )
+    add_client_flags(parser)
+    add_json_flag(parser)
+    parser.add_argument("--collection", required=True, metavar="C")
+    parser.add_argument(
+        "--revoke-old",
+        action="store_true",
+        help="erase every template enrolled under an older key version",
+    )
+    parser.set_defaults(handler=_rotate_cancelable)
+
+
+def _rotate_cancelable(args: argparse.Namespace) -> int:
+    from vault.service.transform_admin import TransformKeyAdminClient
+
+    with TransformKeyAdminClient(args.target, timeout=args.timeout) as client:
+        summary = client.rotate(args.collection, revoke_old=args.revoke_old)
+    if args.json:
+        write_json(args.json, summary)
+    if args.json != "-":
+        revoked = f", {summary['revoked']} old template(s) revoked" if args.revoke_old else ""
+        print(
+            f"CANCELABLE rotated: {summary['collection']} now at key version "
+            f"{summary['key_version']}{revoked}"
+        )
+    return 0
+
+
+def transform_key_counts(args: argparse.Namespace, collections: list[str]) -> dict[str, Any]:
+    """Live templates per transform key version of every keyed collection among
+    ``collections`` (for ``keys status``); ckks collections have none and are skipped."""
+    import grpc
+
+    from vault.service.client import ClientError
+    from vault.service.transform_admin import TransformKeyAdminClient
+
+    counts: dict[str, Any] = {}
+    with TransformKeyAdminClient(args.target, timeout=args.timeout) as client:
+        for name in collections:
+            try:
+                counts[name] = client.status(name)["templates_by_key_version"]
+            except ClientError as error:
+                if error.code is not grpc.StatusCode.FAILED_PRECONDITION:
+                    raise
+    return counts
