@@ -1,6 +1,7 @@
 """Cancelable collections: round trip, wrong key, renewal, tampering, unlinkability."""
 
 import dataclasses
+import os
 
 import numpy as np
 import pytest
@@ -10,6 +11,9 @@ from vault.blob import HEADER_SIZE
 from vault.core.transform_seeds import CollectionTransformKeys, EphemeralSeedSource
 from vault.errors import IntegrityError
 from vault.evaluation.dsys import dsys
+from vault.keys.datakey import DataKey
+from vault.keys.dataring import DataKeyRing
+from vault.keys.sealing import BlobSealer
 from vault.schemes.cancelable import CancelableCollection
 from vault.schemes.orbit import apply_group, max_correlation, random_salt, spectra
 from vault.store.base import CollectionRecord, SubjectRecord
@@ -132,3 +136,32 @@ def test_unlinkable_across_keys() -> None:
     mask = np.eye(len(centres), dtype=bool)
     assert dsys(cross[mask], cross[~mask], bins=20) < 0.2
     assert dsys(same[mask], same[~mask], bins=20) > 0.9
+
+
+def test_sealed_blocks_reload_and_refuse_being_moved(people) -> None:
+    """With the collection's sealer, blocks are AES-GCM sealed, reload exactly, and a
+    block moved to another position, or stored bare, is refused."""
+    _, gallery, probes = people
+    ring = DataKeyRing("faces")
+    ring.add(1, DataKey._unsafe_from_material(os.urandom(32), "test"))
+    sealer = BlobSealer(ring)
+    source = EphemeralSeedSource()
+    keys = CollectionTransformKeys(source, "faces", purpose="orbit-rotation", dim=DIM, out_dim=DIM)
+    keys.ensure_first()
+    record = CollectionRecord("faces", "cancelable", DIM, 1, True, (), 0.3, 0.0)
+    collection = CancelableCollection(record, keys, sealer=sealer)
+    ids = [f"s{i}" for i in range(len(gallery))]
+    plan = collection.plan_enrollment(ids, gallery, enrolled_at=0.0)
+    block = plan.blocks[0]
+    assert block.blob[16:20] != b"BVCT"  # the payload is encrypted
+    subjects = list(plan.subjects)
+    reloaded = CancelableCollection(record, keys, sealer=sealer)
+    reloaded.load([block], subjects)
+    expected = float(np.sum(gallery[7] * probes[7]))
+    assert reloaded.verify_score("s7", probes[7]) == pytest.approx(expected, abs=1e-5)
+    moved = dataclasses.replace(block, block_no=1)
+    with pytest.raises(IntegrityError):
+        CancelableCollection(record, keys, sealer=sealer).load([moved], [])
+    bare = CancelableCollection(record, keys).plan_enrollment(ids, gallery, enrolled_at=0.0)
+    with pytest.raises(IntegrityError):
+        CancelableCollection(record, keys, sealer=sealer).load([bare.blocks[0]], [])

@@ -25,17 +25,15 @@ def test_derivation_is_deterministic() -> None:
 
 
 def test_known_answer() -> None:
-    """HKDF output for a fixed seed is pinned, so stored templates survive upgrades."""
+    """HKDF output and the derived matrix are pinned: stored templates must keep
+    matching across upgrades of numpy or Python."""
     material = derive_material(SEED, purpose="orbit-rotation", collection="faces", version=1)
-    assert (
-        material.hex()[:16]
-        == derive_material(
-            bytes(range(32)), purpose="orbit-rotation", collection="faces", version=1
-        ).hex()[:16]
+    assert material.hex() == "650d7e875b556b23fc3d40dead815347d888726e37e6bf71a7bf723369b147e7"
+    matrix = _derive().unsafe_matrix()
+    assert matrix[0, :3] == pytest.approx(
+        [0.1332261046959724, 0.02746959034171169, -0.07934658950102233], abs=1e-9
     )
-    assert len(material) == 32
-    first = _derive().unsafe_matrix()[0, :3]
-    assert np.allclose(first, _derive().unsafe_matrix()[0, :3], atol=1e-12)
+    assert matrix[63, -2:] == pytest.approx([0.06635991341657854, -0.04275654320425803], abs=1e-9)
 
 
 @pytest.mark.parametrize(

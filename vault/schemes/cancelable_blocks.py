@@ -26,6 +26,7 @@ import numpy as np
 
 from vault.blob import BlobHeader, BlobKind, SchemeId, split_blob
 from vault.errors import IntegrityError
+from vault.schemes.ckks_blocks import block_blob_id
 
 if TYPE_CHECKING:
     from vault.keys.sealing import BlobSealer
@@ -39,8 +40,9 @@ _INNER = struct.Struct("<4sB3xIII")
 
 
 def rows_blob_id(block_no: int) -> str:
-    """Blob id bound into a sealed block's associated data (the same as CKKS blocks')."""
-    return f"ckks-block/{block_no}"
+    """Blob id bound into a sealed block's associated data: the same as a CKKS
+    block's, so DEK rotation re-seals every block of a collection alike."""
+    return block_blob_id(block_no)
 
 
 def encode_rows(
