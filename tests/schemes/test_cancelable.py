@@ -123,9 +123,9 @@ def test_tampered_block_is_rejected(people) -> None:
     assert len(blob) > HEADER_SIZE
 
 
-def test_unlinkable_across_keys() -> None:
-    """D_sys between two collection keys stays small on synthetic data, while the
-    same comparisons under one key are fully linkable."""
+def test_unlinkable_across_keys_and_versions() -> None:
+    """D_sys between two collection keys, or two key versions of one collection,
+    stays small on synthetic data, while comparisons under one key are linkable."""
     rng = np.random.default_rng(3)
     centres = identities(60, DIM, rng)
     first, second = samples(centres, rng), samples(centres, rng)
@@ -136,6 +136,10 @@ def test_unlinkable_across_keys() -> None:
     mask = np.eye(len(centres), dtype=bool)
     assert dsys(cross[mask], cross[~mask], bins=20) < 0.2
     assert dsys(same[mask], same[~mask], bins=20) > 0.9
+    # Two key versions of one collection are as unrelated as two collections.
+    a.transform_keys.rotate()
+    renewed = max_correlation(spectra(a.protect(first, 1)), spectra(a.protect(second, 2)), DIM)
+    assert dsys(renewed[mask], renewed[~mask], bins=20) < 0.2
 
 
 def test_sealed_blocks_reload_and_refuse_being_moved(people) -> None:
