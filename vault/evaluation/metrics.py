@@ -69,7 +69,10 @@ def tar_at_far(genuine: np.ndarray, impostor: np.ndarray, far: float) -> float:
 def det_curve(
     genuine: np.ndarray, impostor: np.ndarray, points: int = 400
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(FAR, FRR) over ``points`` thresholds spanning every score."""
-    values = np.concatenate([genuine, impostor])
-    thresholds = np.quantile(values, np.linspace(0.0, 1.0, points))
+    """(FAR, FRR) at thresholds from the quantiles of both score sets (so that the
+    tails of each - low FAR, low FRR - are resolved), in ascending threshold order."""
+    levels = np.linspace(0.0, 1.0, points)
+    thresholds = np.unique(
+        np.concatenate([np.quantile(genuine, levels), np.quantile(impostor, levels)])
+    )
     return _rates(genuine, impostor, thresholds)

@@ -15,7 +15,8 @@ _TICKS = (1e-5, 1e-4, 1e-3, 1e-2, 0.05, 0.2, 0.5)
 
 
 def _probit(rates: np.ndarray) -> np.ndarray:
-    clipped = np.clip(rates, 1e-6, 1 - 1e-6)
+    # Rates of 0 are drawn on the axis floor (no errors observed at that threshold).
+    clipped = np.clip(rates, _TICKS[0], 1 - 1e-6)
     inverse = NormalDist().inv_cdf
     return np.array([inverse(float(r)) for r in clipped])
 
@@ -30,7 +31,7 @@ def plot_det(curves: dict[str, tuple[np.ndarray, np.ndarray]], title: str, path:
     figure, axes = plt.subplots(figsize=(6, 6))
     for label, (genuine, impostor) in curves.items():
         far, frr = det_curve(genuine, impostor)
-        keep = (far > 0) & (frr > 0)
+        keep = (far <= _TICKS[-1]) | (frr <= _TICKS[-1])
         axes.plot(_probit(far[keep]), _probit(frr[keep]), label=label)
     ticks = _probit(np.array(_TICKS))
     labels = [f"{t:g}" for t in _TICKS]
