@@ -37,3 +37,6 @@ class ServeSettings:
     workers: int = 8
     # Processes for TenSEAL work (encryption, score decryption); 0 = one per core.
     he_workers: int = 0
+    # Seconds between two scheduled retention runs (erasure of expired templates);
+    # 0 turns the schedule off (`biovault retention enforce` still works).
+    retention_interval: float = 3600.0

@@ -92,11 +92,14 @@ def test_enroll_output_names_the_count(
         "ckks",
         "--dim",
         "8",
+        "--purposes",
+        "access",
     )
     result = cli(
         "enroll", "--target", live.target, "--collection", "c",
         "--templates", write_npy("x.npy", unit_rows(rng, 50, DIM).astype(np.float64)),
         "--ids", write_ids("x.txt", [f"id{i}" for i in range(50)]), "--batch-rows", "7",
+        "--purpose", "access", "--consent-ref", "c-1", "--legal-basis", "consent",
     )  # fmt: skip
     assert result.code == 0, result.err
     assert result.out.strip() == "enrolled 50 templates into c"
@@ -125,7 +128,7 @@ def test_verify_of_another_subject_is_no_match(
     """A probe of s4 claimed as s5 gives match false (exit 0: a decision, not a failure)."""
     result = cli(
         "verify", "--target", live.target, "--collection", "faces", "--id", "s5",
-        "--template", write_npy("q.npy", gallery[4:5]), "--json", "-",
+        "--template", write_npy("q.npy", gallery[4:5]), "--purpose", "access", "--json", "-",
     )  # fmt: skip
     assert result.code == 0
     assert json.loads(result.out)["match"] is False
@@ -191,9 +194,12 @@ def test_identify_refused_without_identification(
         "cancelable",
         "--dim",
         "8",
+        "--purposes",
+        "access",
     )
     result = cli(
         "identify", "--target", live.target, "--collection", "v",
         "--templates", write_npy("q.npy", unit_rows(rng, 1, DIM)), "--top-k", "1",
+        "--purpose", "access",
     )  # fmt: skip
     assert result.code == 1 and "FAILED_PRECONDITION" in result.err

@@ -62,8 +62,9 @@ def test_missing_templates_file(cli: Run, live: Served, tmp_path: Path) -> None:
     """A missing .npy file is exit 1 with one line naming it."""
     missing = str(tmp_path / "absent.npy")
     result = cli(
-        "verify", "--target", live.target, "--collection", "c", "--id", "a", "--template", missing
-    )
+        "verify", "--target", live.target, "--collection", "c", "--id", "a", "--template", missing,
+        "--purpose", "access",
+    )  # fmt: skip
     assert result.code == 1 and _one_clean_line(result.err) and "absent.npy" in result.err
 
 
@@ -87,6 +88,7 @@ def test_templates_must_be_float_matrices(
     result = cli(
         "enroll", "--target", live.target, "--collection", "c",
         "--templates", write_npy("t.npy", array), "--ids", write_ids("i.txt", ["a", "b"]),
+        "--purpose", "access", "--consent-ref", "c-1", "--legal-basis", "consent",
     )  # fmt: skip
     assert result.code == 1 and _one_clean_line(result.err) and message in result.err
     assert live.api.calls == []
@@ -97,8 +99,9 @@ def test_not_an_npy_file(cli: Run, live: Served, tmp_path: Path) -> None:
     bogus = tmp_path / "bogus.npy"
     bogus.write_text("hello")
     result = cli(
-        "identify", "--target", live.target, "--collection", "c", "--templates", str(bogus)
-    )
+        "identify", "--target", live.target, "--collection", "c", "--templates", str(bogus),
+        "--purpose", "access",
+    )  # fmt: skip
     assert result.code == 1 and "not a .npy array" in result.err
 
 
@@ -110,6 +113,7 @@ def test_ids_count_must_match_rows(
         "enroll", "--target", live.target, "--collection", "c",
         "--templates", write_npy("t.npy", unit_rows(rng, 4, 8)),
         "--ids", write_ids("i.txt", ["a", "b", "c"]),
+        "--purpose", "access", "--consent-ref", "c-1", "--legal-basis", "consent",
     )  # fmt: skip
     assert result.code == 1 and _one_clean_line(result.err)
     assert "3 ids" in result.err and "4 rows" in result.err
@@ -124,6 +128,7 @@ def test_blank_id_line_is_refused(
     result = cli(
         "enroll", "--target", live.target, "--collection", "c",
         "--templates", write_npy("t.npy", unit_rows(rng, 3, 8)), "--ids", str(ids),
+        "--purpose", "access", "--consent-ref", "c-1", "--legal-basis", "consent",
     )  # fmt: skip
     assert result.code == 1 and "line 2 is empty" in result.err
 
@@ -134,7 +139,7 @@ def test_verify_takes_exactly_one_template(
     """A verify probe file with two rows is refused."""
     result = cli(
         "verify", "--target", live.target, "--collection", "c", "--id", "a",
-        "--template", write_npy("q.npy", unit_rows(rng, 2, 8)),
+        "--template", write_npy("q.npy", unit_rows(rng, 2, 8)), "--purpose", "access",
     )  # fmt: skip
     assert result.code == 1 and "exactly one" in result.err
 
@@ -164,6 +169,8 @@ def test_unwritable_json_path(cli: Run, live: Served, tmp_path: Path) -> None:
         "ckks",
         "--dim",
         "4",
+        "--purposes",
+        "access",
     )
     target = str(tmp_path / "missing-dir" / "out.json")
     result = cli("collection", "get", "--target", live.target, "--name", "c", "--json", target)

@@ -19,6 +19,7 @@ PROTO_ROOT = REPO_ROOT / "protos"
 PROTO_FILES: tuple[str, ...] = (
     "vault/api/v1/vault.proto",
     "vault/api/v1/admin.proto",
+    "vault/api/v1/compliance.proto",
     "vault/api/v1/transform_keys.proto",
 )
 _SUFFIXES = ("_pb2.py", "_pb2.pyi", "_pb2_grpc.py")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import re
 from typing import Any
 
 from vault.cli.common import (
@@ -16,7 +17,9 @@ from vault.cli.common import (
 )
 from vault.types import CollectionInfo, CollectionSpec, ProtectionMode
 
-__all__ = ["collection_json", "register"]
+__all__ = ["collection_json", "duration", "register"]
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800, "y": 365 * 86_400}
 
 
 def register(commands: Commands) -> None:
@@ -42,9 +45,17 @@ def register(commands: Commands) -> None:
     create.add_argument(
         "--purposes",
         type=_purposes,
-        default=(),
+        required=True,
         metavar="P[,P...]",
-        help="comma-separated processing purposes",
+        help="comma-separated processing purposes; requests must state one of them",
+    )
+    create.add_argument(
+        "--retention",
+        type=duration,
+        default=None,
+        metavar="DURATION",
+        help="how long templates are kept after enrolment, e.g. 365d, 12h, 90s "
+        "(default: 3 years, the BIPA limit)",
     )
     create.add_argument(
         "--threshold",
@@ -74,7 +85,19 @@ def collection_json(info: CollectionInfo) -> dict[str, Any]:
         "match_threshold": info.match_threshold,
         "size": info.size,
         "created_at": info.created_at,
+        "retention_seconds": info.retention_seconds,
     }
+
+
+def duration(text: str) -> float:
+    """Parse ``<number><unit>`` with unit s, m, h, d, w or y (an argparse ``type``)."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhdwy])\s*", text)
+    if match is None:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a duration like 30d, 12h or 90s")
+    seconds = float(match.group(1)) * _UNITS[match.group(2)]
+    if seconds <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive duration")
+    return seconds
 
 
 def _purposes(text: str) -> tuple[str, ...]:
@@ -91,6 +114,7 @@ def _create(args: argparse.Namespace) -> int:
         dim=args.dim,
         allow_identification=args.allow_identification,
         purposes=args.purposes,
+        retention_seconds=args.retention,
     )
     if args.threshold is not None:
         spec = dataclasses.replace(spec, match_threshold=args.threshold)

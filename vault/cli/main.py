@@ -16,7 +16,17 @@ from collections.abc import Callable, Sequence
 from typing import Final
 
 from vault import __version__
-from vault.cli import bench, collection, evaluate, health, keys, serve, templates
+from vault.cli import (
+    audit,
+    bench,
+    collection,
+    compliance,
+    evaluate,
+    health,
+    keys,
+    serve,
+    templates,
+)
 from vault.cli.common import CommandError, Commands
 from vault.errors import VaultError
 from vault.service.client import ClientError
@@ -30,6 +40,8 @@ COMMAND_GROUPS: Final[tuple[Callable[[Commands], None], ...]] = (
     collection.register,
     templates.register,
     keys.register,
+    audit.register,
+    compliance.register,
     bench.register,
     evaluate.register,
 )

@@ -91,6 +91,14 @@ def register(commands: Commands) -> None:
         choices=("DEBUG", "INFO", "WARNING", "ERROR"),
         help="log verbosity",
     )
+    parser.add_argument(
+        "--retention-interval",
+        type=float,
+        default=_DEFAULTS.retention_interval,
+        metavar="SECONDS",
+        help="seconds between scheduled erasures of expired templates; 0 = off "
+        f"(default {_DEFAULTS.retention_interval:g})",
+    )
     parser.set_defaults(handler=_serve)
 
 
@@ -135,6 +143,7 @@ def settings_from_args(args: argparse.Namespace) -> ServeSettings:
         kek_name=args.kek_name,
         max_message_bytes=args.max_message_bytes,
         workers=args.workers,
+        retention_interval=args.retention_interval,
     )
 
 

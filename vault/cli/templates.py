@@ -16,6 +16,7 @@ from vault.cli.common import (
     positive_int,
     write_json,
 )
+from vault.cli.compliance import deletion_json, write_receipt
 
 __all__ = ["register"]
 
@@ -28,8 +29,12 @@ def register(commands: Commands) -> None:
     enroll.add_argument("--templates", required=True, metavar="X.npy", help="(n, dim) float array")
     enroll.add_argument("--ids", required=True, metavar="IDS.txt", help="one subject id per row")
     _add_purpose(enroll)
-    enroll.add_argument("--consent-ref", default="", help="reference to the recorded consent")
-    enroll.add_argument("--legal-basis", default="", help="legal basis of the processing")
+    enroll.add_argument(
+        "--consent-ref", required=True, help="reference to the subjects' recorded consent"
+    )
+    enroll.add_argument(
+        "--legal-basis", required=True, help="legal basis of the processing, e.g. gdpr-art9-2a"
+    )
     enroll.add_argument(
         "--batch-rows", type=positive_int, default=None, metavar="N", help="rows per streamed chunk"
     )
@@ -60,13 +65,18 @@ def register(commands: Commands) -> None:
     add_client_flags(delete)
     delete.add_argument("--collection", required=True, help="collection holding the subject")
     delete.add_argument("--id", required=True, dest="subject_id", help="subject to erase")
-    _add_purpose(delete)
+    delete.add_argument(
+        "--purpose", default="", help="why (default: erasure-request); logged with the erasure"
+    )
+    delete.add_argument("--receipt", metavar="FILE", help="write the erasure receipt here")
     add_json_flag(delete)
     delete.set_defaults(handler=_delete)
 
 
 def _add_purpose(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--purpose", default="", help="processing purpose of this request")
+    parser.add_argument(
+        "--purpose", required=True, help="processing purpose (one the collection declared)"
+    )
 
 
 class _Progress:
@@ -148,11 +158,10 @@ def _identify(args: argparse.Namespace) -> int:
 def _delete(args: argparse.Namespace) -> int:
     with connect(args) as client:
         receipt = client.delete(args.collection, args.subject_id, purpose=args.purpose)
+    if args.receipt:
+        write_receipt(args.receipt, receipt)
     if args.json:
-        write_json(
-            args.json,
-            {"id": receipt.subject_id, "erased": receipt.erased, "erased_at": receipt.erased_at},
-        )
+        write_json(args.json, deletion_json(receipt))
     if args.json != "-":
         print(f"erased {receipt.erased} template(s) of {receipt.subject_id} from {args.collection}")
     return 0

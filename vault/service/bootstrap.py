@@ -13,11 +13,14 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from vault.audit.jsonl import JsonLinesAuditSink
+from vault.audit.log import MerkleAuditLog
 from vault.config import ServeSettings
+from vault.core.auditkey import load_or_create_audit_signer
+from vault.core.compliance import ComplianceApi, CompliantVault
 from vault.core.datakeys import CollectionDataKeys
 from vault.core.keyops import KeyOps
 from vault.core.keyring import load_or_create_keyset, load_or_create_pseudonym_key
+from vault.core.retention_schedule import RetentionScheduler
 from vault.core.transform_seeds import VaultSeedSource
 from vault.core.vault import VaultCore
 from vault.errors import ConfigurationError
@@ -57,6 +60,7 @@ class VaultServices:
 
     core: VaultCore
     key_admin: KeyOps
+    compliance: ComplianceApi | None = None
 
 
 def _prepare_data_dir(path: Path) -> Path:
@@ -100,7 +104,10 @@ def open_vault_services(settings: ServeSettings) -> Iterator[VaultServices]:
         keys.ensure_transit()
         store = SqliteTemplateStore(data_dir / "vault.db")
         stack.callback(store.close)
-        audit = JsonLinesAuditSink(data_dir / "audit.jsonl")
+        # The audit key is unwrapped through Vault; a key that existed has signed
+        # checkpoints, so its log must exist too (never silently start a new one).
+        signer, signed_before = load_or_create_audit_signer(store, keys)
+        audit = MerkleAuditLog(data_dir / "audit.db", signer, create=not signed_before)
         stack.callback(audit.close)
         params = get_params(DEFAULT_PARAMS_ID)
         keyset = load_or_create_keyset(store, keys, params)
@@ -112,10 +119,10 @@ def open_vault_services(settings: ServeSettings) -> Iterator[VaultServices]:
         keys.start_token_renewal()
         # Collection DEKs are unwrapped here, once; blocks that fail to open stop start-up.
         data_keys = CollectionDataKeys(store, keys)
-        core = VaultCore(
+        core = CompliantVault(
             store=store,
             keyset=keyset,
-            audit=audit,
+            log=audit,
             pseudonym_key=pseudonym_key,
             data_keys=data_keys,
             transform_seeds=VaultSeedSource(store, keys),
@@ -126,5 +133,9 @@ def open_vault_services(settings: ServeSettings) -> Iterator[VaultServices]:
         )
         key_admin.start_maintenance()
         stack.callback(key_admin.close)
+        core.record_service_start(audit_key="loaded" if signed_before else "created")
+        retention = RetentionScheduler(core, settings.retention_interval)
+        retention.start()
+        stack.callback(retention.stop)
         log.info("vault ready: data in %s, key service at %s", data_dir, addr)
-        yield VaultServices(core=core, key_admin=key_admin)
+        yield VaultServices(core=core, key_admin=key_admin, compliance=core)

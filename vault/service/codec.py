@@ -16,6 +16,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from vault.api.v1 import vault_pb2
 from vault.errors import InvalidArgument
+from vault.service.compliance_codec import decode_receipt, encode_receipt
 from vault.types import (
     CollectionInfo,
     CollectionSpec,
@@ -176,6 +177,8 @@ def decode_collection_spec(request: vault_pb2.CreateCollectionRequest) -> Collec
     )
     if request.HasField("match_threshold"):
         spec = dataclasses.replace(spec, match_threshold=request.match_threshold)
+    if request.HasField("retention_seconds"):
+        spec = dataclasses.replace(spec, retention_seconds=request.retention_seconds)
     return spec
 
 
@@ -188,6 +191,7 @@ def encode_collection_spec(spec: CollectionSpec) -> vault_pb2.CreateCollectionRe
         allow_identification=spec.allow_identification,
         purposes=list(spec.purposes),
         match_threshold=spec.match_threshold,
+        retention_seconds=spec.retention_seconds,
     )
 
 
@@ -202,6 +206,7 @@ def encode_collection(info: CollectionInfo) -> vault_pb2.Collection:
         match_threshold=info.match_threshold,
         size=info.size,
         created_at=_timestamp(info.created_at),
+        retention_seconds=info.retention_seconds,
     )
 
 
@@ -220,6 +225,7 @@ def decode_collection(message: vault_pb2.Collection) -> CollectionInfo:
         match_threshold=message.match_threshold,
         size=message.size,
         created_at=message.created_at.ToNanoseconds() / 1e9,
+        retention_seconds=message.retention_seconds,
     )
 
 
@@ -259,6 +265,7 @@ def encode_delete_result(result: DeleteResult) -> vault_pb2.DeleteResponse:
         subject_id=result.subject_id,
         erased=result.erased,
         erased_at=_timestamp(result.erased_at),
+        receipt=None if result.receipt is None else encode_receipt(result.receipt),
     )
 
 
@@ -268,6 +275,7 @@ def decode_delete_result(response: vault_pb2.DeleteResponse) -> DeleteResult:
         subject_id=response.subject_id,
         erased=response.erased,
         erased_at=response.erased_at.ToNanoseconds() / 1e9,
+        receipt=decode_receipt(response.receipt) if response.HasField("receipt") else None,
     )
 
 

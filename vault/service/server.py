@@ -22,9 +22,11 @@ from grpc_reflection.v1alpha import reflection
 
 from vault.config import ServeSettings
 from vault.core.api import VaultApi
+from vault.core.compliance import ComplianceApi
 from vault.errors import ConfigurationError
 from vault.service.addresses import require_plaintext_allowed
 from vault.service.admin import KeyAdminApi, add_key_admin
+from vault.service.compliance_servicer import add_compliance_services
 from vault.service.enrollment import DEFAULT_MAX_ENROLL_BYTES
 from vault.service.health import DEFAULT_HEALTH_INTERVAL, VaultHealth
 from vault.service.servicer import TemplateVaultServicer
@@ -46,6 +48,7 @@ def build_server(
     max_enroll_bytes: int = DEFAULT_MAX_ENROLL_BYTES,
     health_interval: float = DEFAULT_HEALTH_INTERVAL,
     key_admin: KeyAdminApi | None = None,
+    compliance: ComplianceApi | None = None,
 ) -> tuple[grpc.Server, VaultHealth, int]:
     """Create a bound, not yet started server for ``api``.
 
@@ -59,6 +62,8 @@ def build_server(
         max_enroll_bytes: Largest template payload of one Enroll stream.
         health_interval: Seconds between two health refreshes.
         key_admin: Key status and rotation to serve as ``KeyAdmin`` (None: not served).
+        compliance: The audit log and consent/retention use cases to serve as
+            ``AuditLog`` and ``Compliance`` (None: not served).
 
     Returns:
         The server, its health servicer (call ``close()`` when stopping) and the
@@ -83,6 +88,7 @@ def build_server(
     transform_names = (
         (add_transform_key_admin(api, server),) if isinstance(api, TransformKeyApi) else ()
     )
+    compliance_names = () if compliance is None else add_compliance_services(compliance, server)
     try:
         port = server.add_insecure_port(listen)
     except RuntimeError:  # grpc reports a failed bind as RuntimeError or as port 0
@@ -92,15 +98,9 @@ def build_server(
         raise ConfigurationError(f"cannot listen on {listen}: address in use or unavailable")
     health_servicer = VaultHealth(api, services=(SERVICE_NAME,), interval=health_interval)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    served = (SERVICE_NAME, *admin_names, *transform_names, *compliance_names)
     reflection.enable_server_reflection(
-        (
-            SERVICE_NAME,
-            *admin_names,
-            *transform_names,
-            health.SERVICE_NAME,
-            reflection.SERVICE_NAME,
-        ),
-        server,
+        (*served, health.SERVICE_NAME, reflection.SERVICE_NAME), server
     )
     return server, health_servicer, port
 
@@ -138,6 +138,7 @@ def run(
             max_message_bytes=settings.max_message_bytes,
             workers=settings.workers,
             key_admin=services.key_admin,
+            compliance=getattr(services, "compliance", None),  # absent in minimal bundles
         )
         server.start()
         _log.info("serving %s on port %d (plaintext loopback development mode)", SERVICE_NAME, port)

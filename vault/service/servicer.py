@@ -33,11 +33,13 @@ def request_context(
     Returns:
         Who asks (the transport peer until authentication exists) and why.
     """
+    peer = context.peer()
     return RequestContext(
+        actor=f"peer:{peer}" if peer else "peer:unknown",
         purpose=purpose,
         consent_ref=consent_ref,
         legal_basis=legal_basis,
-        extra={"peer": context.peer()},
+        extra={"peer": peer},
     )
 
 

@@ -41,7 +41,7 @@ class TemplateBatch(_message.Message):
     def __init__(self, dim: _Optional[int] = ..., dtype: _Optional[_Union[DType, str]] = ..., data: _Optional[bytes] = ...) -> None: ...
 
 class Collection(_message.Message):
-    __slots__ = ("name", "mode", "dim", "allow_identification", "purposes", "match_threshold", "size", "created_at")
+    __slots__ = ("name", "mode", "dim", "allow_identification", "purposes", "match_threshold", "size", "created_at", "retention_seconds")
     NAME_FIELD_NUMBER: _ClassVar[int]
     MODE_FIELD_NUMBER: _ClassVar[int]
     DIM_FIELD_NUMBER: _ClassVar[int]
@@ -50,6 +50,7 @@ class Collection(_message.Message):
     MATCH_THRESHOLD_FIELD_NUMBER: _ClassVar[int]
     SIZE_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    RETENTION_SECONDS_FIELD_NUMBER: _ClassVar[int]
     name: str
     mode: ProtectionMode
     dim: int
@@ -58,23 +59,26 @@ class Collection(_message.Message):
     match_threshold: float
     size: int
     created_at: _timestamp_pb2.Timestamp
-    def __init__(self, name: _Optional[str] = ..., mode: _Optional[_Union[ProtectionMode, str]] = ..., dim: _Optional[int] = ..., allow_identification: _Optional[bool] = ..., purposes: _Optional[_Iterable[str]] = ..., match_threshold: _Optional[float] = ..., size: _Optional[int] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    retention_seconds: float
+    def __init__(self, name: _Optional[str] = ..., mode: _Optional[_Union[ProtectionMode, str]] = ..., dim: _Optional[int] = ..., allow_identification: _Optional[bool] = ..., purposes: _Optional[_Iterable[str]] = ..., match_threshold: _Optional[float] = ..., size: _Optional[int] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., retention_seconds: _Optional[float] = ...) -> None: ...
 
 class CreateCollectionRequest(_message.Message):
-    __slots__ = ("name", "mode", "dim", "allow_identification", "purposes", "match_threshold")
+    __slots__ = ("name", "mode", "dim", "allow_identification", "purposes", "match_threshold", "retention_seconds")
     NAME_FIELD_NUMBER: _ClassVar[int]
     MODE_FIELD_NUMBER: _ClassVar[int]
     DIM_FIELD_NUMBER: _ClassVar[int]
     ALLOW_IDENTIFICATION_FIELD_NUMBER: _ClassVar[int]
     PURPOSES_FIELD_NUMBER: _ClassVar[int]
     MATCH_THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    RETENTION_SECONDS_FIELD_NUMBER: _ClassVar[int]
     name: str
     mode: ProtectionMode
     dim: int
     allow_identification: bool
     purposes: _containers.RepeatedScalarFieldContainer[str]
     match_threshold: float
-    def __init__(self, name: _Optional[str] = ..., mode: _Optional[_Union[ProtectionMode, str]] = ..., dim: _Optional[int] = ..., allow_identification: _Optional[bool] = ..., purposes: _Optional[_Iterable[str]] = ..., match_threshold: _Optional[float] = ...) -> None: ...
+    retention_seconds: float
+    def __init__(self, name: _Optional[str] = ..., mode: _Optional[_Union[ProtectionMode, str]] = ..., dim: _Optional[int] = ..., allow_identification: _Optional[bool] = ..., purposes: _Optional[_Iterable[str]] = ..., match_threshold: _Optional[float] = ..., retention_seconds: _Optional[float] = ...) -> None: ...
 
 class GetCollectionRequest(_message.Message):
     __slots__ = ("name",)
@@ -167,11 +171,25 @@ class DeleteRequest(_message.Message):
     def __init__(self, collection: _Optional[str] = ..., subject_id: _Optional[str] = ..., purpose: _Optional[str] = ...) -> None: ...
 
 class DeleteResponse(_message.Message):
-    __slots__ = ("subject_id", "erased", "erased_at")
+    __slots__ = ("subject_id", "erased", "erased_at", "receipt")
     SUBJECT_ID_FIELD_NUMBER: _ClassVar[int]
     ERASED_FIELD_NUMBER: _ClassVar[int]
     ERASED_AT_FIELD_NUMBER: _ClassVar[int]
+    RECEIPT_FIELD_NUMBER: _ClassVar[int]
     subject_id: str
     erased: int
     erased_at: _timestamp_pb2.Timestamp
-    def __init__(self, subject_id: _Optional[str] = ..., erased: _Optional[int] = ..., erased_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    receipt: ErasureReceipt
+    def __init__(self, subject_id: _Optional[str] = ..., erased: _Optional[int] = ..., erased_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., receipt: _Optional[_Union[ErasureReceipt, _Mapping]] = ...) -> None: ...
+
+class ErasureReceipt(_message.Message):
+    __slots__ = ("entry", "leaf_index", "inclusion_proof", "checkpoint")
+    ENTRY_FIELD_NUMBER: _ClassVar[int]
+    LEAF_INDEX_FIELD_NUMBER: _ClassVar[int]
+    INCLUSION_PROOF_FIELD_NUMBER: _ClassVar[int]
+    CHECKPOINT_FIELD_NUMBER: _ClassVar[int]
+    entry: bytes
+    leaf_index: int
+    inclusion_proof: _containers.RepeatedScalarFieldContainer[bytes]
+    checkpoint: str
+    def __init__(self, entry: _Optional[bytes] = ..., leaf_index: _Optional[int] = ..., inclusion_proof: _Optional[_Iterable[bytes]] = ..., checkpoint: _Optional[str] = ...) -> None: ...

@@ -1,0 +1,139 @@
+"""A small synchronous client of ``biovault.v1.AuditLog`` and ``biovault.v1.Compliance``.
+
+Every gRPC failure becomes a :class:`~vault.service.client.ClientError`. Nothing
+the service sends is trusted: bundles and receipts are verified offline by
+:mod:`vault.audit.verify` and :mod:`vault.audit.receipt`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+from types import TracebackType
+from typing import BinaryIO
+
+import grpc
+
+from vault.api.v1 import compliance_pb2, compliance_pb2_grpc
+from vault.audit.bundle import BUNDLE_FILES
+from vault.core.retention import RetentionResult
+from vault.service import codec
+from vault.service.addresses import require_plaintext_allowed
+from vault.service.client import DEFAULT_CLIENT_MAX_MESSAGE_BYTES, DEFAULT_TIMEOUT, ClientError
+from vault.service.compliance_codec import decode_retention
+from vault.types import DeleteResult
+
+__all__ = ["ComplianceClient"]
+
+
+@contextlib.contextmanager
+def _translated() -> Iterator[None]:
+    try:
+        yield
+    except grpc.RpcError as error:
+        code = error.code() if hasattr(error, "code") else grpc.StatusCode.UNKNOWN
+        details = " ".join(str(error.details() if hasattr(error, "details") else error).split())
+        raise ClientError(code, details or code.name.lower()) from None
+
+
+class ComplianceClient:
+    """Connection to a running vault's audit and compliance services.
+
+    Args:
+        target: ``HOST:PORT`` of the service; loopback until TLS exists.
+        timeout: Deadline of each call in seconds.
+    """
+
+    def __init__(self, target: str, *, timeout: float | None = DEFAULT_TIMEOUT) -> None:
+        require_plaintext_allowed(target, role="connect to")
+        self._timeout = timeout
+        self._channel = grpc.insecure_channel(
+            target,
+            options=[("grpc.max_receive_message_length", DEFAULT_CLIENT_MAX_MESSAGE_BYTES)],
+        )
+        self._audit = compliance_pb2_grpc.AuditLogStub(self._channel)
+        self._compliance = compliance_pb2_grpc.ComplianceStub(self._channel)
+
+    def __enter__(self) -> ComplianceClient:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the channel."""
+        self._channel.close()
+
+    def public_key(self) -> str:
+        """The log's verifier key (to be checked against an independent copy)."""
+        with _translated():
+            reply = self._audit.GetPublicKey(
+                compliance_pb2.GetPublicKeyRequest(), timeout=self._timeout
+            )
+        return str(reply.verifier_key)
+
+    def checkpoint(self) -> str:
+        """The latest signed checkpoint (a signed note)."""
+        with _translated():
+            reply = self._audit.GetCheckpoint(
+                compliance_pb2.GetCheckpointRequest(), timeout=self._timeout
+            )
+        return str(reply.note)
+
+    def export(self, directory: Path, *, purpose: str = "") -> list[str]:
+        """Download a bundle into ``directory`` (created; must not exist or be empty).
+
+        Returns:
+            The file names written.
+
+        Raises:
+            ClientError: The call failed (files written so far stay, and will not
+                verify).
+            FileExistsError: ``directory`` holds files.
+            ValueError: The service sent a file name that is not part of a bundle.
+        """
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        if any(directory.iterdir()):
+            raise FileExistsError(f"{directory} is not empty")
+        written: dict[str, BinaryIO] = {}
+        try:
+            with _translated():
+                for chunk in self._audit.Export(
+                    compliance_pb2.ExportRequest(purpose=purpose), timeout=self._timeout
+                ):
+                    if chunk.file not in BUNDLE_FILES:  # never a path from the wire
+                        raise ValueError(f"the service sent an unexpected file {chunk.file!r}")
+                    if chunk.file not in written:
+                        written[chunk.file] = (directory / chunk.file).open("xb")
+                    written[chunk.file].write(chunk.data)
+        finally:
+            for handle in written.values():
+                handle.close()
+        return sorted(written)
+
+    def enforce_retention(self, collection: str | None = None) -> list[RetentionResult]:
+        """Erase expired templates now (one collection, or all)."""
+        with _translated():
+            reply = self._compliance.EnforceRetention(
+                compliance_pb2.EnforceRetentionRequest(collection=collection or ""),
+                timeout=self._timeout,
+            )
+        return decode_retention(reply)
+
+    def withdraw_consent(
+        self, collection: str, subject_id: str, *, consent_ref: str = ""
+    ) -> DeleteResult:
+        """Record a withdrawal of consent; the subject's template is erased."""
+        request = compliance_pb2.WithdrawConsentRequest(
+            collection=collection, subject_id=subject_id, consent_ref=consent_ref
+        )
+        with _translated():
+            reply = self._compliance.WithdrawConsent(request, timeout=self._timeout)
+        return codec.decode_delete_result(reply.erasure)
