@@ -450,3 +450,16 @@ def test_rotation_threads_do_not_leak(
     ops.close()
     opened.store.close()
     assert not [t for t in threading.enumerate() if t.name.startswith("biovault-rotate")]
+
+
+def test_blocks_without_their_data_key_refuse_to_open_and_no_key_is_invented(
+    populated: tuple[Path, np.ndarray], key_service: HcVaultKeyService
+) -> None:
+    """If a collection's wrapped DEK is gone, loading stops; no replacement is stored."""
+    path, _ = populated
+    with SqliteTemplateStore(path) as store:
+        store.delete_meta("dek/b/00000001")
+    with pytest.raises(IntegrityError, match="'b' has stored blocks but no data key"):
+        _open(path, key_service)
+    with SqliteTemplateStore(path) as store:
+        assert store.list_meta_keys("dek/") == ["dek/a/00000001"]

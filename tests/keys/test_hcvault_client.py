@@ -16,7 +16,7 @@ from vault.errors import (
     KeyServiceUnavailable,
     WrappedKeyRejected,
 )
-from vault.keys.hcvault import HcVaultKeyService, TokenLogin
+from vault.keys.hcvault import HcVaultKeyService, RetryPolicy, TokenLogin
 
 
 def test_generate_and_unwrap(key_service: HcVaultKeyService) -> None:
@@ -65,7 +65,10 @@ def test_is_available(key_service: HcVaultKeyService, dead_addr: str) -> None:
 
 def test_dead_server_is_unavailable(dead_addr: str) -> None:
     """Every operation against a dead port raises KeyServiceUnavailable."""
-    service = HcVaultKeyService(addr=dead_addr, token="t", timeout=2.0)
+    # Refused connections are retried; a short backoff keeps the test quick.
+    service = HcVaultKeyService(
+        addr=dead_addr, token="t", timeout=2.0, retry=RetryPolicy(retries=1, base_delay=0.01)
+    )
     with pytest.raises(KeyServiceUnavailable, match="connection failed"):
         service.generate_data_key()
     with pytest.raises(KeyServiceUnavailable):

@@ -94,11 +94,20 @@ class CollectionDataKeys:
 
         Raises:
             ConfigurationError: A stored DEK cannot be unwrapped by this key service.
+            IntegrityError: The collection has blocks but no stored DEK.
             KeyServiceUnavailable: The key service cannot be reached.
         """
         with self.lock:
             ring = self._rings.get(collection) or self._load(collection)
             if not ring.versions():
+                if self._meta.block_headers(collection, 0):
+                    # Never invent a key for blocks that exist: they could not open
+                    # under it, and a refused start must not write anything.
+                    raise IntegrityError(
+                        f"collection '{collection}' has stored blocks but no data key "
+                        "(written by a build without envelope encryption, or its key was "
+                        "deleted); nothing was changed"
+                    )
                 self._add(ring, 1)
             self._rings[collection] = ring
             return BlobSealer(ring)

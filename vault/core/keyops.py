@@ -71,6 +71,19 @@ class KeyStatus:
     auth_method: str = ""
 
 
+def _collection_status(
+    name: str, wrapped: dict[int, str], blocks: Counter[int]
+) -> CollectionKeyStatus:
+    versions = tuple(sorted(wrapped))
+    return CollectionKeyStatus(
+        name=name,
+        dek_version=max(versions, default=0),
+        dek_versions=versions,
+        blocks=sum(blocks.values()),
+        blocks_by_dek_version=dict(sorted(blocks.items())),
+    )
+
+
 class RotationHandle:
     """A rotation running on its own thread; iterate :meth:`events` to follow it."""
 
@@ -204,15 +217,10 @@ class KeyOps:
             names = [c.name for c in self._store.list_collections()]
             totals, per_collection = blobs_by_kek_version(self._store, entries, names)
             collections = tuple(
-                CollectionKeyStatus(
-                    name=name,
-                    dek_version=max(ring_versions, default=0),
-                    dek_versions=ring_versions,
-                    blocks=sum(per_collection[name].values()),
-                    blocks_by_dek_version=dict(sorted(per_collection[name].items())),
+                _collection_status(
+                    name, self._data_keys.wrapped_versions(name), per_collection[name]
                 )
                 for name in names
-                for ring_versions in [tuple(sorted(self._data_keys.wrapped_versions(name)))]
             )
             rotations = {}
             for kind in ("kek", "dek"):
