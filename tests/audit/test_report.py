@@ -59,5 +59,5 @@ def test_report_counts_erasures_deadlines_and_overdue(make_log, signer, tmp_path
     assert [o["subject"] for o in overdue] == ["cc"] and summary["retention"]["runs"] == 1
     assert [k["action"] for k in summary["key_events"]] == ["service.start", "keys.rotate_kek"]
     markdown = render_markdown(summary)
-    assert "| faces | access, border | no | 0.00115741 | 3 | 2 |" in markdown
+    assert "| faces | access, border | no | 1.66667 min | 3 | 2 |" in markdown
     assert "templates past their deadline and not erased: 1" in markdown

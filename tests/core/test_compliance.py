@@ -163,7 +163,7 @@ def test_retention_erases_exactly_the_expired(world):
         assert deadline - parse_time(erasure.details["enrolled_at"]) == 10 * DAY * 1e6
         assert deadline <= erasure.time_us
     summary = [e for e in _entries(log) if e.action == "retention.enforce"]
-    assert [s.details["erased"] for s in summary] == [3, 0]
+    assert [(s.details["erased"], s.details["collections"]) for s in summary] == [(3, 2)]
     # Nothing left to do a second time.
     assert all(r.erased == () for r in vault.enforce_retention(SYSTEM_RETENTION))
 

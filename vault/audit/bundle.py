@@ -28,7 +28,7 @@ import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Final, Protocol
+from typing import IO, Final, Protocol
 
 from vault.audit.note import NoteError
 
@@ -44,7 +44,10 @@ __all__ = [
     "BundleSource",
     "Manifest",
     "export_bundle",
+    "parse_checkpoint_line",
+    "parse_proof_line",
     "proof_line",
+    "read_lines",
 ]
 
 BUNDLE_FORMAT: Final = "biovault audit bundle v1"
@@ -172,3 +175,58 @@ def export_bundle(log: BundleSource, size: int | None = None) -> Iterator[tuple[
         yield from out.flush()
     manifest = Manifest(log.origin, size, {n: o.hash.hexdigest() for n, o in outs.items()})
     yield MANIFEST, log.sign_note(manifest.text()).encode()
+
+
+def read_lines(handle: IO[bytes]) -> Iterator[bytes | None]:
+    """Lines without their newline; a last line cut short comes as None, then stops."""
+    for line in handle:
+        if not line.endswith(b"\n"):
+            yield None  # a last line cut short
+            return
+        yield line[:-1]
+
+
+def _hashes(raw: list[object]) -> list[bytes]:
+    if not isinstance(raw, list) or not all(isinstance(h, str) for h in raw):
+        raise ValueError("not a list of base64 hashes")
+    out = []
+    for text in raw:
+        value = base64.b64decode(text, validate=True)  # type: ignore[arg-type]
+        if base64.b64encode(value).decode() != text:
+            raise ValueError("non-canonical base64")
+        out.append(value)
+    return out
+
+
+def parse_proof_line(line: bytes, seq: int) -> tuple[list[bytes], list[bytes]]:
+    """(inclusion, consistency) hashes of proofs.jsonl line ``seq``.
+
+    Raises:
+        ValueError: Malformed, another seq, non-canonical JSON or base64.
+    """
+    record = json.loads(line)
+    if not isinstance(record, dict) or set(record) != {"consistency", "inclusion", "seq"}:
+        raise ValueError("wrong fields")
+    if record["seq"] != seq or type(record["seq"]) is not int:
+        raise ValueError(f"states seq {record['seq']!r}")
+    inclusion, consistency = _hashes(record["inclusion"]), _hashes(record["consistency"])
+    canonical = {
+        "consistency": record["consistency"],
+        "inclusion": record["inclusion"],
+        "seq": seq,
+    }
+    if json.dumps(canonical, sort_keys=True, separators=(",", ":")).encode() != line:
+        raise ValueError("not canonical")
+    return inclusion, consistency
+
+
+def parse_checkpoint_line(line: bytes) -> str:
+    """The signed note held by a checkpoints.jsonl line (canonical JSON string).
+
+    Raises:
+        ValueError: Not a canonical JSON string.
+    """
+    note = json.loads(line)
+    if not isinstance(note, str) or json.dumps(note).encode() != line:
+        raise ValueError("not a canonical JSON string")
+    return note

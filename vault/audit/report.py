@@ -209,14 +209,13 @@ def render_markdown(summary: dict[str, Any]) -> str:
         "",
         "## Collections",
         "",
-        "| collection | purposes | 1:N | retention (days) | enrolled | erased |",
+        "| collection | purposes | 1:N | retention | enrolled | erased |",
         "|---|---|---|---:|---:|---:|",
     ]
     for name, c in summary["collections"].items():
-        days = c["retention_seconds"] / 86_400
         out.append(
             f"| {name} | {', '.join(c['purposes'])} | {_yes(c['identification'])} | "
-            f"{days:g} | {c['enrolled']} | {c['erased']} |"
+            f"{_duration(c['retention_seconds'])} | {c['enrolled']} | {c['erased']} |"
         )
     out += ["", "## Erasures", ""]
     if summary["erasures"]:
@@ -260,6 +259,13 @@ def render_markdown(summary: dict[str, Any]) -> str:
     out += ["", "## Audit exports", ""]
     out += [f"- {x['time']} by {x['actor']}" for x in summary["exports"]] or ["none"]
     return "\n".join(out) + "\n"
+
+
+def _duration(seconds: float) -> str:
+    for unit, size in (("d", 86_400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds / size:g} {unit}"
+    return f"{seconds:g} s"
 
 
 def _yes(value: object) -> str:

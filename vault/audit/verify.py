@@ -12,16 +12,12 @@ The first failure ends the check and names the entry it concerns.
 
 from __future__ import annotations
 
-import base64
 import binascii
 import hashlib
 import io
 import itertools
-import json
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
 
 from vault.audit.bundle import (
     BUNDLE_FILES,
@@ -32,6 +28,9 @@ from vault.audit.bundle import (
     MANIFEST,
     PROOFS,
     Manifest,
+    parse_checkpoint_line,
+    parse_proof_line,
+    read_lines,
 )
 from vault.audit.checkpoint import Checkpoint, open_checkpoint
 from vault.audit.entry import EntryError, LogEntry, decode_entry, format_time
@@ -102,50 +101,6 @@ def _read_manifest(directory: Path, verifier: NoteVerifier) -> Manifest:
     if manifest.size < 1:
         raise _fail("MANIFEST states an empty log")
     return manifest
-
-
-def _lines(handle: IO[bytes]) -> Iterator[bytes | None]:
-    for line in handle:
-        if not line.endswith(b"\n"):
-            yield None  # a last line cut short
-            return
-        yield line[:-1]
-
-
-def _hashes(raw: list[object]) -> list[bytes]:
-    if not isinstance(raw, list) or not all(isinstance(h, str) for h in raw):
-        raise ValueError("not a list of base64 hashes")
-    out = []
-    for text in raw:
-        value = base64.b64decode(text, validate=True)  # type: ignore[arg-type]
-        if base64.b64encode(value).decode() != text:
-            raise ValueError("non-canonical base64")
-        out.append(value)
-    return out
-
-
-def _proofs(line: bytes, seq: int) -> tuple[list[bytes], list[bytes]]:
-    record = json.loads(line)
-    if not isinstance(record, dict) or set(record) != {"consistency", "inclusion", "seq"}:
-        raise ValueError("wrong fields")
-    if record["seq"] != seq or type(record["seq"]) is not int:
-        raise ValueError(f"states seq {record['seq']!r}")
-    inclusion, consistency = _hashes(record["inclusion"]), _hashes(record["consistency"])
-    canonical = {
-        "consistency": record["consistency"],
-        "inclusion": record["inclusion"],
-        "seq": seq,
-    }
-    if json.dumps(canonical, sort_keys=True, separators=(",", ":")).encode() != line:
-        raise ValueError("not canonical")
-    return inclusion, consistency
-
-
-def _checkpoint_note(line: bytes) -> str:
-    note = json.loads(line)
-    if not isinstance(note, str) or json.dumps(note).encode() != line:
-        raise ValueError("not a canonical JSON string")
-    return note
 
 
 def _describe(i: int, entry: LogEntry | None) -> str:
@@ -230,9 +185,9 @@ def _verify_entries(
         prior.entries_path.open("rb") if prior and prior.entries_path else io.BytesIO() as old,
     ):
         rows = itertools.zip_longest(
-            _lines(entry_file), _lines(checkpoint_file), _lines(proof_file)
+            read_lines(entry_file), read_lines(checkpoint_file), read_lines(proof_file)
         )
-        old_lines = _lines(old)
+        old_lines = read_lines(old)
         for i, (data, cp_line, proof_text) in enumerate(rows):
             if i >= size:
                 raise _fail(f"entry {i} lies beyond the tree size {size} the MANIFEST signs", i)
@@ -246,7 +201,7 @@ def _verify_entries(
             compact.append(leaf_hash(data))
             recomputed = compact.root()
             try:
-                inclusion, consistency = _proofs(proof_text, i)
+                inclusion, consistency = parse_proof_line(proof_text, i)
             except (ValueError, binascii.Error) as e:
                 raise _fail(f"{what}: its line in {PROOFS} is malformed ({e})", i) from None
             if recomputed != checkpoint.root:
@@ -285,7 +240,11 @@ def _verify_entries(
                 raise _fail(f"{what}: the first entry cannot have a consistency proof", i)
             _check_against_previous(prior, i, data, checkpoint, next(old_lines, None), what)
             entries.append(entry)
-            root, last_note, last_time = checkpoint.root, _checkpoint_note(cp_line), entry.time_us
+            root, last_note, last_time = (
+                checkpoint.root,
+                parse_checkpoint_line(cp_line),
+                entry.time_us,
+            )
     if len(entries) < size:
         raise _fail(f"entry {len(entries)} is missing (bundle truncated)", len(entries))
     return entries, root, last_note
@@ -307,7 +266,7 @@ def _entry(data: bytes, i: int) -> LogEntry:
 
 def _signed_checkpoint(line: bytes, verifier: NoteVerifier, i: int, what: str) -> Checkpoint:
     try:
-        checkpoint = open_checkpoint(verifier, _checkpoint_note(line))
+        checkpoint = open_checkpoint(verifier, parse_checkpoint_line(line))
     except (ValueError, NoteError) as e:
         raise _fail(f"{what}: its checkpoint does not verify: {e}", i) from None
     if checkpoint.size != i + 1:

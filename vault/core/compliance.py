@@ -106,41 +106,45 @@ class CompliantVault(VaultCore):
         """Erase every template enrolled longer ago than its collection's retention.
 
         Each erasure is its own audit entry (action ``retention.erase``, with the
-        enrolment time and the deadline), followed by one ``retention.enforce``
-        entry per collection summarising the run.
+        enrolment time and the deadline); the run itself is one
+        ``retention.enforce`` entry (logged even when nothing expired: evidence
+        that the schedule ran).
 
         Raises:
             NotFound: ``collection`` is given and unknown.
         """
         ctx = dataclasses.replace(ctx, purpose=ctx.purpose or "retention")
-        if collection is not None:
-            self._collection(collection)  # validates the name, NotFound if unknown
-        names = [collection] if collection is not None else sorted(self._collections)
-        return [self._enforce_one(name, ctx) for name in names]
+        results: list[RetentionResult] = []
+        with self._audited("retention.enforce", collection or "", ctx) as info:
+            if collection is not None:
+                self._collection(collection)  # validates the name, NotFound if unknown
+            names = [collection] if collection is not None else sorted(self._collections)
+            for name in names:
+                results.append(self._enforce_one(name, ctx))
+            info["collections"] = len(results)
+            info["erased"] = sum(len(r.erased) for r in results)
+        return results
 
     def _enforce_one(self, name: str, ctx: RequestContext) -> RetentionResult:
         target, _ = self._collection(name)
         retention = retention_of(target.record)
         cutoff = self._clock() - retention
         erased: list[str] = []
-        with self._audited("retention.enforce", name, ctx, retention_seconds=retention) as info:
-            info["cutoff"] = format_time(round(cutoff * 1e6))
-            for subject in self._store.list_subjects(name):
-                if subject.enrolled_at > cutoff:
-                    continue
-                try:
-                    self._erase(
-                        name,
-                        subject.subject_id,
-                        ctx,
-                        action="retention.erase",
-                        enrolled_at=format_time(round(subject.enrolled_at * 1e6)),
-                        deadline=format_time(round((subject.enrolled_at + retention) * 1e6)),
-                    )
-                except NotFound:
-                    continue  # erased meanwhile by someone else: nothing left to do
-                erased.append(subject.subject_id)
-            info["erased"] = len(erased)
+        for subject in self._store.list_subjects(name):
+            if subject.enrolled_at > cutoff:
+                continue
+            try:
+                self._erase(
+                    name,
+                    subject.subject_id,
+                    ctx,
+                    action="retention.erase",
+                    enrolled_at=format_time(round(subject.enrolled_at * 1e6)),
+                    deadline=format_time(round((subject.enrolled_at + retention) * 1e6)),
+                )
+            except NotFound:
+                continue  # erased meanwhile by someone else: nothing left to do
+            erased.append(subject.subject_id)
         return RetentionResult(name, retention, cutoff, tuple(erased))
 
     def record_service_start(self, **details: str | int | float | bool) -> None:
