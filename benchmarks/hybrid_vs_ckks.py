@@ -6,10 +6,9 @@ Both collections hold the same templates in one core (real SQLite file, real CKK
 key set with worker processes); ``identify`` is timed one probe at a time (as
 ``he_ms_per_probe`` in ``biovault bench``) and with a batch of probes per call. The
 hybrid's keyed projection halves the dimension, so each block is 256 ciphertexts
-instead of 512 and each probe's BLAS product half as long. Timing rounds interleave the
-modes (the medians are reported) so that load from other processes hits all alike.
-The cancelable mode is
-timed too (FFT matcher, no encryption) for reference.
+instead of 512 and each probe's BLAS product half as long. Timing rounds interleave
+the modes (medians are reported) so that load from other processes hits all alike.
+The cancelable mode is timed too (FFT matcher, no encryption) for reference.
 """
 
 from __future__ import annotations
