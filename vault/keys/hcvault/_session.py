@@ -151,10 +151,6 @@ class VaultSession:
                     with translated_errors(what, self.addr, self._secrets(), decrypting=decrypting):
                         raise
 
-    def raw_client(self) -> Any:
-        """The hvac client, for callers that hold no token (health checks)."""
-        return self._client
-
     # --- token lifetime -----------------------------------------------------------
     @property
     def token_usable(self) -> bool:
