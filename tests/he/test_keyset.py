@@ -64,7 +64,7 @@ def test_default_preset_budget():
 
 
 def test_worker_processes_agree_with_in_process(keyset):
-    """Encrypting and decrypting through forked workers gives the same plaintexts."""
+    """Encrypting through forked workers gives ciphertexts that decrypt correctly."""
     x = np.random.default_rng(11).uniform(-1, 1, (40, keyset.params.poly_modulus_degree))
     clone = CkksKeySet.unsafe_from_serialized(keyset.params, keyset.unsafe_serialize())
     clone.start_workers(2)

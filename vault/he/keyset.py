@@ -40,7 +40,7 @@ __all__ = ["CkksKeySet"]
 _CREATION_TOKEN = object()
 # Below this many ciphertexts the round trip to a worker costs more than it saves.
 _PARALLEL_MIN_ROWS = 16
-_DECODE_BATCH = 32
+_DECODE_BATCH = 8
 
 
 def _varint(value: int) -> bytes:
@@ -184,12 +184,12 @@ class CkksKeySet:
         return self.encrypt_coefficients_here(values, scale)
 
     def decrypt_coefficients(self, residues: np.ndarray, scale: float) -> np.ndarray:
-        """Decrypt score ciphertexts, spread over the worker processes if any.
+        """Decrypt score ciphertexts in this process.
 
-        See :meth:`decrypt_coefficients_here` for the arguments and result.
+        Measured (docs/performance.md): shipping residues to the workers and scores
+        back costs more than the decryption it spreads, so unlike encryption this
+        stays in-process. See :meth:`decrypt_coefficients_here`.
         """
-        if self._workers is not None and len(residues) >= _PARALLEL_MIN_ROWS:
-            return self._workers.decrypt(residues, scale)
         return self.decrypt_coefficients_here(residues, scale)
 
     def encrypt_coefficients_here(self, values: np.ndarray, scale: float) -> np.ndarray:

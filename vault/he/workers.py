@@ -2,7 +2,7 @@
 
 Workers are forked from the process that already holds the key set, so they
 inherit it in memory: no key bytes ever cross a pipe, a file or a pickle. Only
-coefficient rows go in and ciphertext residues (or decrypted *scores*) come out.
+coefficient rows go in and ciphertext residues come out.
 Fork must happen before the process starts other threads (gRPC), which is why the
 pool is created at start-up, right after the key set is unwrapped.
 """
@@ -47,11 +47,6 @@ def _encrypt(values: np.ndarray, scale: float) -> np.ndarray:
     return _INHERITED.encrypt_coefficients_here(values, scale)
 
 
-def _decrypt(residues: np.ndarray, scale: float) -> np.ndarray:
-    assert _INHERITED is not None
-    return _INHERITED.decrypt_coefficients_here(residues, scale)
-
-
 class HeWorkers:
     """A fork-based pool whose workers share the parent's CKKS key set."""
 
@@ -72,13 +67,6 @@ class HeWorkers:
     def encrypt(self, values: np.ndarray, scale: float) -> np.ndarray:
         assert self._pool is not None
         parts = self._pool.starmap(_encrypt, [(values[s], scale) for s in self._split(len(values))])
-        return np.concatenate(parts)
-
-    def decrypt(self, residues: np.ndarray, scale: float) -> np.ndarray:
-        assert self._pool is not None
-        parts = self._pool.starmap(
-            _decrypt, [(residues[s], scale) for s in self._split(len(residues))]
-        )
         return np.concatenate(parts)
 
     def close(self) -> None:
