@@ -3,8 +3,10 @@
     python -m benchmarks.engine_choices --gallery 100000 --json choices.json
 
 * cache blocking: blocks per column chunk of the gallery matrix (1, 2, 4, 8);
-* worker processes for TenSEAL calls: 1 (in-process) vs one per core, for
-  encrypting one block and for decrypting a batch of score ciphertexts;
+* worker processes for TenSEAL encryption: 1 (in-process) vs one per core, for
+  one block (score decryption stays in-process: an earlier run of this script
+  with worker decryption measured 319 ms in-process vs 459 ms through two
+  workers for 800 score ciphertexts, see docs/performance.md);
 * decode batch size used when turning decrypted slots back into coefficients.
 
 Scoring cost does not depend on what the ciphertexts encrypt, so the gallery is
@@ -74,14 +76,16 @@ def main() -> None:
         keyset.start_workers(count)
         workers[count] = {
             "encrypt_block_ms": _timed(lambda: keyset.encrypt_coefficients(values, 2.0**20), 2),
-            "decrypt_batch32_ms": _timed(lambda: keyset.decrypt_coefficients(residues, 2.0**33), 1),
         }
+    result["decrypt_batch32_in_process_ms"] = _timed(
+        lambda: keyset.decrypt_coefficients(residues, 2.0**33), 1
+    )
         keyset.stop_workers()
     result["workers"] = workers
 
     decode = {}
     for batch in (8, 32, 128, len(residues)):
-        keyset_module._DECODE_BATCH = batch
+        keyset_module._DECODE_BATCH = batch  # type: ignore[attr-defined]
         decode[batch] = _timed(lambda: keyset.decrypt_coefficients_here(residues[:256], 2.0**33), 2)
     result["decode_batch_ms_per_256"] = decode
     text = json.dumps(result, indent=2)
