@@ -77,11 +77,11 @@ def main() -> None:
         workers[count] = {
             "encrypt_block_ms": _timed(lambda: keyset.encrypt_coefficients(values, 2.0**20), 2),
         }
+        keyset.stop_workers()
+    result["workers"] = workers
     result["decrypt_batch32_in_process_ms"] = _timed(
         lambda: keyset.decrypt_coefficients(residues, 2.0**33), 1
     )
-        keyset.stop_workers()
-    result["workers"] = workers
 
     decode = {}
     for batch in (8, 32, 128, len(residues)):
