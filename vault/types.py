@@ -37,6 +37,10 @@ class CollectionSpec:
     match_threshold: float = 0.30
     # Seconds a template may be kept after enrolment; None = the vault's default.
     retention_seconds: float | None = None
+    # Score disclosure (vault/core/disclosure.py); None = the vault's default.
+    score_decimals: int | None = None
+    max_top_k: int | None = None
+    decision_only: bool = False
 
 
 @dataclass(frozen=True)
@@ -52,22 +56,25 @@ class CollectionInfo:
     size: int
     created_at: float
     retention_seconds: float = 0.0
+    score_decimals: int = 2
+    max_top_k: int = 10
+    decision_only: bool = False
 
 
 @dataclass(frozen=True)
 class Match:
-    """One candidate of a 1:N search."""
+    """One candidate of a 1:N search (``score`` None: withheld by a decision-only policy)."""
 
     subject_id: str
-    score: float
+    score: float | None
 
 
 @dataclass(frozen=True)
 class VerifyResult:
-    """Outcome of a 1:1 comparison."""
+    """Outcome of a 1:1 comparison (``score`` None: withheld by a decision-only policy)."""
 
     match: bool
-    score: float
+    score: float | None
 
 
 @dataclass(frozen=True)

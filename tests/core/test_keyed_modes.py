@@ -44,8 +44,14 @@ def open_core(tmp_path, keyset, key_service):
 
 
 def _spec(name: str, mode: str) -> CollectionSpec:
+    # 6 decimals: these tests compare scores to 1e-3 (the default leaves 2 decimals).
     return CollectionSpec(
-        name, ProtectionMode(mode), DIM, allow_identification=True, purposes=("access",)
+        name,
+        ProtectionMode(mode),
+        DIM,
+        allow_identification=True,
+        purposes=("access",),
+        score_decimals=6,
     )
 
 

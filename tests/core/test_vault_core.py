@@ -15,6 +15,7 @@ CTX = RequestContext(
 
 def _spec(name="faces", **kw):
     kw.setdefault("purposes", ("access",))
+    kw.setdefault("max_top_k", 1000)  # some tests list the whole gallery (default cap 10)
     return CollectionSpec(
         name=name, mode=ProtectionMode.CKKS, dim=DIM, allow_identification=True, **kw
     )

@@ -47,6 +47,8 @@ def world(tmp_path_factory, openbao_dev):
         "--dim",
         str(DIM),
         "--allow-identification",
+        "--score-decimals",  # the precision checks below compare to 1e-3
+        "6",
         "--purposes",
         "access",
     )

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from tests.support.openbao import free_loopback_port
 from vault.service.client import ClientError, VaultClient
+from vault.service.tls import ClientTls
 
 
 def run_cli(
@@ -47,7 +48,9 @@ class ServiceProcess:
         vault_addr: str | None,
         token: str | None,
         extra_args: Sequence[str] = (),
+        tls: ClientTls | None = None,
     ) -> None:
+        self.tls = tls  # what the readiness poll connects with (serve's TLS flags go in extra_args)
         self.data_dir = data_dir
         self.extra_args = tuple(extra_args)
         self.log_path = log_path
@@ -80,7 +83,7 @@ class ServiceProcess:
         )
         log.close()
         deadline = time.monotonic() + timeout
-        with VaultClient(self.target, timeout=5) as client:
+        with VaultClient(self.target, timeout=5, tls=self.tls) as client:
             while time.monotonic() < deadline:
                 if self.process.poll() is not None:
                     raise RuntimeError(f"serve exited early:\n{self.log_path.read_text()[-3000:]}")

@@ -16,7 +16,14 @@ from vault.audit.note import NoteError, NoteVerifier
 from vault.audit.receipt import ReceiptError, load_receipt, verify_receipt
 from vault.audit.report import render_markdown, summarize
 from vault.audit.verify import BundleInvalid, VerifiedBundle, verify_bundle
-from vault.cli.common import CommandError, Commands, add_client_flags, add_json_flag, write_json
+from vault.cli.common import (
+    CommandError,
+    Commands,
+    add_client_flags,
+    add_json_flag,
+    client_tls,
+    write_json,
+)
 from vault.service.compliance_client import ComplianceClient
 
 __all__ = ["read_public_key", "register"]
@@ -96,7 +103,7 @@ def _write_text(path: str, text: str) -> None:
 
 
 def _client(args: argparse.Namespace) -> ComplianceClient:
-    return ComplianceClient(args.target, timeout=args.timeout)
+    return ComplianceClient(args.target, timeout=args.timeout, tls=client_tls(args))
 
 
 def _public_key(args: argparse.Namespace) -> int:

@@ -64,6 +64,25 @@ def register(commands: Commands) -> None:
         metavar="X",
         help="match decision threshold on the score (default: the vault's)",
     )
+    create.add_argument(
+        "--score-decimals",
+        type=int,
+        default=None,
+        metavar="D",
+        help="decimals scores are rounded to before leaving the vault (0-6; default 2)",
+    )
+    create.add_argument(
+        "--max-top-k",
+        type=positive_int,
+        default=None,
+        metavar="K",
+        help="most candidates identify returns per probe; larger --top-k is capped (default 10)",
+    )
+    create.add_argument(
+        "--decision-only",
+        action="store_true",
+        help="verify answers only match/no match, identify only ids: no scores leave",
+    )
     add_json_flag(create)
     create.set_defaults(handler=_create)
 
@@ -86,6 +105,9 @@ def collection_json(info: CollectionInfo) -> dict[str, Any]:
         "size": info.size,
         "created_at": info.created_at,
         "retention_seconds": info.retention_seconds,
+        "score_decimals": info.score_decimals,
+        "max_top_k": info.max_top_k,
+        "decision_only": info.decision_only,
     }
 
 
@@ -115,6 +137,9 @@ def _create(args: argparse.Namespace) -> int:
         allow_identification=args.allow_identification,
         purposes=args.purposes,
         retention_seconds=args.retention,
+        score_decimals=args.score_decimals,
+        max_top_k=args.max_top_k,
+        decision_only=args.decision_only,
     )
     if args.threshold is not None:
         spec = dataclasses.replace(spec, match_threshold=args.threshold)

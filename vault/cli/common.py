@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -13,6 +14,7 @@ import numpy as np
 
 from vault.config import DEFAULT_TARGET
 from vault.service.client import DEFAULT_TIMEOUT, VaultClient
+from vault.service.tls import ClientTls
 
 __all__ = [
     "CommandError",
@@ -20,6 +22,7 @@ __all__ = [
     "Handler",
     "add_client_flags",
     "add_json_flag",
+    "client_tls",
     "connect",
     "load_ids",
     "load_templates",
@@ -49,7 +52,7 @@ def positive_int(text: str) -> int:
 
 
 def add_client_flags(parser: argparse.ArgumentParser) -> None:
-    """Add ``--target`` and ``--timeout`` to a client command."""
+    """Add ``--target``, ``--timeout`` and the TLS flags to a client command."""
     parser.add_argument(
         "--target",
         default=DEFAULT_TARGET,
@@ -63,6 +66,36 @@ def add_client_flags(parser: argparse.ArgumentParser) -> None:
         metavar="SECONDS",
         help=f"deadline of each call (default {DEFAULT_TIMEOUT:g})",
     )
+    tls = parser.add_argument_group(
+        "TLS", "without --ca-file: plaintext, loopback targets only (development mode)"
+    )
+    tls.add_argument(
+        "--ca-file",
+        "--tls-ca",
+        dest="ca_file",
+        default=os.environ.get("BIOVAULT_CA_FILE") or None,
+        metavar="FILE",
+        help="CA bundle verifying the service's certificate; turns TLS on (env BIOVAULT_CA_FILE)",
+    )
+    tls.add_argument(
+        "--tls-cert",
+        default=os.environ.get("BIOVAULT_TLS_CERT") or None,
+        metavar="FILE",
+        help="client certificate naming this caller's role (env BIOVAULT_TLS_CERT)",
+    )
+    tls.add_argument(
+        "--tls-key",
+        default=os.environ.get("BIOVAULT_TLS_KEY") or None,
+        metavar="FILE",
+        help="private key of --tls-cert (env BIOVAULT_TLS_KEY)",
+    )
+    tls.add_argument(
+        "--tls-server-name",
+        default=os.environ.get("BIOVAULT_TLS_SERVER_NAME") or None,
+        metavar="NAME",
+        help="name to check the service's certificate against, if not the target host "
+        "(env BIOVAULT_TLS_SERVER_NAME)",
+    )
 
 
 def add_json_flag(parser: argparse.ArgumentParser) -> None:
@@ -74,9 +107,27 @@ def add_json_flag(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def client_tls(args: argparse.Namespace) -> ClientTls | None:
+    """The TLS settings of a client command (None: loopback plaintext).
+
+    Raises:
+        CommandError: If a client certificate is given without a CA file.
+    """
+    if args.ca_file is None:
+        if args.tls_cert or args.tls_key:
+            raise CommandError("--tls-cert/--tls-key need --ca-file (the service's CA)")
+        return None
+    return ClientTls(
+        ca_file=Path(args.ca_file),
+        cert_file=Path(args.tls_cert) if args.tls_cert else None,
+        key_file=Path(args.tls_key) if args.tls_key else None,
+        server_name=args.tls_server_name,
+    )
+
+
 def connect(args: argparse.Namespace) -> VaultClient:
-    """Open a client for the ``--target``/``--timeout`` of a command."""
-    return VaultClient(args.target, timeout=args.timeout)
+    """Open a client for the ``--target``/``--timeout``/TLS flags of a command."""
+    return VaultClient(args.target, timeout=args.timeout, tls=client_tls(args))
 
 
 def write_json(path: str, payload: dict[str, Any]) -> None:

@@ -8,7 +8,14 @@ from pathlib import Path
 from typing import Any
 
 from vault.audit.receipt import receipt_to_json
-from vault.cli.common import CommandError, Commands, add_client_flags, add_json_flag, write_json
+from vault.cli.common import (
+    CommandError,
+    Commands,
+    add_client_flags,
+    add_json_flag,
+    client_tls,
+    write_json,
+)
 from vault.service.compliance_client import ComplianceClient
 from vault.types import DeleteResult
 
@@ -65,7 +72,7 @@ def write_receipt(path: str, result: DeleteResult) -> None:
 
 
 def _enforce(args: argparse.Namespace) -> int:
-    with ComplianceClient(args.target, timeout=args.timeout) as client:
+    with ComplianceClient(args.target, timeout=args.timeout, tls=client_tls(args)) as client:
         results = client.enforce_retention(args.collection)
     total = sum(len(r.erased) for r in results)
     if args.json:
@@ -92,7 +99,7 @@ def _enforce(args: argparse.Namespace) -> int:
 
 
 def _withdraw(args: argparse.Namespace) -> int:
-    with ComplianceClient(args.target, timeout=args.timeout) as client:
+    with ComplianceClient(args.target, timeout=args.timeout, tls=client_tls(args)) as client:
         result = client.withdraw_consent(
             args.collection, args.subject_id, consent_ref=args.consent_ref
         )

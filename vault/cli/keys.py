@@ -24,6 +24,7 @@ from vault.cli.common import (
     Commands,
     add_client_flags,
     add_json_flag,
+    client_tls,
     positive_int,
     write_json,
 )
@@ -134,7 +135,7 @@ ROTATION_KINDS: Final[tuple[Callable[[Commands], None], ...]] = (
 
 
 def _connect(args: argparse.Namespace) -> KeyAdminClient:
-    return KeyAdminClient(args.target, timeout=args.timeout)
+    return KeyAdminClient(args.target, timeout=args.timeout, tls=client_tls(args))
 
 
 def _status(args: argparse.Namespace) -> int:

@@ -19,6 +19,7 @@ from vault import __version__
 from vault.cli import (
     audit,
     bench,
+    certs,
     collection,
     compliance,
     evaluate,
@@ -42,6 +43,7 @@ COMMAND_GROUPS: Final[tuple[Callable[[Commands], None], ...]] = (
     keys.register,
     audit.register,
     compliance.register,
+    certs.register,
     bench.register,
     evaluate.register,
 )

@@ -34,6 +34,48 @@ def register(commands: Commands) -> None:
         metavar="HOST:PORT",
         help=f"address to serve on; plaintext only on loopback (default {DEFAULT_LISTEN})",
     )
+    tls = parser.add_argument_group(
+        "mutual TLS",
+        "all three turn TLS on; without them only loopback addresses are served, and "
+        "every caller acts as the local admin (development mode)",
+    )
+    tls.add_argument("--tls-cert", type=Path, metavar="FILE", help="server certificate (PEM)")
+    tls.add_argument("--tls-key", type=Path, metavar="FILE", help="server private key (PEM)")
+    tls.add_argument(
+        "--client-ca",
+        type=Path,
+        metavar="FILE",
+        help="CA bundle that client certificates must chain to (PEM)",
+    )
+    tls.add_argument(
+        "--role-map",
+        type=Path,
+        metavar="FILE",
+        help="JSON mapping certificate identities to roles (default rule: OU or CN "
+        "'role:<name>'; see docs/security.md)",
+    )
+    parser.add_argument(
+        "--metrics-listen",
+        metavar="HOST:PORT",
+        help="serve Prometheus metrics over plain HTTP here (off by default; labels hold "
+        "no subject ids or scores)",
+    )
+    parser.add_argument(
+        "--rate-limit",
+        type=float,
+        default=_DEFAULTS.rate_limit,
+        metavar="PER_SECOND",
+        help="Verify/Identify calls per second per client; 0 = unlimited "
+        f"(default {_DEFAULTS.rate_limit:g})",
+    )
+    parser.add_argument(
+        "--rate-burst",
+        type=positive_int,
+        default=_DEFAULTS.rate_burst,
+        metavar="CALLS",
+        help=f"calls a client may make at once before --rate-limit applies "
+        f"(default {_DEFAULTS.rate_burst})",
+    )
     parser.add_argument(
         "--vault-addr", metavar="URL", help="HashiCorp Vault / OpenBao address (env VAULT_ADDR)"
     )
@@ -127,6 +169,8 @@ def settings_from_args(args: argparse.Namespace) -> ServeSettings:
         )
     if not args.vault_timeout > 0:
         raise CommandError("--vault-timeout must be positive")
+    if args.rate_limit < 0:
+        raise CommandError("--rate-limit must be >= 0")
     return ServeSettings(
         data_dir=args.data_dir.expanduser().resolve(),
         listen=args.listen,
@@ -144,6 +188,13 @@ def settings_from_args(args: argparse.Namespace) -> ServeSettings:
         max_message_bytes=args.max_message_bytes,
         workers=args.workers,
         retention_interval=args.retention_interval,
+        tls_cert=args.tls_cert,
+        tls_key=args.tls_key,
+        client_ca=args.client_ca,
+        role_map=args.role_map,
+        rate_limit=args.rate_limit,
+        rate_burst=args.rate_burst,
+        metrics_listen=args.metrics_listen,
     )
 
 

@@ -130,9 +130,10 @@ def _verify(args: argparse.Namespace) -> int:
     with connect(args) as client:
         result = client.verify(args.collection, args.subject_id, probe, purpose=args.purpose)
     if args.json:
-        write_json(args.json, {"match": bool(result.match), "score": float(result.score)})
+        write_json(args.json, {"match": bool(result.match), "score": result.score})
     if args.json != "-":
-        print(f"{'match' if result.match else 'no match'} (score {result.score:.4f})")
+        shown = "withheld" if result.score is None else f"{result.score:g}"
+        print(f"{'match' if result.match else 'no match'} (score {shown})")
     return 0
 
 
@@ -142,7 +143,7 @@ def _identify(args: argparse.Namespace) -> int:
         results = client.identify(args.collection, probes, top_k=args.top_k, purpose=args.purpose)
     payload = {
         "results": [
-            {"matches": [{"id": m.subject_id, "score": float(m.score)} for m in matches]}
+            {"matches": [{"id": m.subject_id, "score": m.score} for m in matches]}
             for matches in results
         ]
     }
@@ -150,7 +151,13 @@ def _identify(args: argparse.Namespace) -> int:
         write_json(args.json, payload)
     if args.json != "-":
         for row, matches in enumerate(results):
-            best = ", ".join(f"{m.subject_id} ({m.score:.4f})" for m in matches) or "no candidates"
+            best = (
+                ", ".join(
+                    m.subject_id if m.score is None else f"{m.subject_id} ({m.score:g})"
+                    for m in matches
+                )
+                or "no candidates"
+            )
             print(f"probe {row}: {best}")
     return 0
 

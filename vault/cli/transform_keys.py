@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from vault.cli.common import Commands, add_client_flags, add_json_flag, write_json
+from vault.cli.common import Commands, add_client_flags, add_json_flag, client_tls, write_json
 
 __all__ = ["add_cancelable_rotation", "transform_key_counts"]
 
@@ -40,7 +40,7 @@ def add_cancelable_rotation(kinds: Commands) -> None:
 def _rotate_cancelable(args: argparse.Namespace) -> int:
     from vault.service.transform_admin import TransformKeyAdminClient
 
-    with TransformKeyAdminClient(args.target, timeout=args.timeout) as client:
+    with TransformKeyAdminClient(args.target, timeout=args.timeout, tls=client_tls(args)) as client:
         summary = client.rotate(args.collection, revoke_old=args.revoke_old)
     if args.json:
         write_json(args.json, summary)
@@ -62,7 +62,7 @@ def transform_key_counts(args: argparse.Namespace, collections: list[str]) -> di
     from vault.service.transform_admin import TransformKeyAdminClient
 
     counts: dict[str, Any] = {}
-    with TransformKeyAdminClient(args.target, timeout=args.timeout) as client:
+    with TransformKeyAdminClient(args.target, timeout=args.timeout, tls=client_tls(args)) as client:
         for name in collections:
             try:
                 counts[name] = client.status(name)["templates_by_key_version"]

@@ -15,6 +15,7 @@ log, plus
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from collections.abc import Callable, Iterator
 from typing import Any, Protocol
@@ -24,7 +25,7 @@ from vault.audit.entry import format_time
 from vault.audit.log import MerkleAuditLog
 from vault.core.retention import RetentionResult, retention_of
 from vault.core.vault import VaultCore
-from vault.errors import NotFound
+from vault.errors import NotFound, VaultError
 from vault.types import DeleteResult, RequestContext
 
 __all__ = ["SYSTEM_RETENTION", "ComplianceApi", "CompliantVault"]
@@ -153,6 +154,11 @@ class CompliantVault(VaultCore):
         details["audit_key_id"] = self._log.key_id
         with self._audited("service.start", "", system, (), **details):
             pass
+
+    def record_refused_call(self, rpc: str, error: VaultError, ctx: RequestContext) -> None:
+        """Log a call the transport refused (no identity, wrong role); outcome names why."""
+        with contextlib.suppress(type(error)), self._audited("access.refused", "", ctx, rpc=rpc):
+            raise error
 
     # --- audit log access ------------------------------------------------------
     def audit_public_key(self) -> str:

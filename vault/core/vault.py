@@ -17,6 +17,7 @@ import numpy as np
 
 from vault.audit.base import AuditEvent, AuditSink
 from vault.core.datakeys import CollectionDataKeys
+from vault.core.disclosure import config_with_disclosure, disclosure_of
 from vault.core.protection import check_mode, open_collection, prepare_transform_keys
 from vault.core.renewal import TransformRotation, keyed_collection
 from vault.core.requests import (
@@ -29,6 +30,7 @@ from vault.core.requests import (
 )
 from vault.core.retention import config_with_retention, retention_of
 from vault.core.transform_seeds import SeedSource
+from vault.core.verify_budget import FailedVerifyBudget
 from vault.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, VaultError
 from vault.he.keyset import CkksKeySet
 from vault.keys.datakey import DataKey
@@ -78,8 +80,11 @@ class VaultCore:
         transform_seeds: SeedSource | None = None,
         key_service_available: Callable[[], bool] = lambda: True,
         clock: Callable[[], float] = time.time,
+        verify_budget: FailedVerifyBudget | None = None,
     ) -> None:
         self._store = store
+        # Locks out a caller's repeated failed verifications of one subject (hill-climbing).
+        self._verify_budget = verify_budget or FailedVerifyBudget()
         self._keyset = keyset
         self._audit = audit
         self._pseudonym_key = pseudonym_key
@@ -173,6 +178,9 @@ class VaultCore:
             size=collection.size,
             created_at=r.created_at,
             retention_seconds=retention_of(r),
+            score_decimals=disclosure_of(r).score_decimals,
+            max_top_k=disclosure_of(r).max_top_k,
+            decision_only=disclosure_of(r).decision_only,
         )
 
     # --- use cases ------------------------------------------------------------
@@ -188,7 +196,12 @@ class VaultCore:
         ) as details:
             check_collection_name(spec.name)
             check_purposes(spec.purposes)
-            config_json = config_with_retention("{}", spec.retention_seconds)
+            config_json = config_with_disclosure(
+                config_with_retention("{}", spec.retention_seconds),
+                score_decimals=spec.score_decimals,
+                max_top_k=spec.max_top_k,
+                decision_only=spec.decision_only,
+            )
             details["retention_seconds"] = retention_of(config_json)
             if not 1 <= spec.dim <= _MAX_DIM:
                 raise InvalidArgument(f"dimension must be between 1 and {_MAX_DIM}")
@@ -259,15 +272,18 @@ class VaultCore:
             probe = validate_templates(template, target.record.dim, what="probe")
             if len(probe) != 1:
                 raise InvalidArgument("verify takes exactly one probe")
+            self._verify_budget.check(ctx.actor, collection, subject_id)
             with lock.state:
                 if target.location(subject_id) is None:
                     # Same answer shape as a mismatch: callers can't probe for ids.
                     details["decision"] = "no_match"
-                    return VerifyResult(match=False, score=0.0)
+                    self._verify_budget.record(ctx.actor, collection, subject_id, matched=False)
+                    return disclosure_of(target.record).verify(VerifyResult(False, 0.0))
                 score = target.verify_score(subject_id, probe[0])
             match = score >= target.record.match_threshold
+            self._verify_budget.record(ctx.actor, collection, subject_id, matched=match)
             details["decision"] = "match" if match else "no_match"
-            return VerifyResult(match=match, score=score)
+            return disclosure_of(target.record).verify(VerifyResult(match=match, score=score))
 
     def identify(
         self, collection: str, probes: np.ndarray, top_k: int, ctx: RequestContext
@@ -280,8 +296,9 @@ class VaultCore:
             check_top_k(top_k)
             units = validate_templates(probes, target.record.dim, what="probes")
             details["probes"] = len(units)
+            policy = disclosure_of(target.record)
             with lock.state:
-                return target.identify(units, top_k)
+                return policy.matches(target.identify(units, policy.top_k(top_k)))
 
     def encrypted_scores_for_evaluation(
         self, collection: str, probes: np.ndarray
@@ -364,6 +381,10 @@ class VaultCore:
         target, lock = self._collection(collection)
         with lock.state:
             return keyed_collection(target).counts_by_version()
+
+    def collection_sizes(self) -> dict[str, int]:
+        """Enrolled templates per collection (for metrics; names only, no subject ids)."""
+        return {name: collection.size for name, collection in list(self._collections.items())}
 
     def is_serving(self) -> bool:
         return self._key_service_available()

@@ -13,8 +13,8 @@ from typing import Any
 import grpc
 
 from vault.api.v1 import admin_pb2, admin_pb2_grpc
-from vault.service.addresses import require_plaintext_allowed
 from vault.service.client import DEFAULT_TIMEOUT, ClientError
+from vault.service.tls import ClientTls, open_channel
 
 __all__ = ["KeyAdminClient"]
 
@@ -93,10 +93,15 @@ class KeyAdminClient:
         timeout: Deadline of a status call, and of a whole rotation (None: none).
     """
 
-    def __init__(self, target: str, *, timeout: float | None = DEFAULT_TIMEOUT) -> None:
-        require_plaintext_allowed(target, role="connect to")
+    def __init__(
+        self,
+        target: str,
+        *,
+        timeout: float | None = DEFAULT_TIMEOUT,
+        tls: ClientTls | None = None,
+    ) -> None:
         self._timeout = timeout
-        self._channel = grpc.insecure_channel(target)
+        self._channel = open_channel(target, tls)
         self._stub = admin_pb2_grpc.KeyAdminStub(self._channel)
 
     def __enter__(self) -> KeyAdminClient:

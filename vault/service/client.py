@@ -18,8 +18,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from vault.api.v1 import vault_pb2, vault_pb2_grpc
 from vault.service import codec
-from vault.service.addresses import require_plaintext_allowed
 from vault.service.enrollment import default_chunk_rows, enrollment_chunks
+from vault.service.tls import ClientTls, open_channel
 from vault.types import CollectionInfo, CollectionSpec, DeleteResult, Match, VerifyResult
 
 __all__ = ["DEFAULT_CLIENT_MAX_MESSAGE_BYTES", "DEFAULT_TIMEOUT", "ClientError", "VaultClient"]
@@ -57,9 +57,10 @@ class VaultClient:
     """Connection to a running vault; use as a context manager or call :meth:`close`.
 
     Args:
-        target: ``HOST:PORT`` of the service; must be loopback until TLS exists.
+        target: ``HOST:PORT`` of the service; must be loopback without ``tls``.
         timeout: Deadline of each call in seconds (``None`` for none).
         max_message_bytes: Largest message the channel sends or receives.
+        tls: CA file and client certificate (None: loopback plaintext).
 
     Raises:
         ConfigurationError: If ``target`` is malformed or not a loopback address.
@@ -71,11 +72,12 @@ class VaultClient:
         *,
         timeout: float | None = DEFAULT_TIMEOUT,
         max_message_bytes: int = DEFAULT_CLIENT_MAX_MESSAGE_BYTES,
+        tls: ClientTls | None = None,
     ) -> None:
-        require_plaintext_allowed(target, role="connect to")
         self._timeout = timeout
-        self._channel = grpc.insecure_channel(
+        self._channel = open_channel(
             target,
+            tls,
             options=[
                 ("grpc.max_send_message_length", max_message_bytes),
                 ("grpc.max_receive_message_length", max_message_bytes),

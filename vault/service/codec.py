@@ -179,7 +179,11 @@ def decode_collection_spec(request: vault_pb2.CreateCollectionRequest) -> Collec
         spec = dataclasses.replace(spec, match_threshold=request.match_threshold)
     if request.HasField("retention_seconds"):
         spec = dataclasses.replace(spec, retention_seconds=request.retention_seconds)
-    return spec
+    if request.HasField("score_decimals"):
+        spec = dataclasses.replace(spec, score_decimals=request.score_decimals)
+    if request.HasField("max_top_k"):
+        spec = dataclasses.replace(spec, max_top_k=request.max_top_k)
+    return dataclasses.replace(spec, decision_only=request.decision_only)
 
 
 def encode_collection_spec(spec: CollectionSpec) -> vault_pb2.CreateCollectionRequest:
@@ -192,6 +196,9 @@ def encode_collection_spec(spec: CollectionSpec) -> vault_pb2.CreateCollectionRe
         purposes=list(spec.purposes),
         match_threshold=spec.match_threshold,
         retention_seconds=spec.retention_seconds,
+        score_decimals=spec.score_decimals,
+        max_top_k=spec.max_top_k,
+        decision_only=spec.decision_only,
     )
 
 
@@ -207,6 +214,9 @@ def encode_collection(info: CollectionInfo) -> vault_pb2.Collection:
         size=info.size,
         created_at=_timestamp(info.created_at),
         retention_seconds=info.retention_seconds,
+        score_decimals=info.score_decimals,
+        max_top_k=info.max_top_k,
+        decision_only=info.decision_only,
     )
 
 
@@ -226,6 +236,9 @@ def decode_collection(message: vault_pb2.Collection) -> CollectionInfo:
         size=message.size,
         created_at=message.created_at.ToNanoseconds() / 1e9,
         retention_seconds=message.retention_seconds,
+        score_decimals=message.score_decimals,
+        max_top_k=message.max_top_k,
+        decision_only=message.decision_only,
     )
 
 
@@ -236,7 +249,8 @@ def encode_verify_result(result: VerifyResult) -> vault_pb2.VerifyResponse:
 
 def decode_verify_result(response: vault_pb2.VerifyResponse) -> VerifyResult:
     """Decode the outcome of a 1:1 comparison (client side)."""
-    return VerifyResult(match=response.match, score=response.score)
+    score = response.score if response.HasField("score") else None
+    return VerifyResult(match=response.match, score=score)
 
 
 def encode_matches(results: Sequence[Sequence[Match]]) -> vault_pb2.IdentifyResponse:
@@ -254,7 +268,7 @@ def encode_matches(results: Sequence[Sequence[Match]]) -> vault_pb2.IdentifyResp
 def decode_matches(response: vault_pb2.IdentifyResponse) -> list[list[Match]]:
     """Decode an identify response into one candidate list per probe."""
     return [
-        [Match(subject_id=c.subject_id, score=c.score) for c in result.matches]
+        [Match(c.subject_id, c.score if c.HasField("score") else None) for c in result.matches]
         for result in response.results
     ]
 

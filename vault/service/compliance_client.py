@@ -19,9 +19,9 @@ from vault.api.v1 import compliance_pb2, compliance_pb2_grpc
 from vault.audit.bundle import BUNDLE_FILES
 from vault.core.retention import RetentionResult
 from vault.service import codec
-from vault.service.addresses import require_plaintext_allowed
 from vault.service.client import DEFAULT_CLIENT_MAX_MESSAGE_BYTES, DEFAULT_TIMEOUT, ClientError
 from vault.service.compliance_codec import decode_retention
+from vault.service.tls import ClientTls, open_channel
 from vault.types import DeleteResult
 
 __all__ = ["ComplianceClient"]
@@ -45,11 +45,17 @@ class ComplianceClient:
         timeout: Deadline of each call in seconds.
     """
 
-    def __init__(self, target: str, *, timeout: float | None = DEFAULT_TIMEOUT) -> None:
-        require_plaintext_allowed(target, role="connect to")
+    def __init__(
+        self,
+        target: str,
+        *,
+        timeout: float | None = DEFAULT_TIMEOUT,
+        tls: ClientTls | None = None,
+    ) -> None:
         self._timeout = timeout
-        self._channel = grpc.insecure_channel(
+        self._channel = open_channel(
             target,
+            tls,
             options=[("grpc.max_receive_message_length", DEFAULT_CLIENT_MAX_MESSAGE_BYTES)],
         )
         self._audit = compliance_pb2_grpc.AuditLogStub(self._channel)

@@ -11,11 +11,13 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Sequence
-from typing import Final
+from typing import Any, Final
 
+import grpc
 from grpc_health.v1 import health, health_pb2
 
 from vault.core.api import VaultApi
+from vault.service.wire import MalformedRequest
 
 __all__ = ["DEFAULT_HEALTH_INTERVAL", "VaultHealth"]
 
@@ -69,6 +71,21 @@ class VaultHealth(health.HealthServicer):
             self.set(name, _SERVING if serving else _NOT_SERVING)
         return serving
 
+    def Check(self, request: Any, context: Any) -> Any:
+        """The standard check; a request that does not parse is INVALID_ARGUMENT."""
+        _refuse_malformed(request, context)
+        return super().Check(request, context)
+
+    def Watch(self, request: Any, context: Any, **kwargs: Any) -> Any:
+        """The standard watch; a request that does not parse is INVALID_ARGUMENT."""
+        _refuse_malformed(request, context)
+        return super().Watch(request, context, **kwargs)
+
+    @property
+    def serving(self) -> bool:
+        """The last answer of the core (as published), without asking again."""
+        return bool(self._serving)
+
     def close(self) -> None:
         """Report NOT_SERVING from now on and stop the background thread."""
         self._stop.set()
@@ -79,3 +96,10 @@ class VaultHealth(health.HealthServicer):
     def _loop(self) -> None:
         while not self._stop.wait(self._interval):
             self.refresh()
+
+
+def _refuse_malformed(request: Any, context: Any) -> None:
+    # Registered with tolerant decoding (wire.add_service), so bytes that do not
+    # parse arrive here instead of becoming gRPC's INTERNAL.
+    if isinstance(request, MalformedRequest):
+        context.abort(grpc.StatusCode.INVALID_ARGUMENT, request.error().args[0])

@@ -14,10 +14,10 @@ import threading
 from collections.abc import Callable, Iterator
 from concurrent import futures
 from types import FrameType
-from typing import Final
+from typing import Final, cast
 
 import grpc
-from grpc_health.v1 import health, health_pb2_grpc
+from grpc_health.v1 import health, health_pb2
 from grpc_reflection.v1alpha import reflection
 
 from vault.config import ServeSettings
@@ -26,12 +26,17 @@ from vault.core.compliance import ComplianceApi
 from vault.errors import ConfigurationError
 from vault.service.addresses import require_plaintext_allowed
 from vault.service.admin import KeyAdminApi, add_key_admin
+from vault.service.authz import AuthorizationInterceptor, RefusalAudit
 from vault.service.compliance_servicer import add_compliance_services
 from vault.service.enrollment import DEFAULT_MAX_ENROLL_BYTES
 from vault.service.health import DEFAULT_HEALTH_INTERVAL, VaultHealth
+from vault.service.metrics import MetricsInterceptor, VaultMetrics, serve_metrics
+from vault.service.ratelimit import RateLimit, RateLimiter
+from vault.service.roles import RoleMap
 from vault.service.servicer import TemplateVaultServicer
+from vault.service.tls import ServerTls
 from vault.service.transform_admin import TransformKeyApi, add_transform_key_admin
-from vault.service.wire import SERVICE_NAME, add_template_vault
+from vault.service.wire import SERVICE_NAME, add_service, add_template_vault
 
 __all__ = ["DEFAULT_GRACE_SECONDS", "build_server", "run"]
 
@@ -49,13 +54,17 @@ def build_server(
     health_interval: float = DEFAULT_HEALTH_INTERVAL,
     key_admin: KeyAdminApi | None = None,
     compliance: ComplianceApi | None = None,
+    tls: ServerTls | None = None,
+    role_map: RoleMap | None = None,
+    rate_limit: RateLimit | None = None,
+    metrics: VaultMetrics | None = None,
 ) -> tuple[grpc.Server, VaultHealth, int]:
     """Create a bound, not yet started server for ``api``.
 
     Args:
         api: The core use cases to serve.
         listen: ``HOST:PORT`` to bind; port 0 picks a free port. Must be loopback
-            until TLS options exist.
+            without ``tls``.
         max_message_bytes: Largest message sent or received; bigger ones fail
             with RESOURCE_EXHAUSTED.
         workers: Threads handling RPCs concurrently.
@@ -64,6 +73,11 @@ def build_server(
         key_admin: Key status and rotation to serve as ``KeyAdmin`` (None: not served).
         compliance: The audit log and consent/retention use cases to serve as
             ``AuditLog`` and ``Compliance`` (None: not served).
+        tls: Server certificate, key and client CA (None: plaintext loopback
+            development mode, where every caller is the local admin).
+        role_map: Certificate -> roles mapping under TLS (None: the default rule).
+        rate_limit: Per-client bucket for Verify/Identify (None: unlimited).
+        metrics: Where RPC counts and latencies go (None: not measured).
 
     Returns:
         The server, its health servicer (call ``close()`` when stopping) and the
@@ -72,7 +86,8 @@ def build_server(
     Raises:
         ConfigurationError: If ``listen`` is not loopback, or cannot be bound.
     """
-    require_plaintext_allowed(listen, role="listen on")
+    if tls is None:
+        require_plaintext_allowed(listen, role="listen on")
     if max_message_bytes < 1 or workers < 1:
         raise ConfigurationError("max_message_bytes and workers must be positive")
     options = [
@@ -82,7 +97,18 @@ def build_server(
         ("grpc.so_reuseport", 0),
     ]
     executor = futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="biovault-rpc")
-    server = grpc.server(executor, options=options)
+    # Refusals are audited through the core (the compliance core has the audit path).
+    audit = api if hasattr(api, "record_refused_call") else None
+    interceptor = AuthorizationInterceptor(
+        role_map=None if tls is None else (role_map or RoleMap()),
+        audit=cast(RefusalAudit | None, audit),
+        limiter=None if rate_limit is None else RateLimiter(rate_limit),
+    )
+    # Metrics first, so refused calls are counted too.
+    interceptors: list[grpc.ServerInterceptor] = [interceptor]
+    if metrics is not None:
+        interceptors.insert(0, MetricsInterceptor(metrics))
+    server = grpc.server(executor, options=options, interceptors=interceptors)
     add_template_vault(TemplateVaultServicer(api, max_enroll_bytes=max_enroll_bytes), server)
     admin_names = () if key_admin is None else (add_key_admin(key_admin, server),)
     transform_names = (
@@ -90,14 +116,18 @@ def build_server(
     )
     compliance_names = () if compliance is None else add_compliance_services(compliance, server)
     try:
-        port = server.add_insecure_port(listen)
+        if tls is None:
+            port = server.add_insecure_port(listen)
+        else:
+            port = server.add_secure_port(listen, tls.credentials())
     except RuntimeError:  # grpc reports a failed bind as RuntimeError or as port 0
         port = 0
     if port == 0:
         server.stop(None)
         raise ConfigurationError(f"cannot listen on {listen}: address in use or unavailable")
     health_servicer = VaultHealth(api, services=(SERVICE_NAME,), interval=health_interval)
-    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    # Tolerant decoding, as for every other service: bad bytes are INVALID_ARGUMENT.
+    add_service(health_pb2, "Health", health_servicer, server)
     served = (SERVICE_NAME, *admin_names, *transform_names, *compliance_names)
     reflection.enable_server_reflection(
         (*served, health.SERVICE_NAME, reflection.SERVICE_NAME), server
@@ -127,11 +157,35 @@ def run(
         ConfigurationError: If the listen address is refused (checked before the
             vault is opened) or cannot be bound.
     """
-    require_plaintext_allowed(settings.listen, role="listen on")
+    tls = _server_tls(settings)
+    role_map = RoleMap.load(settings.role_map) if settings.role_map else None
+    if tls is None:
+        require_plaintext_allowed(settings.listen, role="listen on")
+        _log.warning(
+            "no TLS options: serving plaintext on loopback %s; every local caller acts "
+            "as admin (development mode)",
+            settings.listen,
+        )
+    else:
+        tls.credentials()  # fail on unreadable certificate files before opening the vault
+    rate_limit = (
+        RateLimit(settings.rate_limit, settings.rate_burst) if settings.rate_limit > 0 else None
+    )
     from vault.service.bootstrap import open_vault_services  # wires the concrete core
 
     stop = stop or threading.Event()
-    with _stop_on_signals(stop), open_vault_services(settings) as services:
+    with (
+        _stop_on_signals(stop),
+        open_vault_services(settings) as services,
+        contextlib.ExitStack() as exporter,
+    ):
+        health_ref: list[VaultHealth] = []
+        metrics = None
+        if settings.metrics_listen:
+            metrics = VaultMetrics(
+                sizes=getattr(services.core, "collection_sizes", None),
+                serving=lambda: bool(health_ref) and health_ref[0].serving,
+            )
         server, health_servicer, port = build_server(
             services.core,
             settings.listen,
@@ -139,9 +193,18 @@ def run(
             workers=settings.workers,
             key_admin=services.key_admin,
             compliance=getattr(services, "compliance", None),  # absent in minimal bundles
+            tls=tls,
+            role_map=role_map,
+            rate_limit=rate_limit,
+            metrics=metrics,
         )
+        health_ref.append(health_servicer)
+        if metrics is not None and settings.metrics_listen:
+            exporter.callback(serve_metrics(settings.metrics_listen, metrics))
+            _log.info("metrics on http://%s/metrics", settings.metrics_listen)
         server.start()
-        _log.info("serving %s on port %d (plaintext loopback development mode)", SERVICE_NAME, port)
+        mode = "plaintext loopback development mode" if tls is None else "mutual TLS"
+        _log.info("serving %s on port %d (%s)", SERVICE_NAME, port, mode)
         if on_ready is not None:
             on_ready(port)
         try:
@@ -152,6 +215,17 @@ def run(
             health_servicer.close()
             server.stop(grace).wait()
             _log.info("server stopped; closing the vault")
+
+
+def _server_tls(settings: ServeSettings) -> ServerTls | None:
+    given = (settings.tls_cert, settings.tls_key, settings.client_ca)
+    if all(path is None for path in given):
+        if settings.role_map is not None:
+            raise ConfigurationError("--role-map needs TLS (--tls-cert, --tls-key, --client-ca)")
+        return None
+    if settings.tls_cert is None or settings.tls_key is None or settings.client_ca is None:
+        raise ConfigurationError("TLS needs all of --tls-cert, --tls-key and --client-ca")
+    return ServerTls(settings.tls_cert, settings.tls_key, settings.client_ca)
 
 
 @contextlib.contextmanager

@@ -12,6 +12,7 @@ from typing import Any
 from vault.api.v1 import vault_pb2, vault_pb2_grpc
 from vault.core.api import VaultApi
 from vault.service import codec
+from vault.service.authz import actor_of
 from vault.service.enrollment import DEFAULT_MAX_ENROLL_BYTES, collect_enrollment
 from vault.service.errors import rpc_boundary
 from vault.types import RequestContext
@@ -31,11 +32,11 @@ def request_context(
         legal_basis: Legal basis from the request.
 
     Returns:
-        Who asks (the transport peer until authentication exists) and why.
+        Who asks (the client certificate's identity, else the transport peer) and why.
     """
     peer = context.peer()
     return RequestContext(
-        actor=f"peer:{peer}" if peer else "peer:unknown",
+        actor=actor_of(context),
         purpose=purpose,
         consent_ref=consent_ref,
         legal_basis=legal_basis,

@@ -16,10 +16,10 @@ import grpc
 
 from vault.api.v1 import transform_keys_pb2, transform_keys_pb2_grpc
 from vault.core.renewal import TransformRotation
-from vault.service.addresses import require_plaintext_allowed
 from vault.service.client import DEFAULT_TIMEOUT, ClientError
 from vault.service.errors import rpc_boundary
 from vault.service.servicer import request_context
+from vault.service.tls import ClientTls, open_channel
 from vault.service.wire import add_service
 from vault.types import RequestContext
 
@@ -96,10 +96,15 @@ def _counts(reply: Any) -> dict[str, int]:
 class TransformKeyAdminClient:
     """Connection to a running vault's TransformKeyAdmin service."""
 
-    def __init__(self, target: str, *, timeout: float | None = DEFAULT_TIMEOUT) -> None:
-        require_plaintext_allowed(target, role="connect to")
+    def __init__(
+        self,
+        target: str,
+        *,
+        timeout: float | None = DEFAULT_TIMEOUT,
+        tls: ClientTls | None = None,
+    ) -> None:
         self._timeout = timeout
-        self._channel = grpc.insecure_channel(target)
+        self._channel = open_channel(target, tls)
         self._stub = transform_keys_pb2_grpc.TransformKeyAdminStub(self._channel)
 
     def __enter__(self) -> TransformKeyAdminClient:

@@ -41,7 +41,7 @@ class TemplateBatch(_message.Message):
     def __init__(self, dim: _Optional[int] = ..., dtype: _Optional[_Union[DType, str]] = ..., data: _Optional[bytes] = ...) -> None: ...
 
 class Collection(_message.Message):
-    __slots__ = ("name", "mode", "dim", "allow_identification", "purposes", "match_threshold", "size", "created_at", "retention_seconds")
+    __slots__ = ("name", "mode", "dim", "allow_identification", "purposes", "match_threshold", "size", "created_at", "retention_seconds", "score_decimals", "max_top_k", "decision_only")
     NAME_FIELD_NUMBER: _ClassVar[int]
     MODE_FIELD_NUMBER: _ClassVar[int]
     DIM_FIELD_NUMBER: _ClassVar[int]
@@ -51,6 +51,9 @@ class Collection(_message.Message):
     SIZE_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
     RETENTION_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    SCORE_DECIMALS_FIELD_NUMBER: _ClassVar[int]
+    MAX_TOP_K_FIELD_NUMBER: _ClassVar[int]
+    DECISION_ONLY_FIELD_NUMBER: _ClassVar[int]
     name: str
     mode: ProtectionMode
     dim: int
@@ -60,10 +63,13 @@ class Collection(_message.Message):
     size: int
     created_at: _timestamp_pb2.Timestamp
     retention_seconds: float
-    def __init__(self, name: _Optional[str] = ..., mode: _Optional[_Union[ProtectionMode, str]] = ..., dim: _Optional[int] = ..., allow_identification: _Optional[bool] = ..., purposes: _Optional[_Iterable[str]] = ..., match_threshold: _Optional[float] = ..., size: _Optional[int] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., retention_seconds: _Optional[float] = ...) -> None: ...
+    score_decimals: int
+    max_top_k: int
+    decision_only: bool
+    def __init__(self, name: _Optional[str] = ..., mode: _Optional[_Union[ProtectionMode, str]] = ..., dim: _Optional[int] = ..., allow_identification: _Optional[bool] = ..., purposes: _Optional[_Iterable[str]] = ..., match_threshold: _Optional[float] = ..., size: _Optional[int] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., retention_seconds: _Optional[float] = ..., score_decimals: _Optional[int] = ..., max_top_k: _Optional[int] = ..., decision_only: _Optional[bool] = ...) -> None: ...
 
 class CreateCollectionRequest(_message.Message):
-    __slots__ = ("name", "mode", "dim", "allow_identification", "purposes", "match_threshold", "retention_seconds")
+    __slots__ = ("name", "mode", "dim", "allow_identification", "purposes", "match_threshold", "retention_seconds", "score_decimals", "max_top_k", "decision_only")
     NAME_FIELD_NUMBER: _ClassVar[int]
     MODE_FIELD_NUMBER: _ClassVar[int]
     DIM_FIELD_NUMBER: _ClassVar[int]
@@ -71,6 +77,9 @@ class CreateCollectionRequest(_message.Message):
     PURPOSES_FIELD_NUMBER: _ClassVar[int]
     MATCH_THRESHOLD_FIELD_NUMBER: _ClassVar[int]
     RETENTION_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    SCORE_DECIMALS_FIELD_NUMBER: _ClassVar[int]
+    MAX_TOP_K_FIELD_NUMBER: _ClassVar[int]
+    DECISION_ONLY_FIELD_NUMBER: _ClassVar[int]
     name: str
     mode: ProtectionMode
     dim: int
@@ -78,7 +87,10 @@ class CreateCollectionRequest(_message.Message):
     purposes: _containers.RepeatedScalarFieldContainer[str]
     match_threshold: float
     retention_seconds: float
-    def __init__(self, name: _Optional[str] = ..., mode: _Optional[_Union[ProtectionMode, str]] = ..., dim: _Optional[int] = ..., allow_identification: _Optional[bool] = ..., purposes: _Optional[_Iterable[str]] = ..., match_threshold: _Optional[float] = ..., retention_seconds: _Optional[float] = ...) -> None: ...
+    score_decimals: int
+    max_top_k: int
+    decision_only: bool
+    def __init__(self, name: _Optional[str] = ..., mode: _Optional[_Union[ProtectionMode, str]] = ..., dim: _Optional[int] = ..., allow_identification: _Optional[bool] = ..., purposes: _Optional[_Iterable[str]] = ..., match_threshold: _Optional[float] = ..., retention_seconds: _Optional[float] = ..., score_decimals: _Optional[int] = ..., max_top_k: _Optional[int] = ..., decision_only: _Optional[bool] = ...) -> None: ...
 
 class GetCollectionRequest(_message.Message):
     __slots__ = ("name",)

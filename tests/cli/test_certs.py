@@ -1,0 +1,44 @@
+"""`biovault certs dev`: a development PKI whose client certificates carry their roles."""
+
+from __future__ import annotations
+
+import json
+import stat
+
+from cryptography import x509
+
+from vault.cli.main import main
+from vault.service.roles import Role
+
+
+def test_certs_dev_writes_a_ca_a_server_and_one_client_per_role(tmp_path, capsys) -> None:
+    """Every role gets a certificate with OU=role:<name>; private keys are 0600."""
+    out = tmp_path / "pki"
+    assert main(["certs", "dev", "--out", str(out), "--json", "-"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert set(summary["clients"]) == {r.value for r in Role} | {"healthcheck"}
+    for role in Role:
+        cert = x509.load_pem_x509_certificate((out / f"{role.value}.pem").read_bytes())
+        units = cert.subject.get_attributes_for_oid(x509.oid.NameOID.ORGANIZATIONAL_UNIT_NAME)
+        assert [u.value for u in units] == [f"role:{role.value}"]
+        assert stat.S_IMODE((out / f"{role.value}.key").stat().st_mode) == 0o600
+    server = x509.load_pem_x509_certificate((out / "server.pem").read_bytes())
+    names = server.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert "localhost" in names.get_values_for_type(x509.DNSName)
+    assert not (out / "ca.key").exists()
+
+
+def test_certs_dev_refuses_to_replace_a_ca_without_force(tmp_path, capsys) -> None:
+    """A second run would orphan every issued certificate, so it needs --force."""
+    out = tmp_path / "pki"
+    assert main(["certs", "dev", "--out", str(out)]) == 0
+    assert main(["certs", "dev", "--out", str(out)]) == 1
+    assert "--force" in capsys.readouterr().err
+    assert main(["certs", "dev", "--out", str(out), "--force"]) == 0
+
+
+def test_client_certificate_without_ca_file_is_a_usage_error(capsys) -> None:
+    """--tls-cert alone cannot verify the server, so the command refuses with one line."""
+    code = main(["health", "--tls-cert", "x.pem", "--tls-key", "x.key"])
+    assert code == 1
+    assert "--ca-file" in capsys.readouterr().err
