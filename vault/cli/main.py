@@ -23,6 +23,7 @@ from vault.cli import (
     collection,
     compliance,
     evaluate,
+    fsck,
     health,
     keys,
     serve,
@@ -44,6 +45,7 @@ COMMAND_GROUPS: Final[tuple[Callable[[Commands], None], ...]] = (
     audit.register,
     compliance.register,
     certs.register,
+    fsck.register,
     bench.register,
     evaluate.register,
 )

@@ -18,6 +18,7 @@ from vault.config import ServeSettings
 from vault.core.auditkey import load_or_create_audit_signer
 from vault.core.compliance import ComplianceApi, CompliantVault
 from vault.core.datakeys import CollectionDataKeys
+from vault.core.fsck import FsckReport, check_audit_log, check_sealed_blocks, check_store
 from vault.core.keyops import KeyOps
 from vault.core.keyring import load_or_create_keyset, load_or_create_pseudonym_key
 from vault.core.retention_schedule import RetentionScheduler
@@ -31,7 +32,7 @@ from vault.keys.hcvault.embedded import EmbeddedOpenBao
 from vault.keys.hcvault.login import AppRoleLogin, LoginStrategy, TokenLogin
 from vault.store.sqlite import SqliteTemplateStore
 
-__all__ = ["VaultServices", "open_vault", "open_vault_services"]
+__all__ = ["VaultServices", "open_vault", "open_vault_services", "run_fsck"]
 
 log = logging.getLogger(__name__)
 
@@ -139,3 +140,49 @@ def open_vault_services(settings: ServeSettings) -> Iterator[VaultServices]:
         stack.callback(retention.stop)
         log.info("vault ready: data in %s, key service at %s", data_dir, addr)
         yield VaultServices(core=core, key_admin=key_admin, compliance=core)
+
+
+def run_fsck(settings: ServeSettings, *, with_keys: bool = True) -> FsckReport:
+    """Check a stopped vault's data directory; write nothing (see :mod:`vault.core.fsck`).
+
+    Args:
+        settings: The data directory and how to reach the key service (the
+            embedded OpenBao under the data directory when no Vault is named).
+        with_keys: Also open every sealed block and verify the audit log, which
+            needs the key service; False checks the structure only.
+
+    Raises:
+        ConfigurationError: The directory holds no vault, or the key service
+            cannot be started (e.g. a running service holds the embedded one).
+    """
+    data_dir = settings.data_dir.expanduser().resolve()
+    if not (data_dir / "vault.db").is_file():
+        raise ConfigurationError(f"{data_dir} holds no vault (no vault.db)")
+    report = FsckReport()
+    with ExitStack() as stack:
+        store = SqliteTemplateStore(data_dir / "vault.db", read_only=True)
+        stack.callback(store.close)
+        check_store(data_dir, store, report)
+        if not with_keys:
+            return report
+        vault_addr = settings.vault_addr or os.environ.get("VAULT_ADDR")
+        if vault_addr:
+            addr, login = vault_addr, _vault_login(settings)
+        else:
+            embedded = EmbeddedOpenBao(data_dir)
+            addr, token = embedded.start()
+            login = TokenLogin(token)
+            stack.callback(embedded.stop)
+        keys = HcVaultKeyService(
+            addr=addr,
+            login=login,
+            transit_mount=settings.transit_mount,
+            kek_name=settings.kek_name,
+            ca_file=settings.vault_ca_file,
+            timeout=settings.vault_timeout,
+            retry=RetryPolicy(retries=settings.vault_retries),
+        )
+        stack.callback(keys.close)
+        check_sealed_blocks(store, keys, report)
+        check_audit_log(data_dir, store, keys, report)
+    return report

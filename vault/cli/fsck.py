@@ -1,0 +1,74 @@
+"""``biovault fsck``: consistency check of a stopped vault's data directory."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from vault.cli.common import CommandError, Commands, add_json_flag, write_json
+from vault.config import ServeSettings
+
+__all__ = ["register"]
+
+
+def register(commands: Commands) -> None:
+    """Add the ``fsck`` command."""
+    parser = commands.add_parser(
+        "fsck",
+        help="check a stopped vault's data directory for consistency",
+        description=(
+            "Check that blocks, subjects, slots, settings and headers agree, that every "
+            "sealed block opens under its data key and that the audit log verifies. "
+            "Writes nothing. Stop the service first. Exit 0 if consistent, 1 otherwise."
+        ),
+    )
+    parser.add_argument(
+        "--data-dir", required=True, type=Path, metavar="DIR", help="state directory"
+    )
+    parser.add_argument(
+        "--offline",
+        action="store_true",
+        help="structure only: do not start the key service (sealed blocks and the "
+        "audit log's signatures are not checked)",
+    )
+    parser.add_argument(
+        "--vault-addr", metavar="URL", help="HashiCorp Vault / OpenBao address (env VAULT_ADDR)"
+    )
+    parser.add_argument(
+        "--vault-token-file", metavar="FILE", help="file holding the Vault token (env VAULT_TOKEN)"
+    )
+    parser.add_argument(
+        "--vault-ca-file", metavar="FILE", help="CA bundle of Vault's TLS (env VAULT_CACERT)"
+    )
+    add_json_flag(parser)
+    parser.set_defaults(handler=_fsck)
+
+
+def _fsck(args: argparse.Namespace) -> int:
+    from vault.service.bootstrap import run_fsck
+
+    token = os.environ.get("VAULT_TOKEN") or None
+    if args.vault_token_file:
+        try:
+            token = Path(args.vault_token_file).read_text(encoding="utf-8").strip()
+        except OSError as error:
+            raise CommandError(f"cannot read {args.vault_token_file}: {error.strerror}") from None
+    settings = ServeSettings(
+        data_dir=args.data_dir,
+        vault_addr=args.vault_addr or os.environ.get("VAULT_ADDR") or None,
+        vault_token=token,
+        vault_ca_file=args.vault_ca_file or os.environ.get("VAULT_CACERT") or None,
+    )
+    report = run_fsck(settings, with_keys=not args.offline)
+    payload = {"ok": not report.problems, "problems": report.problems, **dict(report.counts)}
+    if args.json:
+        write_json(args.json, payload)
+    if args.json != "-":
+        for problem in report.problems:
+            print(f"problem: {problem}", file=sys.stderr)
+        counts = ", ".join(f"{k} {v}" for k, v in sorted(report.counts.items()))
+        verdict = "consistent" if not report.problems else f"{len(report.problems)} problem(s)"
+        print(f"{args.data_dir}: {verdict} ({counts})")
+    return 0 if not report.problems else 1
