@@ -1,6 +1,6 @@
 """Load test: N concurrent clients against a live `biovault serve` for T seconds.
 
-Run: ``.venv/bin/python benchmarks/load.py --clients 8 --seconds 60 --gallery 2000 [--json P]``.
+Run: ``.venv/bin/python -m benchmarks.load --clients 8 --seconds 60 --gallery 2000 [--json P]``.
 
 Starts ``biovault serve`` (embedded OpenBao, or ``VAULT_ADDR``/``VAULT_TOKEN``) on a
 temporary data directory, enrols a synthetic gallery (512-d), then runs
