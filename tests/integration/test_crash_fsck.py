@@ -87,7 +87,9 @@ def test_sigkill_mid_workload_then_restart_and_fsck(tmp_path, openbao_dev, kill_
 
     service.start()
     try:
-        present = sorted(work.enrolled - work.deleted)
+        # A request cut off by the kill may or may not have committed: leave its
+        # rows out of the exact checks and look at them as a whole below.
+        present = sorted(work.enrolled - work.deleted - work.in_flight)
         with VaultClient(service.target, timeout=60) as client:
             size = client.get_collection("faces").size
             top = client.identify("faces", templates[present], top_k=1, **PURPOSE)
@@ -96,7 +98,7 @@ def test_sigkill_mid_workload_then_restart_and_fsck(tmp_path, openbao_dev, kill_
                     client.delete("faces", f"s{row}", **PURPOSE)
         assert [m[0].subject_id for m in top] == [f"s{r}" for r in present]
         # Whatever was in flight is all there or not at all.
-        assert size - len(present) in (0, len(work.in_flight), -len(work.in_flight))
+        assert size - len(present) in (0, len(work.in_flight))
     finally:
         assert service.stop() == 0
     after = run_cli("fsck", "--data-dir", str(data_dir), "--json", "-", env=env)
