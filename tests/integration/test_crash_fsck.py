@@ -74,6 +74,9 @@ def test_sigkill_mid_workload_then_restart_and_fsck(tmp_path, openbao_dev, kill_
         )
     work = _Workload(service.target, templates)
     work.thread.start()
+    deadline = time.monotonic() + 60  # a busy machine may be slow to the first batch
+    while not work.enrolled and time.monotonic() < deadline:
+        time.sleep(0.05)
     time.sleep(kill_after)
     assert service.process is not None
     service.process.kill()  # SIGKILL, mid-request
