@@ -24,6 +24,7 @@ import numpy as np
 from vault.blob import SchemeId
 from vault.schemes.cancelable_blocks import decode_rows, encode_rows
 from vault.schemes.orbit import apply_group, max_correlation, random_salt, spectra
+from vault.schemes.ranking import top_k_matches
 from vault.schemes.transform_key import KeyedRotation
 from vault.store.base import BlockRecord, CollectionRecord, SubjectRecord
 from vault.types import Match
@@ -92,20 +93,6 @@ class RowsErasurePlan:
     slot: int
     replacement: BlockRecord | None
     state: _Block | None
-
-
-def top_k_matches(ids: Sequence[str], scores: np.ndarray, top_k: int) -> list[list[Match]]:
-    """Best ``top_k`` (id, score) per row of ``scores`` (P, len(ids)), best first."""
-    k = min(top_k, len(ids))
-    answers: list[list[Match]] = []
-    for row in scores:
-        if k == 0:
-            answers.append([])
-            continue
-        best = np.argpartition(-row, k - 1)[:k]
-        best = best[np.argsort(-row[best], kind="stable")]
-        answers.append([Match(ids[i], float(row[i])) for i in best])
-    return answers
 
 
 class CancelableCollection:

@@ -26,6 +26,7 @@ from vault.he.keyset import CkksKeySet
 from vault.he.modmath import mulmod_scalar_vector
 from vault.keys.sealing import BlobSealer
 from vault.schemes.ckks_blocks import decode_block, encode_block
+from vault.schemes.ranking import top_k_matches
 from vault.store.base import BlockRecord, CollectionRecord, SubjectRecord
 from vault.types import Match
 
@@ -77,11 +78,13 @@ class CkksCollection:
         self._params = keyset.params
         self.gallery = EncryptedGallery(keyset, record.dim)
         self._blocks: dict[int, BlockState] = {}
+        self._live_cache: tuple[tuple[int, ...], list[str], np.ndarray] | None = None
         self._where: dict[str, tuple[int, int]] = {}
 
     # --- loading --------------------------------------------------------------
     def load(self, blocks: Iterable[BlockRecord], subjects: Sequence[SubjectRecord]) -> None:
         """Fill memory from stored blocks and subject rows."""
+        self._live_cache = None
         degree = self._params.poly_modulus_degree
         for block in blocks:
             _, residues = decode_block(
@@ -186,6 +189,7 @@ class CkksCollection:
 
     def apply_enrollment(self, plan: EnrollmentPlan) -> None:
         """Make a committed enrolment visible to scoring."""
+        self._live_cache = None
         degree = self._params.poly_modulus_degree
         for block in plan.blocks:
             state = self._blocks.setdefault(block.block_no, BlockState(0, 0, 0, [None] * degree))
@@ -231,6 +235,7 @@ class CkksCollection:
 
     def apply_erasure(self, plan: ErasurePlan) -> None:
         """Make a committed erasure visible to scoring."""
+        self._live_cache = None
         state = self._blocks[plan.block_no]
         state.subjects[plan.slot] = None
         state.live -= 1
@@ -247,33 +252,31 @@ class CkksCollection:
         block_no, slot = self._where[subject_id]
         return float(self.gallery.score_block(probe, block_no)[slot])
 
+    def _live_columns(self, block_nos: tuple[int, ...]) -> tuple[list[str], np.ndarray]:
+        """Ids of live subjects and their score columns for ``block_nos``.
+
+        Rebuilt only after an enrolment or erasure, so that identification does
+        no per-template Python work.
+        """
+        if self._live_cache is None or self._live_cache[0] != block_nos:
+            degree = self._params.poly_modulus_degree
+            ids: list[str] = []
+            columns: list[int] = []
+            for index, block_no in enumerate(block_nos):
+                for slot, subject in enumerate(self._blocks[block_no].subjects):
+                    if subject is not None:
+                        ids.append(subject)
+                        columns.append(index * degree + slot)
+            self._live_cache = (block_nos, ids, np.array(columns, dtype=np.intp))
+        return self._live_cache[1], self._live_cache[2]
+
     def all_scores(self, probes: np.ndarray) -> tuple[list[str], np.ndarray]:
         """Every live subject's decrypted score for each probe (evaluation only)."""
         result = self.gallery.score(probes)
-        degree = self._params.poly_modulus_degree
-        ids, columns = [], []
-        for index, block_no in enumerate(result.block_nos):
-            for slot, subject in enumerate(self._blocks[block_no].subjects):
-                if subject is not None:
-                    ids.append(subject)
-                    columns.append(index * degree + slot)
+        ids, columns = self._live_columns(result.block_nos)
         return ids, result.scores[:, columns]
 
     def identify(self, probes: np.ndarray, top_k: int) -> list[list[Match]]:
         """Top-k live subjects for each unit probe row, best first."""
-        result = self.gallery.score(probes)
-        ids: list[str | None] = []
-        for block_no in result.block_nos:
-            ids.extend(self._blocks[block_no].subjects)
-        live = np.array([subject is not None for subject in ids], dtype=bool)
-        scores = np.where(live[None, :], result.scores, -np.inf)
-        k = min(top_k, int(live.sum()))
-        answers: list[list[Match]] = []
-        for row in scores:
-            if k == 0:
-                answers.append([])
-                continue
-            best = np.argpartition(-row, k - 1)[:k]
-            best = best[np.argsort(-row[best], kind="stable")]
-            answers.append([Match(str(ids[i]), float(row[i])) for i in best])
-        return answers
+        ids, scores = self.all_scores(probes)
+        return top_k_matches(ids, scores, top_k)

@@ -27,8 +27,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from vault.he.keyset import CkksKeySet
-from vault.schemes.cancelable import TransformKeys, top_k_matches
+from vault.schemes.cancelable import TransformKeys
 from vault.schemes.ckks import CkksCollection, EnrollmentPlan, ErasurePlan
+from vault.schemes.ranking import top_k_matches
 from vault.store.base import BlockRecord, CollectionRecord, SubjectRecord
 from vault.types import Match
 
