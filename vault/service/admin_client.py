@@ -7,14 +7,13 @@ module stays free of protobuf; every gRPC failure becomes a :class:`ClientError`
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from types import TracebackType
 from typing import Any
 
 import grpc
 
 from vault.api.v1 import admin_pb2, admin_pb2_grpc
 from vault.service.client import DEFAULT_TIMEOUT, ClientError
-from vault.service.tls import ClientTls, open_channel
+from vault.service.tls import ChannelClient, ClientTls
 
 __all__ = ["KeyAdminClient"]
 
@@ -85,7 +84,7 @@ def _summary_json(summary: admin_pb2.RotationSummary) -> dict[str, Any]:
     return result
 
 
-class KeyAdminClient:
+class KeyAdminClient(ChannelClient):
     """Connection to a running vault's KeyAdmin service.
 
     Args:
@@ -100,24 +99,8 @@ class KeyAdminClient:
         timeout: float | None = DEFAULT_TIMEOUT,
         tls: ClientTls | None = None,
     ) -> None:
-        self._timeout = timeout
-        self._channel = open_channel(target, tls)
+        super().__init__(target, tls, timeout=timeout)
         self._stub = admin_pb2_grpc.KeyAdminStub(self._channel)
-
-    def __enter__(self) -> KeyAdminClient:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-    def close(self) -> None:
-        """Close the channel."""
-        self._channel.close()
 
     def status(self) -> dict[str, Any]:
         """Key status as the JSON document of ``biovault keys status``."""

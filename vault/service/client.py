@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator, Sequence
-from types import TracebackType
 from typing import Final
 
 import grpc
@@ -19,7 +18,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from vault.api.v1 import vault_pb2, vault_pb2_grpc
 from vault.service import codec
 from vault.service.enrollment import default_chunk_rows, enrollment_chunks
-from vault.service.tls import ClientTls, open_channel
+from vault.service.tls import ChannelClient, ClientTls
 from vault.types import CollectionInfo, CollectionSpec, DeleteResult, Match, VerifyResult
 
 __all__ = ["DEFAULT_CLIENT_MAX_MESSAGE_BYTES", "DEFAULT_TIMEOUT", "ClientError", "VaultClient"]
@@ -53,7 +52,7 @@ def _translated() -> Iterator[None]:
         raise ClientError(code, details or code.name.lower()) from None
 
 
-class VaultClient:
+class VaultClient(ChannelClient):
     """Connection to a running vault; use as a context manager or call :meth:`close`.
 
     Args:
@@ -74,31 +73,16 @@ class VaultClient:
         max_message_bytes: int = DEFAULT_CLIENT_MAX_MESSAGE_BYTES,
         tls: ClientTls | None = None,
     ) -> None:
-        self._timeout = timeout
-        self._channel = open_channel(
+        super().__init__(
             target,
             tls,
+            timeout=timeout,
             options=[
                 ("grpc.max_send_message_length", max_message_bytes),
                 ("grpc.max_receive_message_length", max_message_bytes),
             ],
         )
         self._stub = vault_pb2_grpc.TemplateVaultStub(self._channel)
-
-    def __enter__(self) -> VaultClient:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-    def close(self) -> None:
-        """Close the channel."""
-        self._channel.close()
 
     def create_collection(self, spec: CollectionSpec) -> CollectionInfo:
         """Create a collection and return it as stored."""

@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from pathlib import Path
-from types import TracebackType
 from typing import BinaryIO
 
 import grpc
@@ -21,7 +20,7 @@ from vault.core.retention import RetentionResult
 from vault.service import codec
 from vault.service.client import DEFAULT_CLIENT_MAX_MESSAGE_BYTES, DEFAULT_TIMEOUT, ClientError
 from vault.service.compliance_codec import decode_retention
-from vault.service.tls import ClientTls, open_channel
+from vault.service.tls import ChannelClient, ClientTls
 from vault.types import DeleteResult
 
 __all__ = ["ComplianceClient"]
@@ -37,7 +36,7 @@ def _translated() -> Iterator[None]:
         raise ClientError(code, details or code.name.lower()) from None
 
 
-class ComplianceClient:
+class ComplianceClient(ChannelClient):
     """Connection to a running vault's audit and compliance services.
 
     Args:
@@ -52,29 +51,14 @@ class ComplianceClient:
         timeout: float | None = DEFAULT_TIMEOUT,
         tls: ClientTls | None = None,
     ) -> None:
-        self._timeout = timeout
-        self._channel = open_channel(
+        super().__init__(
             target,
             tls,
+            timeout=timeout,
             options=[("grpc.max_receive_message_length", DEFAULT_CLIENT_MAX_MESSAGE_BYTES)],
         )
         self._audit = compliance_pb2_grpc.AuditLogStub(self._channel)
         self._compliance = compliance_pb2_grpc.ComplianceStub(self._channel)
-
-    def __enter__(self) -> ComplianceClient:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-    def close(self) -> None:
-        """Close the channel."""
-        self._channel.close()
 
     def public_key(self) -> str:
         """The log's verifier key (to be checked against an independent copy)."""

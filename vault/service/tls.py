@@ -15,13 +15,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import TracebackType
+from typing import Self
 
 import grpc
 
 from vault.errors import ConfigurationError
 from vault.service.addresses import require_plaintext_allowed, split_host_port
 
-__all__ = ["ClientTls", "ServerTls", "open_channel"]
+__all__ = ["ChannelClient", "ClientTls", "ServerTls", "open_channel"]
 
 
 def _read(path: Path, what: str) -> bytes:
@@ -125,3 +127,40 @@ def open_channel(
     if tls.server_name:
         channel_options.append(("grpc.ssl_target_name_override", tls.server_name))
     return grpc.secure_channel(target, tls.credentials(), options=channel_options)
+
+
+class ChannelClient:
+    """Base of the service clients: one channel, a default deadline, context manager.
+
+    Args:
+        target: ``HOST:PORT`` of the service.
+        tls: TLS settings, or None for development-mode loopback plaintext.
+        timeout: Deadline of each call in seconds (None for none).
+        options: gRPC channel options.
+    """
+
+    def __init__(
+        self,
+        target: str,
+        tls: ClientTls | None,
+        *,
+        timeout: float | None,
+        options: Sequence[tuple[str, int | str]] = (),
+    ) -> None:
+        self._timeout = timeout
+        self._channel = open_channel(target, tls, options=options)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the channel."""
+        self._channel.close()

@@ -9,7 +9,6 @@ plain dictionaries shaped like the CLI's JSON, so the command stays free of prot
 
 from __future__ import annotations
 
-from types import TracebackType
 from typing import Any, Protocol, runtime_checkable
 
 import grpc
@@ -19,7 +18,7 @@ from vault.core.renewal import TransformRotation
 from vault.service.client import DEFAULT_TIMEOUT, ClientError
 from vault.service.errors import rpc_boundary
 from vault.service.servicer import request_context
-from vault.service.tls import ClientTls, open_channel
+from vault.service.tls import ChannelClient, ClientTls
 from vault.service.wire import add_service
 from vault.types import RequestContext
 
@@ -93,7 +92,7 @@ def _counts(reply: Any) -> dict[str, int]:
     return {str(v): int(n) for v, n in sorted(reply.templates_by_key_version.items())}
 
 
-class TransformKeyAdminClient:
+class TransformKeyAdminClient(ChannelClient):
     """Connection to a running vault's TransformKeyAdmin service."""
 
     def __init__(
@@ -103,24 +102,8 @@ class TransformKeyAdminClient:
         timeout: float | None = DEFAULT_TIMEOUT,
         tls: ClientTls | None = None,
     ) -> None:
-        self._timeout = timeout
-        self._channel = open_channel(target, tls)
+        super().__init__(target, tls, timeout=timeout)
         self._stub = transform_keys_pb2_grpc.TransformKeyAdminStub(self._channel)
-
-    def __enter__(self) -> TransformKeyAdminClient:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-    def close(self) -> None:
-        """Close the channel."""
-        self._channel.close()
 
     def rotate(self, collection: str, *, revoke_old: bool = False) -> dict[str, Any]:
         """The JSON document of ``biovault keys rotate cancelable``."""
