@@ -111,11 +111,14 @@ class CancelableCollection:
         self.transform_keys = keys
         self._sealer = sealer
         self._blocks: dict[int, _Block] = {}
+        # Live slots of each block, rebuilt only after a change (no per-query loops).
+        self._live_cache: dict[int, tuple[np.ndarray, list[str]]] | None = None
         self._where: dict[str, tuple[int, int]] = {}
 
     # --- loading --------------------------------------------------------------
     def load(self, blocks: Iterable[BlockRecord], subjects: Sequence[SubjectRecord]) -> None:
         """Fill memory from stored blocks and subject rows."""
+        self._live_cache = None
         for block in blocks:
             version, rows = decode_rows(
                 block.blob,
@@ -217,6 +220,7 @@ class CancelableCollection:
 
     def apply_enrollment(self, plan: RowsEnrollmentPlan) -> None:
         """Make a committed enrolment visible to matching."""
+        self._live_cache = None
         self._blocks.update(plan.states)
         for subject in plan.subjects:
             self._where[subject.subject_id] = (subject.block_no, subject.slot)
@@ -237,6 +241,7 @@ class CancelableCollection:
 
     def apply_erasure(self, plan: RowsErasurePlan) -> None:
         """Make a committed erasure visible to matching."""
+        self._live_cache = None
         del self._where[plan.subject_id]
         if plan.state is None:
             del self._blocks[plan.block_no]
@@ -256,6 +261,16 @@ class CancelableCollection:
             max_correlation(probe_spectra, block.spectra[slot : slot + 1], self.record.dim)[0, 0]
         )
 
+    def _live_slots(self) -> dict[int, tuple[np.ndarray, list[str]]]:
+        """Per block: live slot numbers and their subject ids."""
+        if self._live_cache is None:
+            self._live_cache = {}
+            for block_no, block in self._blocks.items():
+                slots = [i for i, subject in enumerate(block.subjects) if subject is not None]
+                ids = [str(block.subjects[i]) for i in slots]
+                self._live_cache[block_no] = (np.array(slots, dtype=np.intp), ids)
+        return self._live_cache
+
     def all_scores(self, probes: np.ndarray) -> tuple[list[str], np.ndarray]:
         """Every live subject's score for each unit probe row."""
         by_version = self._probe_spectra(probes, (b.version for b in self._blocks.values()))
@@ -263,13 +278,13 @@ class CancelableCollection:
         columns = []
         for block_no in sorted(self._blocks):
             block = self._blocks[block_no]
-            live = [i for i, s in enumerate(block.subjects) if s is not None]
-            if not live:
+            live, live_ids = self._live_slots()[block_no]
+            if not live_ids:
                 continue
             scores = max_correlation(
                 by_version[block.version], block.spectra[live], self.record.dim
             )
-            ids.extend(str(block.subjects[i]) for i in live)
+            ids.extend(live_ids)
             columns.append(scores)
         if not columns:
             return [], np.empty((len(probes), 0))
