@@ -36,6 +36,7 @@ def test_a_consistent_store_has_no_problems(make_core, tmp_path) -> None:
     report = _check(_populated(make_core, tmp_path))
     assert report.problems == []
     assert (report.counts["collections"], report.counts["subjects"]) == (1, 5)
+    assert report.counts["orphan_collection_keys"] == 0
 
 
 def test_a_live_count_that_disagrees_with_the_subjects_is_found(make_core, tmp_path) -> None:
@@ -56,3 +57,15 @@ def test_a_damaged_header_and_a_runaway_slot_are_found(make_core, tmp_path) -> N
     problems = _check(path).problems
     assert any("header" in p for p in problems)
     assert any("beyond next_slot" in p for p in problems)
+
+
+def test_keys_of_a_collection_that_does_not_exist_are_counted_not_reported(
+    make_core, tmp_path
+) -> None:
+    """A crash between storing a new collection's key and its row is harmless."""
+    path = _populated(make_core, tmp_path)
+    with SqliteTemplateStore(path) as store:
+        store.put_meta("dek/ghost/00000001", b"wrapped")
+    report = _check(path)
+    assert report.problems == []
+    assert report.counts["orphan_collection_keys"] == 1

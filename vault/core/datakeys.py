@@ -152,6 +152,19 @@ class CollectionDataKeys:
                 log.info("retired data key version %d of collection %s", version, collection)
             return retired
 
+    def discard(self, collection: str) -> None:
+        """Delete the DEKs of a collection that was never created (undo of ``sealer``).
+
+        Raises:
+            IntegrityError: Blocks of that collection exist (their key is never deleted).
+        """
+        with self.lock:
+            if self._meta.block_headers(collection, 0):
+                raise IntegrityError(f"collection '{collection}' has blocks; its key stays")
+            for version in self.wrapped_versions(collection):
+                self._meta.delete_meta(dek_meta_key(collection, version))
+            self._rings.pop(collection, None)
+
     def _load(self, collection: str) -> DataKeyRing:
         ring = DataKeyRing(collection)
         for version, wrapped in sorted(self.wrapped_versions(collection).items()):

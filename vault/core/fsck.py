@@ -12,6 +12,10 @@ What must agree after any crash:
   inside are *not* decrypted); the audit log's entries hash to its last signed
   checkpoint and an exported bundle verifies entry by entry.
 
+Wrapped keys of a collection that does not exist (a crash between storing a new
+collection's key and its row) are counted, not reported: they are harmless and a
+retried create reuses them.
+
 Nothing is written: the store is opened read-only and the audit log is exported
 to a temporary directory.
 """
@@ -28,9 +32,10 @@ from vault.audit.log import MerkleAuditLog
 from vault.audit.verify import verify_bundle
 from vault.blob import SchemeId, split_blob
 from vault.core.auditkey import AUDIT_SIGNING_KEY_META, load_or_create_audit_signer
-from vault.core.datakeys import CollectionDataKeys
+from vault.core.datakeys import DEK_META_PREFIX, CollectionDataKeys, key_data
 from vault.core.disclosure import disclosure_of
 from vault.core.retention import retention_of
+from vault.core.transform_seeds import SEED_META_PREFIX
 from vault.errors import VaultError
 from vault.keys.base import KeyService
 from vault.schemes.ckks_blocks import block_blob_id
@@ -59,7 +64,9 @@ def check_store(data_dir: Path, store: TemplateStore, report: FsckReport) -> Non
     report.problems += sqlite_problems(data_dir / "vault.db")
     if (data_dir / "audit.db").exists():  # a missing log is check_audit_log's finding
         report.problems += sqlite_problems(data_dir / "audit.db")
-    for record in store.list_collections():
+    records = store.list_collections()
+    report.counts["orphan_collection_keys"] = _orphan_keys(store, {r.name for r in records})
+    for record in records:
         report.counts["collections"] += 1
         where = f"collection {record.name!r}"
         try:
@@ -100,6 +107,16 @@ def check_store(data_dir: Path, store: TemplateStore, report: FsckReport) -> Non
                     f"{where} block {subject.block_no}: a subject's slot {subject.slot} "
                     f"is beyond next_slot {limit}"
                 )
+
+
+def _orphan_keys(store: TemplateStore, collections: set[str]) -> int:
+    meta = key_data(store)
+    orphans = 0
+    for prefix in (DEK_META_PREFIX, SEED_META_PREFIX):
+        for key in meta.list_meta_keys(prefix):
+            owner = key[len(prefix) :].rpartition("/")[0]
+            orphans += owner not in collections
+    return orphans
 
 
 def check_sealed_blocks(store: TemplateStore, keys: KeyService, report: FsckReport) -> None:

@@ -19,6 +19,7 @@ import os
 import threading
 
 from vault.blob import BlobHeader, BlobKind, SchemeId, split_blob
+from vault.core.datakeys import key_data
 from vault.errors import (
     ConfigurationError,
     IntegrityError,
@@ -68,6 +69,10 @@ class SeedSource:
         """The raw seed; the caller derives its key and drops the bytes at once."""
         raise NotImplementedError
 
+    def discard(self, collection: str) -> None:
+        """Forget every seed of a collection that was never created (undo of ``create``)."""
+        raise NotImplementedError
+
 
 class VaultSeedSource(SeedSource):
     """Seeds sealed under fresh DEKs that the key service's Transit KEK wraps."""
@@ -88,6 +93,11 @@ class VaultSeedSource(SeedSource):
         sealed = seal_with_new_key(self._keys, os.urandom(SEED_BYTES), _aad(collection, version))
         header = BlobHeader(SchemeId.CANCELABLE, 0, version, BlobKind.WRAPPED_SECRET)
         self._store.put_meta(seed_meta_key(collection, version), header.pack() + sealed)
+
+    def discard(self, collection: str) -> None:
+        meta = key_data(self._store)
+        for version in self.versions(collection):
+            meta.delete_meta(seed_meta_key(collection, version))
 
     def unsafe_open(self, collection: str, version: int) -> bytes:
         stored = self._store.get_meta(seed_meta_key(collection, version))
@@ -128,6 +138,10 @@ class EphemeralSeedSource(SeedSource):
 
     def create(self, collection: str, version: int) -> None:
         self._seeds.setdefault((collection, version), os.urandom(SEED_BYTES))
+
+    def discard(self, collection: str) -> None:
+        for version in self.versions(collection):
+            del self._seeds[(collection, version)]
 
     def unsafe_open(self, collection: str, version: int) -> bytes:
         try:

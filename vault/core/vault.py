@@ -121,6 +121,18 @@ class VaultCore:
     def _sealer(self, name: str) -> BlobSealer | None:
         return None if self._data_keys is None else self._data_keys.sealer(name)
 
+    def _discard_keys_of_uncreated(self, name: str) -> None:
+        """Undo the key material a refused create made, so no orphan wrapped key stays."""
+        if self._store.get_collection(name) is not None:
+            return  # created after all (or by someone else): its keys are in use
+        try:
+            if self._data_keys is not None:
+                self._data_keys.discard(name)
+            if self._transform_seeds is not None:
+                self._transform_seeds.discard(name)
+        except Exception:  # the original error matters more; a retry reuses leftovers
+            log.exception("could not remove the keys of refused collection %s", name)
+
     def _collection(self, name: str) -> tuple[ProtectedCollection, _CollectionLocks]:
         check_collection_name(name)
         try:
@@ -222,9 +234,13 @@ class VaultCore:
             with self._registry_lock:
                 if spec.name in self._collections:
                     raise AlreadyExists(f"collection '{spec.name}' already exists")
-                self._sealer(spec.name)  # its data key exists before the collection does
-                prepare_transform_keys(record, self._transform_seeds)
-                self._store.create_collection(record)
+                try:
+                    self._sealer(spec.name)  # its data key exists before the collection does
+                    prepare_transform_keys(record, self._transform_seeds)
+                    self._store.create_collection(record)
+                except BaseException:
+                    self._discard_keys_of_uncreated(spec.name)
+                    raise
                 return self._info(self._open(record))
 
     def get_collection(self, name: str, ctx: RequestContext) -> CollectionInfo:
