@@ -12,6 +12,7 @@ from __future__ import annotations
 __all__ = [
     "AlreadyExists",
     "ConfigurationError",
+    "DeadlineExceeded",
     "FailedPrecondition",
     "IntegrityError",
     "InvalidArgument",
@@ -62,6 +63,10 @@ class Unauthenticated(VaultError):
 
 class ResourceExhausted(VaultError):
     """A quota or rate limit was hit."""
+
+
+class DeadlineExceeded(VaultError):
+    """The caller's deadline passed before the work could finish; nothing was changed."""
 
 
 class KeyServiceError(VaultError):

@@ -61,3 +61,22 @@ def test_report_counts_erasures_deadlines_and_overdue(make_log, signer, tmp_path
     markdown = render_markdown(summary)
     assert "| faces | access, border | no | 1.66667 min | 3 | 2 |" in markdown
     assert "templates past their deadline and not erased: 1" in markdown
+
+
+def test_a_revoked_old_version_template_counts_as_erased(make_log, signer, tmp_path):
+    """keys rotate --revoke-old erasures are erasures: counted, listed, never 'overdue'."""
+    log = make_log()
+    for e in [
+        _event(1, "collection.create", purposes="access", retention_seconds=100.0),
+        _event(2, "enroll", subjects=["aa", "bb"], count=2, consent_ref="f-1"),
+        _event(3, "keys.rotate.cancelable", purpose="", key_version=2),
+        _event(4, "keys.revoke", subjects=["aa"], purpose="", key_version=2),
+        _event(4, "keys.revoke", subjects=["bb"], purpose="", key_version=2),
+        _event(500, "verify", decision="no_match"),
+    ]:  # fmt: skip
+        log.append(e)
+    bundle = verify_bundle(write_bundle(export_bundle(log), tmp_path / "b"), signer.verifier_key)
+    summary = summarize(bundle)
+    assert summary["collections"]["faces"]["erased"] == 2
+    assert sorted(x["subject"] for x in summary["erasures"]) == ["aa", "bb"]
+    assert summary["retention"]["overdue"] == []

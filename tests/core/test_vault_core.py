@@ -4,7 +4,15 @@ import numpy as np
 import pytest
 
 from tests.support.synthetic import identities, samples
-from vault.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, TemplateError
+from vault import deadline
+from vault.errors import (
+    AlreadyExists,
+    DeadlineExceeded,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    TemplateError,
+)
 from vault.types import CollectionSpec, ProtectionMode, RequestContext
 
 DIM = 32
@@ -170,3 +178,19 @@ def test_identify_runs_while_an_enrolment_is_encrypting(enrolled, monkeypatch):
     release.set()
     writer.join(30)
     assert core.get_collection("faces", CTX).size == 41
+
+
+def test_work_past_the_callers_deadline_is_refused_and_changes_nothing(enrolled, make_core, audit):
+    """An expired deadline stops enrol, erase and scoring before they start; audited."""
+    core, templates, ids, _ = enrolled
+    with deadline.bounded_by(0.0):
+        with pytest.raises(DeadlineExceeded, match="before the enrolment was stored"):
+            core.enroll("faces", ["late"], templates[:1].astype(np.float32), CTX)
+        with pytest.raises(DeadlineExceeded, match="before the erasure was stored"):
+            core.delete("faces", ids[0], CTX)
+        with pytest.raises(DeadlineExceeded, match="before scoring"):
+            core.identify("faces", templates[:1], 1, CTX)
+    assert [e.outcome for e in audit.events[-3:]] == ["DeadlineExceeded"] * 3
+    reopened = make_core()
+    assert reopened.get_collection("faces", CTX).size == len(ids)
+    assert reopened.verify("faces", ids[0], templates[0], CTX).match

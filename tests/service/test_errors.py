@@ -19,6 +19,7 @@ EXPECTED = {
     errors.PermissionDenied: grpc.StatusCode.PERMISSION_DENIED,
     errors.Unauthenticated: grpc.StatusCode.UNAUTHENTICATED,
     errors.ResourceExhausted: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    errors.DeadlineExceeded: grpc.StatusCode.DEADLINE_EXCEEDED,
     errors.KeyServiceError: grpc.StatusCode.UNAVAILABLE,
     errors.KeyServiceUnavailable: grpc.StatusCode.UNAVAILABLE,
     errors.WrappedKeyRejected: grpc.StatusCode.DATA_LOSS,

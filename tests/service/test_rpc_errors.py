@@ -9,9 +9,9 @@ import grpc
 import numpy as np
 import pytest
 
-from tests.service.fakes import FakeVault, Served, unit_rows
+from tests.service.fakes import FakeVault, Served, served, unit_rows
 from tests.service.test_errors import EXPECTED
-from vault import errors
+from vault import deadline, errors
 from vault.api.v1 import vault_pb2, vault_pb2_grpc
 from vault.service.client import ClientError, VaultClient
 from vault.service.errors import INTERNAL_DETAILS
@@ -139,3 +139,26 @@ def test_unreachable_server_is_unavailable() -> None:
     with VaultClient("127.0.0.1:1", timeout=5) as lonely, pytest.raises(ClientError) as caught:
         lonely.get_collection("c")
     assert caught.value.code is grpc.StatusCode.UNAVAILABLE
+
+
+class _DeadlineRecorder(FakeVault):
+    """Records how much of the caller's deadline the core saw."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[float | None] = []
+
+    def get_collection(self, name, ctx):  # type: ignore[no-untyped-def]
+        self.seen.append(deadline.remaining())
+        return super().get_collection(name, ctx)
+
+
+def test_the_callers_deadline_reaches_the_core() -> None:
+    """The gRPC deadline is what the core (and the key service under it) must finish in."""
+    recorder = _DeadlineRecorder()
+    with served(recorder) as running, running.client(timeout=4.0) as client:
+        client.create_collection(CollectionSpec("c", ProtectionMode.CKKS, 8, True, ("access",)))
+        client.get_collection("c")
+    (left,) = recorder.seen
+    assert left is not None and 0 < left <= 4.5  # gRPC rounds the deadline it carries
+    assert deadline.remaining() is None  # nothing leaks out of the handler

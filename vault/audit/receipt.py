@@ -33,7 +33,7 @@ __all__ = [
 
 RECEIPT_FORMAT: Final = "biovault erasure receipt v1"
 #: Actions whose entries record an erasure of templates.
-ERASURE_ACTIONS: Final = frozenset({"delete", "consent.withdraw", "retention.erase"})
+ERASURE_ACTIONS: Final = frozenset({"delete", "consent.withdraw", "retention.erase", "keys.revoke"})
 
 
 class ReceiptError(IntegrityError):

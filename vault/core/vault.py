@@ -15,6 +15,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
+from vault import deadline
 from vault.audit.base import AuditEvent, AuditSink
 from vault.core.datakeys import CollectionDataKeys
 from vault.core.disclosure import config_with_disclosure, disclosure_of
@@ -237,6 +238,7 @@ class VaultCore:
                 try:
                     self._sealer(spec.name)  # its data key exists before the collection does
                     prepare_transform_keys(record, self._transform_seeds)
+                    deadline.check("the collection was stored")
                     self._store.create_collection(record)
                 except BaseException:
                     self._discard_keys_of_uncreated(spec.name)
@@ -274,6 +276,7 @@ class VaultCore:
                 if taken:
                     raise AlreadyExists(f"{len(taken)} subject id(s) are already enrolled")
                 plan = target.plan_enrollment(subject_ids, units, enrolled_at=self._clock())
+                deadline.check("the enrolment was stored")
                 self._store.commit_enrollment(collection, plan.blocks, plan.subjects)
                 with lock.state:
                     target.apply_enrollment(plan)
@@ -290,6 +293,7 @@ class VaultCore:
                 raise InvalidArgument("verify takes exactly one probe")
             self._verify_budget.check(ctx.actor, collection, subject_id)
             with lock.state:
+                deadline.check("scoring")
                 if target.location(subject_id) is None:
                     # Same answer shape as a mismatch: callers can't probe for ids.
                     details["decision"] = "no_match"
@@ -314,6 +318,7 @@ class VaultCore:
             details["probes"] = len(units)
             policy = disclosure_of(target.record)
             with lock.state:
+                deadline.check("scoring")
                 return policy.matches(target.identify(units, policy.top_k(top_k)))
 
     def encrypted_scores_for_evaluation(
@@ -342,20 +347,27 @@ class VaultCore:
         """Erase one subject, audited under ``action`` (delete, consent withdrawal,
         retention expiry) with ``details``."""
         with self._audited(action, collection, ctx, [subject_id], **details):
-            target, lock = self._collection(collection)
-            with lock.writer:
-                if target.location(subject_id) is None:
-                    raise NotFound("no such subject in this collection")
-                plan = target.plan_erasure(subject_id)
-                self._store.commit_erasure(
-                    collection,
-                    subject_id,
-                    replacement=plan.replacement,
-                    drop_block=plan.block_no if plan.replacement is None else None,
-                )
-                with lock.state:
-                    target.apply_erasure(plan)
+            if not self._erase_one(collection, subject_id):
+                raise NotFound("no such subject in this collection")
             return DeleteResult(subject_id=subject_id, erased=1, erased_at=self._clock())
+
+    def _erase_one(self, collection: str, subject_id: str) -> bool:
+        """Erase a subject's template durably, then in memory; False if it is not enrolled."""
+        target, lock = self._collection(collection)
+        with lock.writer:
+            if target.location(subject_id) is None:
+                return False
+            plan = target.plan_erasure(subject_id)
+            deadline.check("the erasure was stored")
+            self._store.commit_erasure(
+                collection,
+                subject_id,
+                replacement=plan.replacement,
+                drop_block=plan.block_no if plan.replacement is None else None,
+            )
+            with lock.state:
+                target.apply_erasure(plan)
+        return True
 
     # --- renewal of transform keys (cancelable, hybrid) -------------------------
     def rotate_transform_key(
@@ -378,19 +390,7 @@ class VaultCore:
     ) -> None:
         """Erase one older-version template (its own audit event, like a delete)."""
         with self._audited("keys.revoke", collection, ctx, [subject_id], **details):
-            target, lock = self._collection(collection)
-            with lock.writer:
-                if target.location(subject_id) is None:
-                    return  # erased meanwhile
-                plan = target.plan_erasure(subject_id)
-                self._store.commit_erasure(
-                    collection,
-                    subject_id,
-                    replacement=plan.replacement,
-                    drop_block=plan.block_no if plan.replacement is None else None,
-                )
-                with lock.state:
-                    target.apply_erasure(plan)
+            self._erase_one(collection, subject_id)  # False: erased meanwhile
 
     def transform_key_status(self, collection: str) -> dict[int, int]:
         """Live templates per transform key version of a keyed collection."""

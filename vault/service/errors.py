@@ -18,7 +18,7 @@ from typing import Any, Final, NoReturn, TypeVar
 
 import grpc
 
-from vault import errors
+from vault import deadline, errors
 from vault.service.wire import MalformedRequest
 
 __all__ = [
@@ -41,6 +41,7 @@ STATUS_BY_ERROR: Final[tuple[tuple[type[errors.VaultError], grpc.StatusCode], ..
     (errors.PermissionDenied, grpc.StatusCode.PERMISSION_DENIED),
     (errors.Unauthenticated, grpc.StatusCode.UNAUTHENTICATED),
     (errors.ResourceExhausted, grpc.StatusCode.RESOURCE_EXHAUSTED),
+    (errors.DeadlineExceeded, grpc.StatusCode.DEADLINE_EXCEEDED),
     # A wrapped key the key service rejects as tampered is bad stored data, not an
     # outage: retrying cannot help, so it is reported like IntegrityError.
     (errors.WrappedKeyRejected, grpc.StatusCode.DATA_LOSS),
@@ -123,7 +124,8 @@ def rpc_boundary(
         try:
             if isinstance(request, MalformedRequest):
                 raise request.error()
-            return handler(self, request, context)
+            with deadline.bounded_by(context.time_remaining()):
+                return handler(self, request, context)
         except Exception as error:  # the single boundary of every RPC
             if isinstance(error, grpc.RpcError) and not context.is_active():
                 # The client went away mid-stream; there is nobody left to answer.

@@ -18,17 +18,28 @@ import hvac.adapters
 import hvac.exceptions
 import requests
 
+from vault import deadline
+
 __all__ = ["RetryPolicy", "StatusAdapter", "is_auth_failure", "is_transient"]
 
 _TRANSIENT_STATUS = frozenset({412, 429, 500, 502, 503, 504})
 
 
 class StatusAdapter(hvac.adapters.JSONAdapter):  # type: ignore[misc]  # untyped base
-    """hvac's JSON adapter, but every raised error remembers its HTTP status.
+    """hvac's JSON adapter, but every raised error remembers its HTTP status, and no
+    request outlives the gRPC caller's deadline.
 
     hvac maps 412 and 504 to the generic ``UnexpectedError`` without the code;
     keeping the status lets :func:`is_transient` decide on the number.
     """
+
+    def __init__(self, *args: Any, timeout: float = 30.0, **kwargs: Any) -> None:
+        super().__init__(*args, timeout=timeout, **kwargs)
+        self._default_timeout = timeout
+
+    def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+        kwargs.setdefault("timeout", deadline.timeout_within(self._default_timeout))
+        return super().request(method, url, *args, **kwargs)
 
     def _raise_for_error(self, method: str, url: str, response: Any) -> None:
         try:

@@ -23,7 +23,8 @@ from typing import Any, TypeVar
 
 import hvac
 
-from vault.errors import ConfigurationError, KeyServiceError
+from vault import deadline
+from vault.errors import ConfigurationError, DeadlineExceeded, KeyServiceError
 from vault.keys.hcvault._errors import translated_errors
 from vault.keys.hcvault._retry import RetryPolicy, StatusAdapter, is_auth_failure, is_transient
 from vault.keys.hcvault.login import LoginStrategy, TokenLease
@@ -120,6 +121,7 @@ class VaultSession:
         with self._lock:
             while True:
                 logging_in = False
+                deadline.check(f"the key service was asked to {action}")
                 try:
                     if (
                         fresh_login
@@ -133,6 +135,10 @@ class VaultSession:
                 except ConfigurationError:
                     raise
                 except Exception as error:
+                    if deadline.expired():  # our shortened timeout, not a slow server
+                        raise DeadlineExceeded(
+                            f"the caller's deadline passed while trying to {action}"
+                        ) from error
                     if (
                         not logging_in
                         and is_auth_failure(error)
