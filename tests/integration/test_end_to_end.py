@@ -33,7 +33,11 @@ def world(tmp_path_factory, openbao_dev):
     np.save(inputs / "probes.npy", probes)
 
     service = ServiceProcess(
-        data_dir, root / "serve.log", vault_addr=openbao_dev.addr, token=openbao_dev.token
+        data_dir,
+        root / "serve.log",
+        vault_addr=openbao_dev.addr,
+        token=openbao_dev.token,
+        extra_args=("--log-format", "json"),
     ).start()
     target = ("--target", service.target)
     created = run_cli(
@@ -175,3 +179,18 @@ def test_no_template_bytes_at_rest_or_in_logs(world):
     assert found == {}
     # The scan itself must be able to find a leak: the input file holds them all.
     assert scan_tree([world["inputs"] / "gallery.npy"], fingerprints)
+
+
+def test_the_service_log_is_json_lines_with_an_access_line_per_rpc(world):
+    """`serve --log-format json`: every line parses; each RPC left rpc, code and ms."""
+    lines = world["service"].log_path.read_text().splitlines()
+    records = [json.loads(line) for line in lines if line.strip()]
+    access = [r for r in records if r["logger"] == "vault.access"]
+    assert {(r["rpc"], r["code"]) for r in access} >= {
+        ("TemplateVault.CreateCollection", "OK"),
+        ("TemplateVault.Enroll", "OK"),
+        ("TemplateVault.Identify", "OK"),
+    }
+    assert all(
+        set(r) == {"time", "level", "logger", "message", "rpc", "code", "ms"} for r in access
+    )

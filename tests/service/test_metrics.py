@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import logging
 import urllib.request
 
 import numpy as np
@@ -9,6 +11,7 @@ import pytest
 from prometheus_client import generate_latest
 
 from tests.service.fakes import FakeVault, free_port, served
+from vault.cli.logsetup import JsonLineFormatter
 from vault.service.client import ClientError
 from vault.service.metrics import VaultMetrics, serve_metrics
 from vault.types import CollectionSpec, ProtectionMode, RequestContext
@@ -47,3 +50,26 @@ def test_the_exporter_serves_the_registry_over_http() -> None:
     finally:
         stop()
     assert 'biovault_gallery_templates{collection="faces"} 7.0' in body
+
+
+def test_the_access_log_is_structured_and_names_no_subject_or_score(caplog) -> None:
+    """One JSON line per RPC with rpc, code and ms; the subject id and score appear nowhere."""
+    api = FakeVault()
+    api.create_collection(CollectionSpec("c", ProtectionMode.CKKS, 4), RequestContext())
+    api.enroll("c", [SUBJECT], np.ones((1, 4), np.float32), RequestContext())
+    caplog.set_level(logging.INFO)
+    with served(api, metrics=VaultMetrics()) as live, live.client(timeout=5) as client:
+        result = client.verify("c", SUBJECT, np.ones((1, 4), np.float32))
+        with pytest.raises(ClientError):
+            client.verify("missing", SUBJECT, np.ones((1, 4), np.float32))
+    formatter = JsonLineFormatter()
+    lines = [formatter.format(r) for r in caplog.records]
+    access = [json.loads(x) for x in lines if '"logger": "vault.access"' in x]
+    assert [(a["rpc"], a["code"]) for a in access] == [
+        ("TemplateVault.Verify", "OK"),
+        ("TemplateVault.Verify", "NOT_FOUND"),
+    ]
+    assert all(isinstance(a["ms"], float) and a["level"] == "INFO" for a in access)
+    everything = "\n".join(lines)
+    assert SUBJECT not in everything
+    assert result.score is not None and f"{result.score:.4f}" not in everything

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 from pathlib import Path
 
 from vault.cli.common import CommandError, Commands, positive_int
+from vault.cli.logsetup import LOG_FORMATS, configure_logging
 from vault.config import DEFAULT_LISTEN, ServeSettings
 
 __all__ = ["register", "settings_from_args"]
@@ -134,6 +134,12 @@ def register(commands: Commands) -> None:
         help="log verbosity",
     )
     parser.add_argument(
+        "--log-format",
+        default="text",
+        choices=LOG_FORMATS,
+        help="text for people, json for log shippers (one object per line)",
+    )
+    parser.add_argument(
         "--retention-interval",
         type=float,
         default=_DEFAULTS.retention_interval,
@@ -202,8 +208,6 @@ def _serve(args: argparse.Namespace) -> int:
     from vault.service.server import run
 
     settings = settings_from_args(args)
-    logging.basicConfig(
-        level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(args.log_level, args.log_format)
     run(settings, grace=args.grace)
     return 0

@@ -1,7 +1,8 @@
 """Prometheus metrics: requests and latency by RPC and status, gallery sizes, Vault health.
 
-Labels carry only RPC names, status code names and collection names - never a
-subject id, a score, a template or anything from a request body. The exporter
+Labels (and the access log, ``vault.access``) carry only RPC names, status code
+names and collection names - never a subject id, a score, a template or anything
+from a request body. The exporter
 is plain HTTP on its own port (``serve --metrics-listen HOST:PORT``); it is off
 by default, and what it shows is safe to scrape without authentication.
 """
@@ -9,6 +10,7 @@ by default, and what it shows is safe to scrape without authentication.
 from __future__ import annotations
 
 import functools
+import logging
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -21,6 +23,9 @@ from prometheus_client.registry import Collector
 from vault.service.addresses import split_host_port
 
 __all__ = ["MetricsInterceptor", "VaultMetrics", "serve_metrics"]
+
+#: One line per finished RPC: method, status code and milliseconds, nothing else.
+_access = logging.getLogger("vault.access")
 
 _BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 
@@ -86,9 +91,16 @@ class VaultMetrics:
         self.registry.register(_VaultState(sizes, serving))
 
     def observe(self, rpc: str, code: str, seconds: float) -> None:
-        """Count one finished RPC."""
+        """Count one finished RPC and write its access-log line (same fields as labels)."""
         self.requests.labels(rpc, code).inc()
         self.latency.labels(rpc, code).observe(seconds)
+        _access.info(
+            "%s %s %.1f ms",
+            rpc,
+            code,
+            seconds * 1e3,
+            extra={"rpc": rpc, "code": code, "ms": round(seconds * 1e3, 2)},
+        )
 
 
 def _code_of(context: Any, error: BaseException | None) -> str:

@@ -180,12 +180,11 @@ def run(
         contextlib.ExitStack() as exporter,
     ):
         health_ref: list[VaultHealth] = []
-        metrics = None
-        if settings.metrics_listen:
-            metrics = VaultMetrics(
-                sizes=getattr(services.core, "collection_sizes", None),
-                serving=lambda: bool(health_ref) and health_ref[0].serving,
-            )
+        # Always measured (the access log comes from it); exported only when asked.
+        metrics = VaultMetrics(
+            sizes=getattr(services.core, "collection_sizes", None),
+            serving=lambda: bool(health_ref) and health_ref[0].serving,
+        )
         server, health_servicer, port = build_server(
             services.core,
             settings.listen,
@@ -199,7 +198,7 @@ def run(
             metrics=metrics,
         )
         health_ref.append(health_servicer)
-        if metrics is not None and settings.metrics_listen:
+        if settings.metrics_listen:
             exporter.callback(serve_metrics(settings.metrics_listen, metrics))
             _log.info("metrics on http://%s/metrics", settings.metrics_listen)
         server.start()
