@@ -57,3 +57,21 @@ def test_bench_writes_every_contract_key(tmp_path, capsys):
     assert "scaled" in result["baselines"]["method"]
     assert plot.stat().st_size > 1000
     assert "top-1 agreement" in capsys.readouterr().out
+
+
+def test_bench_runs_the_keyed_modes_through_the_same_path(tmp_path, capsys):
+    """--mode hybrid / cancelable: same timing keys; the score difference is reported
+    against the unprotected scores (the transform's distortion included)."""
+    for mode in ("hybrid", "cancelable"):
+        out = tmp_path / f"{mode}.json"
+        args = ["bench", "--gallery", "200", "--dim", "128", "--probes", "4", "--batch", "2"]
+        args += ["--naive-sample", "2", "--curve-points", "1", "--mode", mode]
+        assert main([*args, "--json", str(out)]) == 0
+        result = json.loads(out.read_text())
+        assert result["mode"] == mode and "max_abs_score_error" not in result
+        assert set(result) >= CONTRACT_KEYS - {"max_abs_score_error"}
+        # Not small: impostors' best orbit alignment (cancelable) and the d/2 projection
+        # (hybrid) move scores; top-1 must still agree.
+        assert 0 < result["max_abs_score_error_vs_unprotected"] < 1.0
+        assert result["top1_agreement"] == 1.0 and result["memory"] == {}
+    assert "unprotected scores" in capsys.readouterr().out
