@@ -41,6 +41,8 @@ class CollectionSpec:
     score_decimals: int | None = None
     max_top_k: int | None = None
     decision_only: bool = False
+    # Cancelable only: a serialised EmbeddingProfile to whiten with (b"": none).
+    embedding_profile: bytes = b""
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,8 @@ class CollectionInfo:
     score_decimals: int = 2
     max_top_k: int = 10
     decision_only: bool = False
+    # SHA-256 of the embedding profile a cancelable collection whitens with ("": none).
+    embedding_profile_sha256: str = ""
 
 
 @dataclass(frozen=True)

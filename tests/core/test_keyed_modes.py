@@ -1,16 +1,18 @@
 """Cancelable and hybrid collections through the core, with seeds wrapped by real OpenBao."""
 
+import dataclasses
 import os
 
 import numpy as np
 import pytest
 
 from tests.core.conftest import MemoryAuditSink
-from tests.support.synthetic import identities, samples
+from tests.support.synthetic import anisotropic_people, identities, samples
 from vault.core.transform_seeds import VaultSeedSource, seed_meta_key
 from vault.core.vault import VaultCore
 from vault.errors import FailedPrecondition, InvalidArgument
 from vault.keys.datakey import DataKey
+from vault.schemes.profile import EmbeddingProfile
 from vault.store.sqlite import SqliteTemplateStore
 from vault.types import CollectionSpec, ProtectionMode, RequestContext
 
@@ -124,3 +126,46 @@ def test_keyed_modes_need_a_seed_source(open_core) -> None:
         core.create_collection(
             CollectionSpec("tiny", ProtectionMode.CANCELABLE, 4, purposes=("access",)), CTX
         )
+
+
+def _profile_bytes() -> tuple[bytes, np.ndarray, np.ndarray]:
+    """A profile fitted on one anisotropic population, and other people to enrol."""
+    rows, _ = anisotropic_people(300, 2, DIM, np.random.default_rng(4))
+    people, _ = anisotropic_people(5, 2, DIM, np.random.default_rng(5))
+    return EmbeddingProfile.fit(rows).to_bytes(), people[0::2], people[1::2]
+
+
+def test_a_cancelable_collection_whitens_with_its_stored_profile(open_core) -> None:
+    """The profile is stored with the collection, named by digest in the answer and the
+    audit entry, applied to templates and probes, and still there after a restart."""
+    profile, gallery, probes = _profile_bytes()
+    digest = EmbeddingProfile.from_bytes(profile).digest()
+    core = open_core()
+    spec = dataclasses.replace(_spec("c", "cancelable"), embedding_profile=profile)
+    assert core.create_collection(spec, CTX).embedding_profile_sha256 == digest
+    assert open_core.audit.events[-1].details["embedding_profile_sha256"] == digest
+    core.enroll("c", [f"p{i}" for i in range(5)], gallery, CTX)
+    first = core.verify("c", "p2", probes[2], CTX)
+    whitened = EmbeddingProfile.from_bytes(profile).apply(np.stack([gallery[2], probes[2]]))
+    assert first.score == pytest.approx(float(whitened[0] @ whitened[1]), abs=1e-4)
+    open_core.stores[0].close()
+    again = open_core()
+    assert again.get_collection("c", CTX).embedding_profile_sha256 == digest
+    assert again.verify("c", "p2", probes[2], CTX).score == first.score
+
+
+@pytest.mark.parametrize(
+    ("mode", "profile", "reason"),
+    [("hybrid", None, "cancelable collections only"), ("cancelable", b"junk", "unreadable")],
+)
+def test_a_profile_that_cannot_be_used_is_refused_and_nothing_is_stored(
+    open_core, mode: str, profile: bytes | None, reason: str
+) -> None:
+    core = open_core()
+    data = profile if profile is not None else _profile_bytes()[0]
+    spec = dataclasses.replace(_spec("c", mode), embedding_profile=data)
+    with pytest.raises(InvalidArgument, match=reason):
+        core.create_collection(spec, CTX)
+    store = open_core.stores[0]
+    assert store.list_collections() == []
+    assert store.list_meta_keys("profile/") == [] and store.list_meta_keys("cancelable.seed/") == []

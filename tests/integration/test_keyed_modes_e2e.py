@@ -9,6 +9,7 @@ import pytest
 from tests.support.leakscan import scan_tree, template_fingerprints
 from tests.support.service import ServiceProcess, cli_json, run_cli
 from tests.support.synthetic import identities, samples
+from vault.schemes.profile import EmbeddingProfile
 
 DIM = 512
 GALLERY = 300
@@ -33,14 +34,25 @@ def world(tmp_path_factory, openbao_dev):
         root / "data", root / "serve.log", vault_addr=openbao_dev.addr, token=openbao_dev.token
     ).start()
     target = ("--target", service.target)
-    for mode in ("cancelable", "hybrid"):
+    # Other people's embeddings of the same "face model": what a profile is fitted on.
+    np.save(inputs / "public.npy", identities(2 * DIM + 64, DIM, rng).astype(np.float32))
+    fitted = run_cli(
+        "profile", "fit", "--embeddings", str(inputs / "public.npy"),
+        "--out", str(inputs / "profile.npz"),
+    )  # fmt: skip
+    assert fitted.returncode == 0, fitted.stderr
+    for name, mode, extra in [
+        ("cancelable", "cancelable", ()),
+        ("hybrid", "hybrid", ()),
+        ("whitened", "cancelable", ("--profile", str(inputs / "profile.npz"))),
+    ]:
         created = run_cli(
-            "collection", "create", *target, "--name", mode, "--mode", mode,
-            "--dim", str(DIM), "--allow-identification", "--purposes", "access",
+            "collection", "create", *target, "--name", name, "--mode", mode,
+            "--dim", str(DIM), "--allow-identification", "--purposes", "access", *extra,
         )  # fmt: skip
         assert created.returncode == 0, created.stderr
         enrolled = run_cli(
-            "enroll", *target, "--collection", mode, "--templates",
+            "enroll", *target, "--collection", name, "--templates",
             str(inputs / "gallery.npy"), "--ids", str(inputs / "ids.txt"), *CONSENT,
         )  # fmt: skip
         assert enrolled.returncode == 0, enrolled.stderr
@@ -63,7 +75,7 @@ def _identify(world, mode: str) -> list:
     return doc["results"]  # type: ignore[index]
 
 
-@pytest.mark.parametrize("mode", ["cancelable", "hybrid"])
+@pytest.mark.parametrize("mode", ["cancelable", "hybrid", "whitened"])
 def test_identify_and_verify(world, tmp_path, mode: str) -> None:
     """Each genuine probe's subject is top-1; verify accepts it and rejects another."""
     results = _identify(world, mode)
@@ -131,6 +143,25 @@ def test_renewal_through_the_cli(world, tmp_path) -> None:
     assert status["templates_by_transform_key_version"] == {  # type: ignore[index]
         "cancelable": {},
         "hybrid": {"1": GALLERY - 1},
+        "whitened": {"1": GALLERY},
     }
     refused = run_cli("keys", "rotate", "cancelable", *target, "--collection", "nope")
     assert refused.returncode == 1 and refused.stderr.count("\n") == 1
+
+
+def test_the_profile_is_named_by_digest_and_only_where_given(world) -> None:
+    """`collection get` shows the SHA-256 of the stored profile; other collections none."""
+    data = (world["inputs"] / "profile.npz").read_bytes()
+    digest = EmbeddingProfile.from_bytes(data).digest()
+    shown = {
+        name: cli_json("collection", "get", *world["target"], "--name", name)
+        for name in ("whitened", "cancelable", "hybrid")
+    }
+    assert shown["whitened"]["embedding_profile_sha256"] == digest  # type: ignore[index]
+    assert shown["cancelable"]["embedding_profile_sha256"] is None  # type: ignore[index]
+    refused = run_cli(
+        "collection", "create", *world["target"], "--name", "nope", "--mode", "hybrid",
+        "--dim", str(DIM), "--purposes", "access",
+        "--profile", str(world["inputs"] / "profile.npz"),
+    )  # fmt: skip
+    assert refused.returncode == 1 and "cancelable collections only" in refused.stderr

@@ -15,6 +15,7 @@ from vault.cli.common import (
     positive_int,
     write_json,
 )
+from vault.cli.profile import read_profile
 from vault.types import CollectionInfo, CollectionSpec, ProtectionMode
 
 __all__ = ["collection_json", "duration", "register"]
@@ -83,6 +84,13 @@ def register(commands: Commands) -> None:
         action="store_true",
         help="verify answers only match/no match, identify only ids: no scores leave",
     )
+    create.add_argument(
+        "--profile",
+        metavar="PROFILE.npz",
+        help="cancelable: whiten with this embedding profile (`biovault profile fit`); "
+        "recommended - without one, a key holder with face data can pick the template "
+        "out of its orbit (docs/protection.md)",
+    )
     add_json_flag(create)
     create.set_defaults(handler=_create)
 
@@ -108,6 +116,7 @@ def collection_json(info: CollectionInfo) -> dict[str, Any]:
         "score_decimals": info.score_decimals,
         "max_top_k": info.max_top_k,
         "decision_only": info.decision_only,
+        "embedding_profile_sha256": info.embedding_profile_sha256 or None,
     }
 
 
@@ -140,6 +149,7 @@ def _create(args: argparse.Namespace) -> int:
         score_decimals=args.score_decimals,
         max_top_k=args.max_top_k,
         decision_only=args.decision_only,
+        embedding_profile=read_profile(args.profile) if args.profile else b"",
     )
     if args.threshold is not None:
         spec = dataclasses.replace(spec, match_threshold=args.threshold)

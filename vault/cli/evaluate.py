@@ -36,6 +36,17 @@ def register(commands: Commands) -> None:
     parser.add_argument("--mode", required=True, choices=_MODES)
     parser.add_argument("--seed", type=int, default=0, help="seed of the attacks' randomness")
     parser.add_argument("--plot", type=Path, metavar="P.png", help="draw DET curves")
+    whitening = parser.add_mutually_exclusive_group()
+    whitening.add_argument(
+        "--profile",
+        metavar="PROFILE.npz",
+        help="cancelable: whiten with this profile (default: fit one on the embeddings)",
+    )
+    whitening.add_argument(
+        "--no-whitening",
+        action="store_true",
+        help="cancelable: evaluate the salted rotation without a profile",
+    )
     add_json_flag(parser)
     parser.set_defaults(handler=_evaluate)
 
@@ -85,7 +96,21 @@ def _evaluate(args: argparse.Namespace) -> int:
 
     embeddings = load_templates(args.embeddings)
     labels = _load_labels(args.labels, len(embeddings))
-    result = evaluate(embeddings, labels, args.mode, seed=args.seed, progress=_Bar())
+    profile = None
+    if args.profile:
+        from vault.cli.profile import read_profile
+        from vault.schemes.profile import EmbeddingProfile
+
+        profile = EmbeddingProfile.from_bytes(read_profile(args.profile))
+    result = evaluate(
+        embeddings,
+        labels,
+        args.mode,
+        seed=args.seed,
+        progress=_Bar(),
+        profile=profile,
+        whiten=not args.no_whitening,
+    )
     doc = result.document
     if args.plot:
         from vault.evaluation.plot import plot_det

@@ -26,6 +26,7 @@ from vault.cli import (
     fsck,
     health,
     keys,
+    profile,
     serve,
     templates,
 )
@@ -48,6 +49,7 @@ COMMAND_GROUPS: Final[tuple[Callable[[Commands], None], ...]] = (
     fsck.register,
     bench.register,
     evaluate.register,
+    profile.register,
 )
 _EXPECTED_ERRORS: Final = (CommandError, ClientError, VaultError, OSError)
 

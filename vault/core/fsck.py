@@ -12,9 +12,9 @@ What must agree after any crash:
   inside are *not* decrypted); the audit log's entries hash to its last signed
   checkpoint and an exported bundle verifies entry by entry.
 
-Wrapped keys of a collection that does not exist (a crash between storing a new
-collection's key and its row) are counted, not reported: they are harmless and a
-retried create reuses them.
+Wrapped keys (and embedding profiles) of a collection that does not exist (a
+crash between storing a new collection's key and its row) are counted, not
+reported: they are harmless and a retried create reuses or replaces them.
 
 Nothing is written: the store is opened read-only and the audit log is exported
 to a temporary directory.
@@ -34,6 +34,7 @@ from vault.blob import SchemeId, split_blob
 from vault.core.auditkey import AUDIT_SIGNING_KEY_META, load_or_create_audit_signer
 from vault.core.datakeys import DEK_META_PREFIX, CollectionDataKeys, key_data
 from vault.core.disclosure import disclosure_of
+from vault.core.protection import PROFILE_META_PREFIX
 from vault.core.retention import retention_of
 from vault.core.transform_seeds import SEED_META_PREFIX
 from vault.errors import VaultError
@@ -112,7 +113,7 @@ def check_store(data_dir: Path, store: TemplateStore, report: FsckReport) -> Non
 def _orphan_keys(store: TemplateStore, collections: set[str]) -> int:
     meta = key_data(store)
     orphans = 0
-    for prefix in (DEK_META_PREFIX, SEED_META_PREFIX):
+    for prefix in (DEK_META_PREFIX, SEED_META_PREFIX, PROFILE_META_PREFIX):
         for key in meta.list_meta_keys(prefix):
             owner = key[len(prefix) :].rpartition("/")[0]
             orphans += owner not in collections

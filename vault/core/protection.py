@@ -11,14 +11,15 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from vault.core.transform_seeds import CollectionTransformKeys, SeedSource
-from vault.errors import FailedPrecondition, InvalidArgument
+from vault.errors import FailedPrecondition, IntegrityError, InvalidArgument
 from vault.he.keyset import CkksKeySet
 from vault.he.params import probe_bits
 from vault.schemes.base import ProtectedCollection
 from vault.schemes.cancelable import CancelableCollection
 from vault.schemes.ckks import CkksCollection
 from vault.schemes.hybrid import HybridCollection, hybrid_dim
-from vault.store.base import CollectionRecord
+from vault.schemes.profile import EmbeddingProfile
+from vault.store.base import CollectionRecord, TemplateStore
 from vault.types import CollectionSpec, ProtectionMode
 
 if TYPE_CHECKING:
@@ -27,9 +28,13 @@ if TYPE_CHECKING:
 __all__ = [
     "MAX_KEYED_DIM",
     "MIN_KEYED_DIM",
+    "PROFILE_META_PREFIX",
     "check_mode",
+    "load_profile",
     "open_collection",
     "prepare_transform_keys",
+    "profile_meta_key",
+    "spec_profile",
     "transform_keys",
 ]
 
@@ -38,6 +43,40 @@ MAX_KEYED_DIM = 2048
 #: Below this the salt group is small and its impostor maximum large (FAR).
 MIN_KEYED_DIM = 64
 _PURPOSE = {ProtectionMode.CANCELABLE: "orbit-rotation", ProtectionMode.HYBRID: "hybrid-projection"}
+#: Metadata key prefix of a cancelable collection's embedding profile (public, in clear).
+PROFILE_META_PREFIX = "profile/"
+
+
+def profile_meta_key(collection: str) -> str:
+    return f"{PROFILE_META_PREFIX}{collection}"
+
+
+def spec_profile(spec: CollectionSpec) -> EmbeddingProfile | None:
+    """The parsed embedding profile a create request carries (None if none).
+
+    Raises:
+        InvalidArgument: A profile for a mode that does not whiten, or a bad one.
+    """
+    if not spec.embedding_profile:
+        return None
+    if spec.mode is not ProtectionMode.CANCELABLE:
+        raise InvalidArgument("an embedding profile applies to cancelable collections only")
+    return EmbeddingProfile.from_bytes(spec.embedding_profile, dim=spec.dim)
+
+
+def load_profile(store: TemplateStore, record: CollectionRecord) -> EmbeddingProfile | None:
+    """The stored profile of a collection (None if it has none).
+
+    Raises:
+        IntegrityError: The stored profile no longer parses.
+    """
+    stored = store.get_meta(profile_meta_key(record.name))
+    if stored is None:
+        return None
+    try:
+        return EmbeddingProfile.from_bytes(stored, dim=record.dim)
+    except InvalidArgument as error:
+        raise IntegrityError(f"collection '{record.name}': stored {error}") from None
 
 
 def check_mode(spec: CollectionSpec, keyset: CkksKeySet, seeds: SeedSource | None) -> None:
@@ -79,6 +118,7 @@ def open_collection(
     keyset: CkksKeySet,
     seeds: SeedSource | None,
     sealer: BlobSealer | None = None,
+    profile: EmbeddingProfile | None = None,
 ) -> ProtectedCollection:
     """An empty in-memory collection of the record's mode (the caller loads it)."""
     mode = ProtectionMode(record.mode)
@@ -91,5 +131,5 @@ def open_collection(
         )
     keys = transform_keys(record, seeds)
     if mode is ProtectionMode.CANCELABLE:
-        return CancelableCollection(record, keys, sealer=sealer)
+        return CancelableCollection(record, keys, sealer=sealer, profile=profile)
     return HybridCollection(keyset, record, keys, sealer=sealer)

@@ -17,9 +17,16 @@ import numpy as np
 
 from vault import deadline
 from vault.audit.base import AuditEvent, AuditSink
-from vault.core.datakeys import CollectionDataKeys
+from vault.core.datakeys import CollectionDataKeys, key_data
 from vault.core.disclosure import config_with_disclosure, disclosure_of
-from vault.core.protection import check_mode, open_collection, prepare_transform_keys
+from vault.core.protection import (
+    check_mode,
+    load_profile,
+    open_collection,
+    prepare_transform_keys,
+    profile_meta_key,
+    spec_profile,
+)
 from vault.core.renewal import TransformRotation, keyed_collection
 from vault.core.requests import (
     check_collection_name,
@@ -109,6 +116,7 @@ class VaultCore:
             keyset=self._keyset,
             seeds=self._transform_seeds,
             sealer=self._sealer(record.name),
+            profile=load_profile(self._store, record),
         )
         # Stream blocks one at a time: materialising them all would double peak memory.
         collection.load(
@@ -122,8 +130,8 @@ class VaultCore:
     def _sealer(self, name: str) -> BlobSealer | None:
         return None if self._data_keys is None else self._data_keys.sealer(name)
 
-    def _discard_keys_of_uncreated(self, name: str) -> None:
-        """Undo the key material a refused create made, so no orphan wrapped key stays."""
+    def _discard_material_of_uncreated(self, name: str) -> None:
+        """Undo what a refused create stored, so no orphan wrapped key or profile stays."""
         if self._store.get_collection(name) is not None:
             return  # created after all (or by someone else): its keys are in use
         try:
@@ -131,6 +139,7 @@ class VaultCore:
                 self._data_keys.discard(name)
             if self._transform_seeds is not None:
                 self._transform_seeds.discard(name)
+            key_data(self._store).delete_meta(profile_meta_key(name))
         except Exception:  # the original error matters more; a retry reuses leftovers
             log.exception("could not remove the keys of refused collection %s", name)
 
@@ -181,6 +190,7 @@ class VaultCore:
     @staticmethod
     def _info(collection: ProtectedCollection) -> CollectionInfo:
         r = collection.record
+        profile = getattr(collection, "profile", None)  # cancelable collections only
         return CollectionInfo(
             name=r.name,
             mode=ProtectionMode(r.mode),
@@ -194,6 +204,7 @@ class VaultCore:
             score_decimals=disclosure_of(r).score_decimals,
             max_top_k=disclosure_of(r).max_top_k,
             decision_only=disclosure_of(r).decision_only,
+            embedding_profile_sha256=profile.digest() if profile is not None else "",
         )
 
     # --- use cases ------------------------------------------------------------
@@ -219,6 +230,9 @@ class VaultCore:
             if not 1 <= spec.dim <= _MAX_DIM:
                 raise InvalidArgument(f"dimension must be between 1 and {_MAX_DIM}")
             check_mode(spec, self._keyset, self._transform_seeds)
+            profile = spec_profile(spec)
+            if profile is not None:
+                details["embedding_profile_sha256"] = profile.digest()
             if not -1.0 <= spec.match_threshold <= 1.0:
                 raise InvalidArgument("match threshold must be a cosine score in [-1, 1]")
             record = CollectionRecord(
@@ -238,10 +252,14 @@ class VaultCore:
                 try:
                     self._sealer(spec.name)  # its data key exists before the collection does
                     prepare_transform_keys(record, self._transform_seeds)
+                    if profile is not None:
+                        self._store.put_meta(  # a leftover of a crashed create is replaced
+                            profile_meta_key(spec.name), spec.embedding_profile, overwrite=True
+                        )
                     deadline.check("the collection was stored")
                     self._store.create_collection(record)
                 except BaseException:
-                    self._discard_keys_of_uncreated(spec.name)
+                    self._discard_material_of_uncreated(spec.name)
                     raise
                 return self._info(self._open(record))
 

@@ -11,31 +11,35 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from vault.core.transform_seeds import CollectionTransformKeys, EphemeralSeedSource
+from vault.core.transform_seeds import EphemeralSeedSource
 from vault.errors import InvalidArgument
 from vault.evaluation import attack
+from vault.evaluation.cancelable import evaluate_cancelable
 from vault.evaluation.dsys import DEFAULT_BINS, dsys
+from vault.evaluation.harness import (
+    Progress,
+    cross_pairs,
+    enroll_all,
+    ephemeral_keys,
+    quiet,
+    record,
+    score_matrix,
+)
 from vault.evaluation.metrics import eer, pair_counts, pair_scores, tar_at_far
-from vault.schemes.cancelable import CancelableCollection
 from vault.schemes.ckks import CkksCollection
 from vault.schemes.hybrid import HybridCollection, hybrid_dim
-from vault.schemes.orbit import max_correlation, spectra
+from vault.schemes.profile import EmbeddingProfile
 from vault.schemes.validation import validate_templates
-from vault.store.base import CollectionRecord
 
 __all__ = ["MODES", "EvaluationResult", "evaluate"]
 
 MODES = ("plaintext", "ckks", "cancelable", "hybrid")
 FARS = {"1e-3": 1e-3, "1e-4": 1e-4}
-_ENROLL_CHUNK = 4096
-_PROBE_CHUNK = 256
-Progress = Callable[[str, int, int], None]
 
 
 @dataclass(frozen=True)
@@ -49,54 +53,22 @@ class EvaluationResult:
     plain_impostor: np.ndarray
 
 
-def _record(name: str, mode: str, dim: int) -> CollectionRecord:
-    return CollectionRecord(name, mode, dim, 1, True, (), 0.3, 0.0)
-
-
-def _quiet(stage: str, done: int, total: int) -> None:
-    pass
-
-
-def _enroll(collection: Any, units: np.ndarray, progress: Progress, stage: str) -> None:
-    for first in range(0, len(units), _ENROLL_CHUNK):
-        rows = units[first : first + _ENROLL_CHUNK]
-        ids = [str(i) for i in range(first, first + len(rows))]
-        collection.apply_enrollment(collection.plan_enrollment(ids, rows, enrolled_at=0.0))
-        progress(stage, first + len(rows), len(units))
-
-
-def _score_matrix(collection: Any, units: np.ndarray, progress: Progress, stage: str) -> np.ndarray:
-    """scores[i, j] = probe i against enrolled template j."""
-    out = np.empty((len(units), len(units)))
-    for first in range(0, len(units), _PROBE_CHUNK):
-        ids, scores = collection.all_scores(units[first : first + _PROBE_CHUNK])
-        out[first : first + len(scores)][:, np.array([int(i) for i in ids])] = scores
-        progress(stage, min(first + _PROBE_CHUNK, len(units)), len(units))
-    return out
-
-
-def _keys(source: EphemeralSeedSource, name: str, purpose: str, dim: int, out_dim: int):
-    keys = CollectionTransformKeys(source, name, purpose=purpose, dim=dim, out_dim=out_dim)
-    keys.ensure_first()
-    return keys
-
-
-def _cross_pairs(cross: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Mated (same label, different sample) and non-mated scores across two keys."""
-    same = labels[:, None] == labels[None, :]
-    off_diagonal = ~np.eye(len(labels), dtype=bool)
-    return cross[same & off_diagonal], cross[~same]
-
-
 def evaluate(
     embeddings: np.ndarray,
     labels: np.ndarray,
     mode: str,
     *,
     seed: int = 0,
-    progress: Progress = _quiet,
+    progress: Progress = quiet,
+    profile: EmbeddingProfile | None = None,
+    whiten: bool = True,
 ) -> EvaluationResult:
     """Evaluate ``mode`` on (n, d) embeddings with n labels.
+
+    For ``cancelable``, templates are whitened with ``profile``, or with profiles
+    cross-fitted on the other half of the subjects when none is given
+    (:mod:`vault.evaluation.cancelable`); ``whiten=False`` evaluates the scheme
+    without one.
 
     Raises:
         InvalidArgument: Unknown mode, misaligned or too few labels, bad embeddings.
@@ -133,7 +105,9 @@ def evaluate(
         scores, error = _ckks_scores(units, progress)
         extra["max_abs_score_error"] = error
     elif mode == "cancelable":
-        scores, extra = _cancelable(units, labels, tau, rng, progress)
+        scores, extra = evaluate_cancelable(
+            units, labels, tau, rng, progress, profile=profile, whiten=whiten
+        )
     else:
         scores, extra = _hybrid(units, labels, tau, rng, progress)
     gen, imp = pair_scores(scores, labels)
@@ -156,48 +130,10 @@ def _ckks_scores(units: np.ndarray, progress: Progress) -> tuple[np.ndarray, flo
     from vault.he.params import DEFAULT_PARAMS_ID, get_params
 
     keyset = CkksKeySet.generate(get_params(DEFAULT_PARAMS_ID))
-    collection = CkksCollection(keyset, _record("eval", "ckks", units.shape[1]))
-    _enroll(collection, units, progress, "encrypt")
-    scores = _score_matrix(collection, units, progress, "score")
+    collection = CkksCollection(keyset, record("eval", "ckks", units.shape[1]))
+    enroll_all(collection, units, progress, "encrypt")
+    scores = score_matrix(collection, units, progress, "score")
     return scores, float(np.abs(scores - units @ units.T).max())
-
-
-def _cancelable(
-    units: np.ndarray, labels: np.ndarray, tau: float, rng: np.random.Generator, progress: Progress
-) -> tuple[np.ndarray, dict[str, Any]]:
-    dim = units.shape[1]
-    source = EphemeralSeedSource()
-    key_a = _keys(source, "eval-a", "orbit-rotation", dim, dim)
-    key_b = _keys(source, "eval-b", "orbit-rotation", dim, dim)
-    collection = CancelableCollection(_record("eval-a", "cancelable", dim), key_a)
-    _enroll(collection, units, progress, "protect")
-    scores = _score_matrix(collection, units, progress, "score")
-    # Linkage: stored rows of the same people under two keys, compared directly.
-    stored_a = collection.protect(units, 1)
-    stored_b = CancelableCollection(_record("eval-b", "cancelable", dim), key_b).protect(units, 1)
-    spectra_a, spectra_b = spectra(stored_a), spectra(stored_b)
-    cross = np.empty((len(units), len(units)))
-    for first in range(0, len(units), _PROBE_CHUNK):
-        cross[first : first + _PROBE_CHUNK] = max_correlation(
-            spectra_a[first : first + _PROBE_CHUNK], spectra_b, dim
-        )
-        progress("link", min(first + _PROBE_CHUNK, len(units)), len(units))
-    mated, non_mated = _cross_pairs(cross, labels)
-    rotation = key_a.rotation(1).unsafe_matrix()
-    means = attack.orbit_mean_attack(stored_a, rotation, units, tau, rng=rng)
-    ascent = attack.surrogate_ascent(
-        stored_a, rotation, units, tau, rng=rng, progress=lambda d, t: progress("attack", d, t)
-    )
-    attacks = {f"orbit_mean_n{n}": rate for n, rate in means.items()}
-    attacks["surrogate_ascent"] = ascent
-    return scores, {
-        "dsys": dsys(mated, non_mated),
-        "dsys_bins": DEFAULT_BINS,
-        "inversion_success_rate": max(attacks.values()),
-        "inversion_attacks": attacks,
-        "inversion_threshold": tau,
-        "scheme": "salted keyed rotation (signed dihedral salt, K = 4d)",
-    }
 
 
 def _hybrid(
@@ -208,17 +144,17 @@ def _hybrid(
 
     dim, out = units.shape[1], hybrid_dim(units.shape[1])
     source = EphemeralSeedSource()
-    key_a = _keys(source, "eval-a", "hybrid-projection", dim, out)
-    key_b = _keys(source, "eval-b", "hybrid-projection", dim, out)
+    key_a = ephemeral_keys(source, "eval-a", "hybrid-projection", dim, out)
+    key_b = ephemeral_keys(source, "eval-b", "hybrid-projection", dim, out)
     keyset = CkksKeySet.generate(get_params(DEFAULT_PARAMS_ID))
-    collection = HybridCollection(keyset, _record("eval-a", "hybrid", dim), key_a)
-    _enroll(collection, units, progress, "encrypt")
-    scores = _score_matrix(collection, units, progress, "score")
+    collection = HybridCollection(keyset, record("eval-a", "hybrid", dim), key_a)
+    enroll_all(collection, units, progress, "encrypt")
+    scores = score_matrix(collection, units, progress, "score")
     projected_a = collection.transform(units, 1)
-    projected_b = HybridCollection(keyset, _record("eval-b", "hybrid", dim), key_b).transform(
+    projected_b = HybridCollection(keyset, record("eval-b", "hybrid", dim), key_b).transform(
         units, 1
     )
-    mated, non_mated = _cross_pairs(projected_a @ projected_b.T, labels)
+    mated, non_mated = cross_pairs(projected_a @ projected_b.T, labels)
     rotation = key_a.rotation(1).unsafe_matrix()
     attacks = {"least_squares": attack.least_squares_attack(projected_a, rotation, units, tau)}
     del rng

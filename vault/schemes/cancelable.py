@@ -6,7 +6,10 @@ element drawn at enrolment and forgotten. A block holds up to ``BLOCK_ROWS`` row
 one key version; a new version starts a new block, so renewal never rewrites old
 blocks. Old-version templates keep matching (probes are rotated with each live
 version's key) until they are re-enrolled or revoked; a template never matches a
-probe rotated under another version's key.
+probe rotated under another version's key. With an embedding profile
+(:mod:`vault.schemes.profile`) templates and probes are whitened before Q_v, so the
+orbit members look alike to an attacker's population model and scores are
+cosines of whitened templates.
 
 Same planning discipline as :class:`vault.schemes.ckks.CkksCollection`: ``plan_*``
 compute what to commit without changing memory; ``apply_*`` runs after the commit.
@@ -31,6 +34,7 @@ from vault.types import Match
 
 if TYPE_CHECKING:
     from vault.keys.sealing import BlobSealer
+    from vault.schemes.profile import EmbeddingProfile
 
 __all__ = [
     "BLOCK_ROWS",
@@ -106,9 +110,11 @@ class CancelableCollection:
         keys: TransformKeys,
         *,
         sealer: BlobSealer | None = None,
+        profile: EmbeddingProfile | None = None,
     ) -> None:
         self.record = record
         self.transform_keys = keys
+        self.profile = profile
         self._sealer = sealer
         self._blocks: dict[int, _Block] = {}
         # Live slots of each block, rebuilt only after a change (no per-query loops).
@@ -156,9 +162,14 @@ class CancelableCollection:
         return sorted(s for s in self._where if self.version_of(s) < version)
 
     # --- enrolment ------------------------------------------------------------
+    def _rotated(self, units: np.ndarray, version: int) -> np.ndarray:
+        """Q_v applied to the (whitened, if the collection has a profile) unit rows."""
+        whitened = units if self.profile is None else self.profile.apply(units)
+        return self.transform_keys.rotation(version).apply(whitened)
+
     def protect(self, templates: np.ndarray, version: int) -> np.ndarray:
         """Unit templates -> stored rows under ``version`` (fresh random salt each)."""
-        rotated = self.transform_keys.rotation(version).apply(templates)
+        rotated = self._rotated(templates, version)
         return apply_group(rotated, *random_salt(len(rotated), rotated.shape[1]))
 
     def plan_enrollment(
@@ -250,7 +261,7 @@ class CancelableCollection:
 
     # --- matching -------------------------------------------------------------
     def _probe_spectra(self, probes: np.ndarray, versions: Iterable[int]) -> dict[int, np.ndarray]:
-        return {v: spectra(self.transform_keys.rotation(v).apply(probes)) for v in set(versions)}
+        return {v: spectra(self._rotated(probes, v)) for v in set(versions)}
 
     def verify_score(self, subject_id: str, probe: np.ndarray) -> float:
         """Best-alignment score of one unit probe against one subject's stored row."""

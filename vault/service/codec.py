@@ -183,7 +183,9 @@ def decode_collection_spec(request: vault_pb2.CreateCollectionRequest) -> Collec
         spec = dataclasses.replace(spec, score_decimals=request.score_decimals)
     if request.HasField("max_top_k"):
         spec = dataclasses.replace(spec, max_top_k=request.max_top_k)
-    return dataclasses.replace(spec, decision_only=request.decision_only)
+    return dataclasses.replace(
+        spec, decision_only=request.decision_only, embedding_profile=request.embedding_profile
+    )
 
 
 def encode_collection_spec(spec: CollectionSpec) -> vault_pb2.CreateCollectionRequest:
@@ -199,6 +201,7 @@ def encode_collection_spec(spec: CollectionSpec) -> vault_pb2.CreateCollectionRe
         score_decimals=spec.score_decimals,
         max_top_k=spec.max_top_k,
         decision_only=spec.decision_only,
+        embedding_profile=spec.embedding_profile,
     )
 
 
@@ -217,6 +220,7 @@ def encode_collection(info: CollectionInfo) -> vault_pb2.Collection:
         score_decimals=info.score_decimals,
         max_top_k=info.max_top_k,
         decision_only=info.decision_only,
+        embedding_profile_sha256=info.embedding_profile_sha256,
     )
 
 
@@ -239,6 +243,7 @@ def decode_collection(message: vault_pb2.Collection) -> CollectionInfo:
         score_decimals=message.score_decimals,
         max_top_k=message.max_top_k,
         decision_only=message.decision_only,
+        embedding_profile_sha256=message.embedding_profile_sha256,
     )
 
 

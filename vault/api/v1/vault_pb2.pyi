@@ -41,7 +41,7 @@ class TemplateBatch(_message.Message):
     def __init__(self, dim: _Optional[int] = ..., dtype: _Optional[_Union[DType, str]] = ..., data: _Optional[bytes] = ...) -> None: ...
 
 class Collection(_message.Message):
-    __slots__ = ("name", "mode", "dim", "allow_identification", "purposes", "match_threshold", "size", "created_at", "retention_seconds", "score_decimals", "max_top_k", "decision_only")
+    __slots__ = ("name", "mode", "dim", "allow_identification", "purposes", "match_threshold", "size", "created_at", "retention_seconds", "score_decimals", "max_top_k", "decision_only", "embedding_profile_sha256")
     NAME_FIELD_NUMBER: _ClassVar[int]
     MODE_FIELD_NUMBER: _ClassVar[int]
     DIM_FIELD_NUMBER: _ClassVar[int]
@@ -54,6 +54,7 @@ class Collection(_message.Message):
     SCORE_DECIMALS_FIELD_NUMBER: _ClassVar[int]
     MAX_TOP_K_FIELD_NUMBER: _ClassVar[int]
     DECISION_ONLY_FIELD_NUMBER: _ClassVar[int]
+    EMBEDDING_PROFILE_SHA256_FIELD_NUMBER: _ClassVar[int]
     name: str
     mode: ProtectionMode
     dim: int
@@ -66,10 +67,11 @@ class Collection(_message.Message):
     score_decimals: int
     max_top_k: int
     decision_only: bool
-    def __init__(self, name: _Optional[str] = ..., mode: _Optional[_Union[ProtectionMode, str]] = ..., dim: _Optional[int] = ..., allow_identification: _Optional[bool] = ..., purposes: _Optional[_Iterable[str]] = ..., match_threshold: _Optional[float] = ..., size: _Optional[int] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., retention_seconds: _Optional[float] = ..., score_decimals: _Optional[int] = ..., max_top_k: _Optional[int] = ..., decision_only: _Optional[bool] = ...) -> None: ...
+    embedding_profile_sha256: str
+    def __init__(self, name: _Optional[str] = ..., mode: _Optional[_Union[ProtectionMode, str]] = ..., dim: _Optional[int] = ..., allow_identification: _Optional[bool] = ..., purposes: _Optional[_Iterable[str]] = ..., match_threshold: _Optional[float] = ..., size: _Optional[int] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., retention_seconds: _Optional[float] = ..., score_decimals: _Optional[int] = ..., max_top_k: _Optional[int] = ..., decision_only: _Optional[bool] = ..., embedding_profile_sha256: _Optional[str] = ...) -> None: ...
 
 class CreateCollectionRequest(_message.Message):
-    __slots__ = ("name", "mode", "dim", "allow_identification", "purposes", "match_threshold", "retention_seconds", "score_decimals", "max_top_k", "decision_only")
+    __slots__ = ("name", "mode", "dim", "allow_identification", "purposes", "match_threshold", "retention_seconds", "score_decimals", "max_top_k", "decision_only", "embedding_profile")
     NAME_FIELD_NUMBER: _ClassVar[int]
     MODE_FIELD_NUMBER: _ClassVar[int]
     DIM_FIELD_NUMBER: _ClassVar[int]
@@ -80,6 +82,7 @@ class CreateCollectionRequest(_message.Message):
     SCORE_DECIMALS_FIELD_NUMBER: _ClassVar[int]
     MAX_TOP_K_FIELD_NUMBER: _ClassVar[int]
     DECISION_ONLY_FIELD_NUMBER: _ClassVar[int]
+    EMBEDDING_PROFILE_FIELD_NUMBER: _ClassVar[int]
     name: str
     mode: ProtectionMode
     dim: int
@@ -90,7 +93,8 @@ class CreateCollectionRequest(_message.Message):
     score_decimals: int
     max_top_k: int
     decision_only: bool
-    def __init__(self, name: _Optional[str] = ..., mode: _Optional[_Union[ProtectionMode, str]] = ..., dim: _Optional[int] = ..., allow_identification: _Optional[bool] = ..., purposes: _Optional[_Iterable[str]] = ..., match_threshold: _Optional[float] = ..., retention_seconds: _Optional[float] = ..., score_decimals: _Optional[int] = ..., max_top_k: _Optional[int] = ..., decision_only: _Optional[bool] = ...) -> None: ...
+    embedding_profile: bytes
+    def __init__(self, name: _Optional[str] = ..., mode: _Optional[_Union[ProtectionMode, str]] = ..., dim: _Optional[int] = ..., allow_identification: _Optional[bool] = ..., purposes: _Optional[_Iterable[str]] = ..., match_threshold: _Optional[float] = ..., retention_seconds: _Optional[float] = ..., score_decimals: _Optional[int] = ..., max_top_k: _Optional[int] = ..., decision_only: _Optional[bool] = ..., embedding_profile: _Optional[bytes] = ...) -> None: ...
 
 class GetCollectionRequest(_message.Message):
     __slots__ = ("name",)
