@@ -17,7 +17,10 @@ reversal is a conjugated spectrum), and is the exact cosine <x, p> when the prob
 is genuine - the identity alignment wins.
 
 Why this and not IoM / BioHashing / a random projection: an attacker who holds Q
-sees only the orbit, and every orbit member is equally likely to be x. Any one
+sees only the orbit, and every orbit member is equally likely to be x - provided
+the templates are isotropic, which is what the embedding profile's whitening is
+for (vault.schemes.profile: real embeddings are not, and a population model
+would otherwise single the true member out). Any one
 guess is accepted by an unprotected system (cosine >= tau) for at most about
 1/tau^2 orbit members at once, so a single guess succeeds with probability about
 1/(K tau^2) - below 3 % at K = 2048, tau = 0.136. Schemes whose scores are sums of
