@@ -17,7 +17,16 @@ from contextvars import ContextVar
 
 from vault.errors import DeadlineExceeded
 
-__all__ = ["bounded_by", "check", "expired", "remaining", "timeout_within"]
+__all__ = [
+    "bounded_by",
+    "check",
+    "current",
+    "exceeded",
+    "expired",
+    "passed",
+    "remaining",
+    "timeout_within",
+]
 
 _DEADLINE: ContextVar[float | None] = ContextVar("biovault_deadline", default=None)
 
@@ -41,10 +50,25 @@ def remaining() -> float | None:
     return None if deadline is None else deadline - time.monotonic()
 
 
+def current() -> float | None:
+    """The current call's deadline on the monotonic clock (None: no deadline), for
+    work handed to another thread, which does not see this one's context."""
+    return _DEADLINE.get()
+
+
+def passed(when: float | None) -> bool:
+    """True if the deadline ``when`` (from :func:`current`) has passed."""
+    return when is not None and time.monotonic() >= when
+
+
 def expired() -> bool:
     """True once the current call's deadline has passed."""
-    left = remaining()
-    return left is not None and left <= 0
+    return passed(current())
+
+
+def exceeded(step: str) -> DeadlineExceeded:
+    """The error for a deadline that passed before ``step`` (phrased to follow "before")."""
+    return DeadlineExceeded(f"the caller's deadline passed before {step}; nothing was changed")
 
 
 def check(step: str) -> None:
@@ -54,7 +78,7 @@ def check(step: str) -> None:
         DeadlineExceeded: It has; the caller has stopped waiting for the answer.
     """
     if expired():
-        raise DeadlineExceeded(f"the caller's deadline passed before {step}; nothing was changed")
+        raise exceeded(step)
 
 
 def timeout_within(default: float) -> float:

@@ -19,6 +19,7 @@ from vault import deadline
 from vault.audit.base import AuditEvent, AuditSink
 from vault.core.datakeys import CollectionDataKeys, key_data
 from vault.core.disclosure import config_with_disclosure, disclosure_of
+from vault.core.group_commit import EnrollmentQueue
 from vault.core.protection import (
     check_mode,
     load_profile,
@@ -69,9 +70,15 @@ class _CollectionLocks:
     gallery and is held by readers while they score and by writers only while they
     apply a committed change, so identification keeps running during enrolment."""
 
-    def __init__(self) -> None:
+    def __init__(
+        self,
+        *,
+        taken: Callable[[Sequence[str]], list[str]],
+        commit: Callable[[list[str], np.ndarray], None],
+    ) -> None:
         self.writer = threading.Lock()
         self.state = threading.RLock()
+        self.enrollments = EnrollmentQueue(taken, commit, self.writer)
 
 
 class VaultCore:
@@ -123,12 +130,23 @@ class VaultCore:
             self._store.iter_blocks(record.name), self._store.list_subjects(record.name)
         )
         self._collections[record.name] = collection
-        self._locks[record.name] = _CollectionLocks()
+        self._locks[record.name] = _CollectionLocks(
+            taken=lambda ids: [s for s in ids if collection.location(s) is not None],
+            commit=lambda ids, units: self._commit_enrollment(record.name, ids, units),
+        )
         log.info("loaded collection %s (%d templates)", record.name, collection.size)
         return collection
 
     def _sealer(self, name: str) -> BlobSealer | None:
         return None if self._data_keys is None else self._data_keys.sealer(name)
+
+    def _commit_enrollment(self, name: str, subject_ids: list[str], units: np.ndarray) -> None:
+        """Encrypt or transform, store, then show one enrolment (writer lock held)."""
+        target, lock = self._collection(name)
+        plan = target.plan_enrollment(subject_ids, units, enrolled_at=self._clock())
+        self._store.commit_enrollment(name, plan.blocks, plan.subjects)
+        with lock.state:
+            target.apply_enrollment(plan)
 
     def _discard_material_of_uncreated(self, name: str) -> None:
         """Undo what a refused create stored, so no orphan wrapped key or profile stays."""
@@ -289,15 +307,7 @@ class VaultCore:
             check_purpose(ctx.purpose, target.record.purposes)
             units = validate_templates(templates, target.record.dim)
             check_subject_ids(subject_ids, len(units))
-            with lock.writer:
-                taken = [s for s in subject_ids if target.location(s) is not None]
-                if taken:
-                    raise AlreadyExists(f"{len(taken)} subject id(s) are already enrolled")
-                plan = target.plan_enrollment(subject_ids, units, enrolled_at=self._clock())
-                deadline.check("the enrolment was stored")
-                self._store.commit_enrollment(collection, plan.blocks, plan.subjects)
-                with lock.state:
-                    target.apply_enrollment(plan)
+            lock.enrollments.submit(subject_ids, units)  # group commit, see group_commit.py
             return len(subject_ids)
 
     def verify(
