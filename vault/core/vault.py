@@ -251,6 +251,13 @@ class VaultCore:
             profile = spec_profile(spec)
             if profile is not None:
                 details["embedding_profile_sha256"] = profile.digest()
+            elif spec.mode is ProtectionMode.CANCELABLE:
+                log.warning(
+                    "cancelable collection %s has no embedding profile: a key holder with "
+                    "face data could pick its templates out of their orbits "
+                    "(docs/protection.md)",
+                    spec.name,
+                )
             if not -1.0 <= spec.match_threshold <= 1.0:
                 raise InvalidArgument("match threshold must be a cosine score in [-1, 1]")
             record = CollectionRecord(
