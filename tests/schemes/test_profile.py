@@ -82,3 +82,14 @@ def test_bad_profiles_are_refused_with_a_reason(population) -> None:
             EmbeddingProfile.from_bytes(data)
     with pytest.raises(InvalidArgument, match="dimension 64, not 32"):
         EmbeddingProfile.from_bytes(good.to_bytes(), dim=32)
+
+
+def test_a_compressed_archive_that_would_inflate_is_refused_before_loading() -> None:
+    """A small zip bomb is measured by its declared sizes, never expanded."""
+    out = io.BytesIO()
+    np.savez_compressed(out, format=np.array("biovault embedding profile v1"),
+                        mean=np.zeros(1), whitening=np.zeros((3000, 3000)),
+                        samples=np.array(1), shrinkage=np.array(0.0))  # fmt: skip
+    assert len(out.getvalue()) < 1024 * 1024  # 72 MB of zeros compress to little
+    with pytest.raises(InvalidArgument, match="too large"):
+        EmbeddingProfile.from_bytes(out.getvalue())

@@ -30,6 +30,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import io
+import zipfile
 from dataclasses import dataclass
 
 import numpy as np
@@ -42,6 +43,9 @@ __all__ = ["MIN_SAMPLES_PER_DIM", "EmbeddingProfile"]
 MIN_SAMPLES_PER_DIM = 2
 _FORMAT = "biovault embedding profile v1"
 _MAX_BYTES = 64 * 1024 * 1024
+_MEMBERS = frozenset(
+    f"{name}.npy" for name in ("format", "mean", "whitening", "samples", "shrinkage")
+)
 
 
 def _unit(rows: np.ndarray) -> np.ndarray:
@@ -144,6 +148,14 @@ class EmbeddingProfile:
         if len(data) > _MAX_BYTES:
             raise InvalidArgument("embedding profile is too large")
         try:
+            # What np.load would inflate, checked first: a small compressed archive
+            # must not expand into gigabytes.
+            with zipfile.ZipFile(io.BytesIO(data)) as archive:
+                members = archive.infolist()
+            if sum(m.file_size for m in members) > _MAX_BYTES:
+                raise InvalidArgument("embedding profile is too large")
+            if {m.filename for m in members} != _MEMBERS:
+                raise InvalidArgument("not a biovault embedding profile")
             with np.load(io.BytesIO(data), allow_pickle=False) as stored:
                 if str(stored["format"]) != _FORMAT:
                     raise InvalidArgument("not a biovault embedding profile")
