@@ -14,11 +14,11 @@ run. ``inversion_success_rate`` is the best attack's share of templates inverted
     surrogate of the protected score (a log-sum-exp over all alignments instead of
     the max); it converges to some orbit member.
   - ``population_prior``: the attacker also holds a Gaussian model of the face
-    model's embeddings (fitted on the evaluated set itself, which favours the
-    attacker) and submits the orbit member, mapped back to template space, that
-    the model finds most likely. On anisotropic embeddings (real ones are) the
-    true member stands out - this is the attack the whitening profile defends
-    against. Run on a sample of templates: it scores all K members of each.
+    model's embeddings (fitted on other people's) and submits the orbit member
+    the model finds most likely, mapped back to template space. On anisotropic
+    embeddings (real ones are) the true member stands out - this is the attack
+    the embedding profile's whitening defends against. Run on a sample of
+    templates: it scores all K members of each.
 * Hybrid (keyed projection P, then CKKS - with the HE secret key the attacker
   decrypts t = normalize(P x)):
   - ``least_squares``: the minimum-norm preimage P^T t (the optimum of the smooth
