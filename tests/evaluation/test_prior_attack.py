@@ -33,3 +33,12 @@ def test_cross_fitted_whitening_defeats_it_and_keeps_accuracy(people) -> None:
     assert len(doc["embedding_profile_shrinkage"]) == 2
     assert doc["inversion_attacks"]["population_prior"] <= 0.05
     assert doc["eer"] <= doc["plaintext_eer"] + 0.02
+
+
+def test_a_set_too_small_to_cross_fit_is_evaluated_without_whitening() -> None:
+    """Three templates of two people: no profile can be cross-fitted; say so, do not fail."""
+    rows, labels = anisotropic_people(2, 2, DIM, np.random.default_rng(9))
+    doc = evaluate(rows[:3], labels[:3], "cancelable").document
+    assert doc["embedding_profile"].startswith("none: too few")
+    assert doc["embedding_profile_shrinkage"] == []
+    assert (doc["genuine_pairs"], doc["impostor_pairs"]) == (1, 2)

@@ -142,6 +142,8 @@ class GaussianModel:
 
     @classmethod
     def fit(cls, units: np.ndarray, ridge: float = 1e-3) -> GaussianModel:
+        if len(units) < 2:  # no spread to estimate: an uninformed, isotropic model
+            return cls(np.zeros(units.shape[1]), np.eye(units.shape[1]))
         covariance = np.cov(units.T) + ridge * np.eye(units.shape[1])
         return cls(units.mean(axis=0), np.linalg.inv(covariance))
 

@@ -61,13 +61,10 @@ def _profiles(
         return [None, None]
     if given is not None:
         return [given, given]
-    try:
-        # Not stored anywhere, so a small half may be fitted (its shrinkage grows).
-        return [EmbeddingProfile.fit(units[~half], minimum=2) for half in halves]
-    except InvalidArgument:
-        raise InvalidArgument(
-            "too few embeddings to cross-fit a whitening profile; pass --profile or --no-whitening"
-        ) from None
+    if min(np.count_nonzero(half) for half in halves) < 2:
+        return [None, None]  # too few to cross-fit; the document says so
+    # Not stored anywhere, so a small half may be fitted (its shrinkage grows).
+    return [EmbeddingProfile.fit(units[~half], minimum=2) for half in halves]
 
 
 def _whitened(
@@ -184,6 +181,8 @@ def evaluate_cancelable(
         source = "none"
     elif profile is not None:
         source = "given"
+    elif profiles[0] is None:
+        source = "none: too few embeddings to cross-fit one (pass --profile)"
     else:
         source = (
             "cross-fitted: each half of the subjects whitened with a profile "
