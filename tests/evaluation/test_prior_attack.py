@@ -31,6 +31,7 @@ def test_cross_fitted_whitening_defeats_it_and_keeps_accuracy(people) -> None:
     doc = evaluate(rows, labels, "cancelable").document
     assert doc["embedding_profile"].startswith("cross-fitted")
     assert len(doc["embedding_profile_shrinkage"]) == 2
+    assert doc["inversion_attacks"]["nearest_faces"] <= 0.05
     assert doc["inversion_attacks"]["population_prior"] <= 0.05
     assert doc["eer"] <= doc["plaintext_eer"] + 0.02
 

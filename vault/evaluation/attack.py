@@ -13,6 +13,8 @@ run. ``inversion_success_rate`` is the best attack's share of templates inverted
   - ``surrogate_ascent``: gradient ascent, from a random start, on a smooth
     surrogate of the protected score (a log-sum-exp over all alignments instead of
     the max); it converges to some orbit member.
+  - ``nearest_faces``: the same with a non-parametric model: the member whose
+    nearest embeddings in the attacker's face set are closest.
   - ``population_prior``: the attacker also holds a Gaussian model of the face
     model's embeddings (fitted on other people's) and submits the orbit member
     the model finds most likely, mapped back to template space. On anisotropic
@@ -38,6 +40,7 @@ __all__ = [
     "ORBIT_MEAN_SIZES",
     "GaussianModel",
     "least_squares_attack",
+    "nearest_faces_attack",
     "orbit_mean_attack",
     "population_prior_attack",
     "surrogate_ascent",
@@ -188,6 +191,39 @@ def population_prior_attack(
         best = candidates[np.argmin(model.surprise(candidates))][None, :]
         guess = best if to_template is None else to_template(best)
         hits += float(guess[0] @ originals[index]) >= tau
+        if progress is not None:
+            progress(index + 1, len(stored))
+    return hits / len(stored)
+
+
+def nearest_faces_attack(
+    stored: np.ndarray,
+    rotation: np.ndarray,
+    originals: np.ndarray,
+    tau: float,
+    *,
+    public: np.ndarray,
+    to_template: TemplateMap | None = None,
+    neighbours: int = 5,
+    progress: Progress | None = None,
+) -> float:
+    """Success rate of submitting the orbit member that looks most like real faces.
+
+    A non-parametric counterpart of :func:`population_prior_attack`, for structure
+    a Gaussian misses (clusters, curved manifolds): each candidate, mapped back to
+    template space, is scored by its mean cosine with its ``neighbours`` nearest
+    embeddings in the attacker's ``public`` set (unit rows of other people).
+    """
+    public32 = public.astype(np.float32)
+    k = max(1, min(neighbours, len(public)))
+    hits = 0
+    for index, row in enumerate(stored):
+        candidates = _orbit(row) @ rotation
+        faces = candidates if to_template is None else to_template(candidates)
+        similarity = faces.astype(np.float32) @ public32.T
+        nearest = np.partition(similarity, similarity.shape[1] - k, axis=1)[:, -k:]
+        best = faces[np.argmax(nearest.mean(axis=1))]
+        hits += float(best @ originals[index]) >= tau
         if progress is not None:
             progress(index + 1, len(stored))
     return hits / len(stored)

@@ -149,6 +149,16 @@ def _attacks(
             progress=prior_progress,
         )
         add("population_prior", rate, len(sample))
+        rate = attack.nearest_faces_attack(
+            stored[sample],
+            rotation,
+            units[sample],
+            tau,
+            public=units[~half],
+            to_template=back,
+            progress=_stage(progress, f"faces {number}/2"),
+        )
+        add("nearest_faces", rate, len(sample))
     return {name: totals[name] / weights[name] for name in totals}
 
 
