@@ -150,9 +150,9 @@ class VaultCore:
 
     def _discard_material_of_uncreated(self, name: str) -> None:
         """Undo what a refused create stored, so no orphan wrapped key or profile stays."""
-        if self._store.get_collection(name) is not None:
-            return  # created after all (or by someone else): its keys are in use
         try:
+            if self._store.get_collection(name) is not None:
+                return  # created after all (or by someone else): its keys are in use
             if self._data_keys is not None:
                 self._data_keys.discard(name)
             if self._transform_seeds is not None:
