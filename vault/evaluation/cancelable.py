@@ -204,6 +204,10 @@ def evaluate_cancelable(
         "inversion_success_rate": max(attacks.values()),
         "inversion_attacks": attacks,
         "inversion_threshold": tau,
+        "inversion_threat_model": (
+            "the attacker holds the collection's transform key, every stored row, the "
+            "(public) embedding profile and embeddings of other people of the same face model"
+        ),
         "embedding_profile": source,
         "embedding_profile_shrinkage": [p.shrinkage for p in profiles if p is not None][:2],
         "scheme": "salted keyed rotation (signed dihedral salt, K = 4d)"

@@ -165,6 +165,7 @@ def _hybrid(
         "inversion_success_rate": max(attacks.values()),
         "inversion_attacks": attacks,
         "inversion_threshold": tau,
+        "inversion_threat_model": "the attacker holds the transform key and the HE secret key",
         "hybrid_dim": out,
         "scheme": f"keyed orthonormal projection {dim} -> {out}, then CKKS",
     }
