@@ -6,10 +6,11 @@ is the template - but only if the members are equally plausible. Real embeddings
 are anisotropic (a few directions carry most of the variance, and the mean is not
 zero), so a key holder who also has a population model (any public face set run
 through the same face model) can rank the K candidates by likelihood, and the true
-one stands out: `biovault evaluate` measures 93 % inversion on an anisotropic
-proxy with a plain Gaussian model. Whitening first (``c = unit(W (x - mu))``, W the
-inverse square root of the covariance) makes the population isotropic in the
-space the orbit acts on, so every candidate looks alike to a second-order model.
+one stands out: `biovault evaluate` measures 53 % inversion on an anisotropic
+proxy with a plain Gaussian model fitted on other people. Whitening first
+(``c = unit(W (x - mu))``, W the inverse square root of the covariance) makes the
+population isotropic in the space the orbit acts on, so every candidate looks
+alike to a second-order model.
 Cosine after whitening is also a good matcher in its own right (it discounts the
 directions every face shares).
 
