@@ -41,7 +41,7 @@ class CollectionSpec:
     score_decimals: int | None = None
     max_top_k: int | None = None
     decision_only: bool = False
-    # Cancelable only: a serialised EmbeddingProfile to whiten with (b"": none).
+    # Keyed modes only: a serialised EmbeddingProfile to whiten with (b"": none).
     embedding_profile: bytes = b""
 
 

@@ -45,6 +45,7 @@ def world(tmp_path_factory, openbao_dev):
         ("cancelable", "cancelable", ()),
         ("hybrid", "hybrid", ()),
         ("whitened", "cancelable", ("--profile", str(inputs / "profile.npz"))),
+        ("whitened-hybrid", "hybrid", ("--profile", str(inputs / "profile.npz"))),
     ]:
         created = run_cli(
             "collection", "create", *target, "--name", name, "--mode", mode,
@@ -75,7 +76,7 @@ def _identify(world, mode: str) -> list:
     return doc["results"]  # type: ignore[index]
 
 
-@pytest.mark.parametrize("mode", ["cancelable", "hybrid", "whitened"])
+@pytest.mark.parametrize("mode", ["cancelable", "hybrid", "whitened", "whitened-hybrid"])
 def test_identify_and_verify(world, tmp_path, mode: str) -> None:
     """Each genuine probe's subject is top-1; verify accepts it and rejects another."""
     results = _identify(world, mode)
@@ -144,6 +145,7 @@ def test_renewal_through_the_cli(world, tmp_path) -> None:
         "cancelable": {},
         "hybrid": {"1": GALLERY - 1},
         "whitened": {"1": GALLERY},
+        "whitened-hybrid": {"1": GALLERY},
     }
     refused = run_cli("keys", "rotate", "cancelable", *target, "--collection", "nope")
     assert refused.returncode == 1 and refused.stderr.count("\n") == 1
@@ -155,13 +157,14 @@ def test_the_profile_is_named_by_digest_and_only_where_given(world) -> None:
     digest = EmbeddingProfile.from_bytes(data).digest()
     shown = {
         name: cli_json("collection", "get", *world["target"], "--name", name)
-        for name in ("whitened", "cancelable", "hybrid")
+        for name in ("whitened", "whitened-hybrid", "cancelable", "hybrid")
     }
     assert shown["whitened"]["embedding_profile_sha256"] == digest  # type: ignore[index]
+    assert shown["whitened-hybrid"]["embedding_profile_sha256"] == digest  # type: ignore[index]
     assert shown["cancelable"]["embedding_profile_sha256"] is None  # type: ignore[index]
     refused = run_cli(
-        "collection", "create", *world["target"], "--name", "nope", "--mode", "hybrid",
+        "collection", "create", *world["target"], "--name", "nope", "--mode", "ckks",
         "--dim", str(DIM), "--purposes", "access",
         "--profile", str(world["inputs"] / "profile.npz"),
     )  # fmt: skip
-    assert refused.returncode == 1 and "cancelable collections only" in refused.stderr
+    assert refused.returncode == 1 and "cancelable and hybrid collections only" in refused.stderr

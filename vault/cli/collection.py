@@ -87,7 +87,7 @@ def register(commands: Commands) -> None:
     create.add_argument(
         "--profile",
         metavar="PROFILE.npz",
-        help="cancelable: whiten with this embedding profile (`biovault profile fit`); "
+        help="cancelable, hybrid: whiten with this embedding profile (`biovault profile fit`); "
         "recommended - without one, a key holder with face data can pick the template "
         "out of its orbit (docs/protection.md)",
     )

@@ -40,12 +40,12 @@ def register(commands: Commands) -> None:
     whitening.add_argument(
         "--profile",
         metavar="PROFILE.npz",
-        help="cancelable: whiten with this profile (default: fit one on the embeddings)",
+        help="cancelable, hybrid: whiten with this profile (default: cross-fit one)",
     )
     whitening.add_argument(
         "--no-whitening",
         action="store_true",
-        help="cancelable: evaluate the salted rotation without a profile",
+        help="cancelable, hybrid: evaluate the transform without a profile",
     )
     add_json_flag(parser)
     parser.set_defaults(handler=_evaluate)

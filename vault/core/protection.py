@@ -59,8 +59,10 @@ def spec_profile(spec: CollectionSpec) -> EmbeddingProfile | None:
     """
     if not spec.embedding_profile:
         return None
-    if spec.mode is not ProtectionMode.CANCELABLE:
-        raise InvalidArgument("an embedding profile applies to cancelable collections only")
+    if spec.mode is ProtectionMode.CKKS:
+        raise InvalidArgument(
+            "an embedding profile applies to cancelable and hybrid collections only"
+        )
     return EmbeddingProfile.from_bytes(spec.embedding_profile, dim=spec.dim)
 
 
@@ -132,4 +134,4 @@ def open_collection(
     keys = transform_keys(record, seeds)
     if mode is ProtectionMode.CANCELABLE:
         return CancelableCollection(record, keys, sealer=sealer, profile=profile)
-    return HybridCollection(keyset, record, keys, sealer=sealer)
+    return HybridCollection(keyset, record, keys, sealer=sealer, profile=profile)

@@ -208,7 +208,7 @@ class VaultCore:
     @staticmethod
     def _info(collection: ProtectedCollection) -> CollectionInfo:
         r = collection.record
-        profile = getattr(collection, "profile", None)  # cancelable collections only
+        profile = getattr(collection, "profile", None)  # keyed collections only
         return CollectionInfo(
             name=r.name,
             mode=ProtectionMode(r.mode),

@@ -60,7 +60,7 @@ def _unit(rows: np.ndarray) -> np.ndarray:
 
 def _back(rows: np.ndarray, rotation: np.ndarray, to_template: TemplateMap | None) -> np.ndarray:
     """Protected-domain rows -> unit template-space guesses: Q^T, then un-whitening."""
-    pre = _unit(rows) @ rotation
+    pre = _unit(_unit(rows) @ rotation)  # a projection's P^T t is shorter than t
     return pre if to_template is None else to_template(pre)
 
 
@@ -129,10 +129,15 @@ def surrogate_ascent(
 
 
 def least_squares_attack(
-    projected: np.ndarray, projection: np.ndarray, originals: np.ndarray, tau: float
+    projected: np.ndarray,
+    projection: np.ndarray,
+    originals: np.ndarray,
+    tau: float,
+    *,
+    to_template: TemplateMap | None = None,
 ) -> float:
     """Success rate of the minimum-norm preimage P^T t of projected unit rows t."""
-    guesses = _unit(projected @ projection)
+    guesses = _back(projected, projection, to_template)
     return float(np.mean(np.sum(guesses * originals, axis=1) >= tau))
 
 

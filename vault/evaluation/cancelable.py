@@ -26,11 +26,15 @@ from vault.evaluation import attack
 from vault.evaluation.dsys import DEFAULT_BINS, dsys
 from vault.evaluation.harness import (
     Progress,
+    cross_fitted_profiles,
     cross_pairs,
     enroll_all,
     ephemeral_keys,
+    profile_source,
     record,
     score_matrix,
+    subject_halves,
+    whitened,
 )
 from vault.schemes.cancelable import CancelableCollection
 from vault.schemes.orbit import max_correlation, spectra
@@ -42,39 +46,6 @@ __all__ = ["PRIOR_ATTACK_SAMPLE", "evaluate_cancelable"]
 PRIOR_ATTACK_SAMPLE = 150
 _LINK_CHUNK = 256
 _PURPOSE = "orbit-rotation"
-
-
-def _subject_halves(labels: np.ndarray, rng: np.random.Generator) -> list[np.ndarray]:
-    subjects = rng.permutation(np.unique(labels))
-    first = np.isin(labels, subjects[: len(subjects) // 2])
-    return [first, ~first]
-
-
-def _profiles(
-    units: np.ndarray,
-    halves: list[np.ndarray],
-    given: EmbeddingProfile | None,
-    whiten: bool,
-) -> list[EmbeddingProfile | None]:
-    """The profile each half is whitened with."""
-    if not whiten:
-        return [None, None]
-    if given is not None:
-        return [given, given]
-    if min(np.count_nonzero(half) for half in halves) < 2:
-        return [None, None]  # too few to cross-fit; the document says so
-    # Not stored anywhere, so a small half may be fitted (its shrinkage grows).
-    return [EmbeddingProfile.fit(units[~half], minimum=2) for half in halves]
-
-
-def _whitened(
-    units: np.ndarray, halves: list[np.ndarray], profiles: list[EmbeddingProfile | None]
-) -> np.ndarray:
-    out = units.copy()
-    for half, profile in zip(halves, profiles, strict=True):
-        if profile is not None:
-            out[half] = profile.apply(units[half])
-    return out
 
 
 def _linkage(prepared: np.ndarray, stored_a: np.ndarray, labels: np.ndarray, progress: Progress):
@@ -176,10 +147,10 @@ def evaluate_cancelable(
     dim = units.shape[1]
     if profile is not None and profile.dim != dim:
         raise InvalidArgument(f"the profile is for dimension {profile.dim}, not {dim}")
-    halves = _subject_halves(labels, rng)
-    profiles = _profiles(units, halves, profile, whiten)
+    halves = subject_halves(labels, rng)
+    profiles = cross_fitted_profiles(units, halves, profile, whiten)
     # Whitened here, so the collection itself takes the rows as they are.
-    prepared = _whitened(units, halves, profiles)
+    prepared = whitened(units, halves, profiles)
     key_a = ephemeral_keys(EphemeralSeedSource(), "eval-a", _PURPOSE, dim, dim)
     collection = CancelableCollection(record("eval-a", "cancelable", dim), key_a)
     enroll_all(collection, prepared, progress, "protect")
@@ -187,17 +158,6 @@ def evaluate_cancelable(
     stored = collection.protect(prepared, 1)
     rotation = key_a.rotation(1).unsafe_matrix()
     attacks = _attacks(stored, rotation, units, tau, halves, profiles, rng, progress)
-    if not whiten:
-        source = "none"
-    elif profile is not None:
-        source = "given"
-    elif profiles[0] is None:
-        source = "none: too few embeddings to cross-fit one (pass --profile)"
-    else:
-        source = (
-            "cross-fitted: each half of the subjects whitened with a profile "
-            "fitted on the other half (Ledoit-Wolf)"
-        )
     return scores, {
         "dsys": _linkage(prepared, stored, labels, progress),
         "dsys_bins": DEFAULT_BINS,
@@ -208,7 +168,7 @@ def evaluate_cancelable(
             "the attacker holds the collection's transform key, every stored row, the "
             "(public) embedding profile and embeddings of other people of the same face model"
         ),
-        "embedding_profile": source,
+        "embedding_profile": profile_source(whiten, profile, profiles),
         "embedding_profile_shrinkage": [p.shrinkage for p in profiles if p is not None][:2],
         "scheme": "salted keyed rotation (signed dihedral salt, K = 4d)"
         + ("" if profiles[0] is None else ", after whitening with an embedding profile"),

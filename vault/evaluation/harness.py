@@ -1,5 +1,6 @@
 """What every mode's evaluation shares: in-memory collections fed in chunks, the
-full score matrix, ephemeral transform keys, and the cross-key pair split."""
+full score matrix, ephemeral transform keys, the cross-key pair split, and the
+cross-fitted whitening profiles of the keyed modes."""
 
 from __future__ import annotations
 
@@ -9,16 +10,21 @@ from typing import Any
 import numpy as np
 
 from vault.core.transform_seeds import CollectionTransformKeys, EphemeralSeedSource
+from vault.schemes.profile import EmbeddingProfile
 from vault.store.base import CollectionRecord
 
 __all__ = [
     "Progress",
+    "cross_fitted_profiles",
     "cross_pairs",
     "enroll_all",
     "ephemeral_keys",
+    "profile_source",
     "quiet",
     "record",
     "score_matrix",
+    "subject_halves",
+    "whitened",
 ]
 
 Progress = Callable[[str, int, int], None]
@@ -68,3 +74,56 @@ def cross_pairs(cross: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.n
     same = labels[:, None] == labels[None, :]
     off_diagonal = ~np.eye(len(labels), dtype=bool)
     return cross[same & off_diagonal], cross[~same]
+
+
+def subject_halves(labels: np.ndarray, rng: np.random.Generator) -> list[np.ndarray]:
+    """Two masks that split the subjects (not the samples) at random."""
+    subjects = rng.permutation(np.unique(labels))
+    first = np.isin(labels, subjects[: len(subjects) // 2])
+    return [first, ~first]
+
+
+def cross_fitted_profiles(
+    units: np.ndarray,
+    halves: list[np.ndarray],
+    given: EmbeddingProfile | None,
+    whiten: bool,
+) -> list[EmbeddingProfile | None]:
+    """The profile each half is whitened with: ``given`` for both, or each fitted on
+    the other half's embeddings - so that, as deployed, no template is whitened by
+    statistics that include it (fitting on the evaluated templates overfits)."""
+    if not whiten:
+        return [None, None]
+    if given is not None:
+        return [given, given]
+    if min(np.count_nonzero(half) for half in halves) < 2:
+        return [None, None]  # too few to cross-fit; the document says so
+    # Not stored anywhere, so a small half may be fitted (its shrinkage grows).
+    return [EmbeddingProfile.fit(units[~half], minimum=2) for half in halves]
+
+
+def whitened(
+    units: np.ndarray, halves: list[np.ndarray], profiles: list[EmbeddingProfile | None]
+) -> np.ndarray:
+    """Each half's rows whitened with its profile (unchanged where it has none)."""
+    out = units.copy()
+    for half, profile in zip(halves, profiles, strict=True):
+        if profile is not None:
+            out[half] = profile.apply(units[half])
+    return out
+
+
+def profile_source(
+    whiten: bool, given: EmbeddingProfile | None, profiles: list[EmbeddingProfile | None]
+) -> str:
+    """How the evaluated templates were whitened, for the evaluation document."""
+    if not whiten:
+        return "none"
+    if given is not None:
+        return "given"
+    if profiles[0] is None:
+        return "none: too few embeddings to cross-fit one (pass --profile)"
+    return (
+        "cross-fitted: each half of the subjects whitened with a profile "
+        "fitted on the other half (Ledoit-Wolf)"
+    )

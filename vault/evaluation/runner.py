@@ -16,23 +16,18 @@ from typing import Any
 
 import numpy as np
 
-from vault.core.transform_seeds import EphemeralSeedSource
 from vault.errors import InvalidArgument
-from vault.evaluation import attack
 from vault.evaluation.cancelable import evaluate_cancelable
-from vault.evaluation.dsys import DEFAULT_BINS, dsys
 from vault.evaluation.harness import (
     Progress,
-    cross_pairs,
     enroll_all,
-    ephemeral_keys,
     quiet,
     record,
     score_matrix,
 )
+from vault.evaluation.hybrid import evaluate_hybrid
 from vault.evaluation.metrics import eer, pair_counts, pair_scores, tar_at_far
 from vault.schemes.ckks import CkksCollection
-from vault.schemes.hybrid import HybridCollection, hybrid_dim
 from vault.schemes.profile import EmbeddingProfile
 from vault.schemes.validation import validate_templates
 
@@ -65,10 +60,10 @@ def evaluate(
 ) -> EvaluationResult:
     """Evaluate ``mode`` on (n, d) embeddings with n labels.
 
-    For ``cancelable``, templates are whitened with ``profile``, or with profiles
+    For the keyed modes, templates are whitened with ``profile``, or with profiles
     cross-fitted on the other half of the subjects when none is given
-    (:mod:`vault.evaluation.cancelable`); ``whiten=False`` evaluates the scheme
-    without one.
+    (:func:`vault.evaluation.harness.cross_fitted_profiles`); ``whiten=False``
+    evaluates the transform without one.
 
     Raises:
         InvalidArgument: Unknown mode, misaligned or too few labels, bad embeddings.
@@ -109,7 +104,9 @@ def evaluate(
             units, labels, tau, rng, progress, profile=profile, whiten=whiten
         )
     else:
-        scores, extra = _hybrid(units, labels, tau, rng, progress)
+        scores, extra = evaluate_hybrid(
+            units, labels, tau, rng, progress, profile=profile, whiten=whiten
+        )
     gen, imp = pair_scores(scores, labels)
     doc.update(
         eer=eer(gen, imp),
@@ -134,38 +131,3 @@ def _ckks_scores(units: np.ndarray, progress: Progress) -> tuple[np.ndarray, flo
     enroll_all(collection, units, progress, "encrypt")
     scores = score_matrix(collection, units, progress, "score")
     return scores, float(np.abs(scores - units @ units.T).max())
-
-
-def _hybrid(
-    units: np.ndarray, labels: np.ndarray, tau: float, rng: np.random.Generator, progress: Progress
-) -> tuple[np.ndarray, dict[str, Any]]:
-    from vault.he.keyset import CkksKeySet
-    from vault.he.params import DEFAULT_PARAMS_ID, get_params
-
-    dim, out = units.shape[1], hybrid_dim(units.shape[1])
-    source = EphemeralSeedSource()
-    key_a = ephemeral_keys(source, "eval-a", "hybrid-projection", dim, out)
-    key_b = ephemeral_keys(source, "eval-b", "hybrid-projection", dim, out)
-    keyset = CkksKeySet.generate(get_params(DEFAULT_PARAMS_ID))
-    collection = HybridCollection(keyset, record("eval-a", "hybrid", dim), key_a)
-    enroll_all(collection, units, progress, "encrypt")
-    scores = score_matrix(collection, units, progress, "score")
-    projected_a = collection.transform(units, 1)
-    projected_b = HybridCollection(keyset, record("eval-b", "hybrid", dim), key_b).transform(
-        units, 1
-    )
-    mated, non_mated = cross_pairs(projected_a @ projected_b.T, labels)
-    rotation = key_a.rotation(1).unsafe_matrix()
-    attacks = {"least_squares": attack.least_squares_attack(projected_a, rotation, units, tau)}
-    del rng
-    return scores, {
-        "max_abs_score_error": float(np.abs(scores - projected_a @ projected_a.T).max()),
-        "dsys": dsys(mated, non_mated),
-        "dsys_bins": DEFAULT_BINS,
-        "inversion_success_rate": max(attacks.values()),
-        "inversion_attacks": attacks,
-        "inversion_threshold": tau,
-        "inversion_threat_model": "the attacker holds the transform key and the HE secret key",
-        "hybrid_dim": out,
-        "scheme": f"keyed orthonormal projection {dim} -> {out}, then CKKS",
-    }
