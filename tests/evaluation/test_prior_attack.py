@@ -7,7 +7,9 @@ import numpy as np
 import pytest
 
 from tests.support.synthetic import anisotropic_people
+from vault.errors import InvalidArgument
 from vault.evaluation.runner import evaluate
+from vault.schemes.profile import EmbeddingProfile
 
 DIM = 128
 
@@ -43,3 +45,11 @@ def test_a_set_too_small_to_cross_fit_is_evaluated_without_whitening() -> None:
     assert doc["embedding_profile"].startswith("none: too few")
     assert doc["embedding_profile_shrinkage"] == []
     assert (doc["genuine_pairs"], doc["impostor_pairs"]) == (1, 2)
+
+
+@pytest.mark.parametrize("mode", ["cancelable", "hybrid"])
+def test_a_profile_for_another_dimension_is_a_clear_error(people, mode: str) -> None:
+    rows, labels = people
+    other, _ = anisotropic_people(80, 2, 64, np.random.default_rng(1))
+    with pytest.raises(InvalidArgument, match="dimension 64, not 128"):
+        evaluate(rows, labels, mode, profile=EmbeddingProfile.fit(other))

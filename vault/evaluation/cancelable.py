@@ -21,7 +21,6 @@ from typing import Any
 import numpy as np
 
 from vault.core.transform_seeds import EphemeralSeedSource
-from vault.errors import InvalidArgument
 from vault.evaluation import attack
 from vault.evaluation.dsys import DEFAULT_BINS, dsys
 from vault.evaluation.harness import (
@@ -150,8 +149,6 @@ def evaluate_cancelable(
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """Protected score matrix and the cancelable keys of the evaluation document."""
     dim = units.shape[1]
-    if profile is not None and profile.dim != dim:
-        raise InvalidArgument(f"the profile is for dimension {profile.dim}, not {dim}")
     halves = subject_halves(labels, rng)
     profiles = cross_fitted_profiles(units, halves, profile, whiten)
     # Whitened here, so the collection itself takes the rows as they are.

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from vault.core.transform_seeds import CollectionTransformKeys, EphemeralSeedSource
+from vault.errors import InvalidArgument
 from vault.schemes.profile import EmbeddingProfile
 from vault.store.base import CollectionRecord
 
@@ -91,10 +92,16 @@ def cross_fitted_profiles(
 ) -> list[EmbeddingProfile | None]:
     """The profile each half is whitened with: ``given`` for both, or each fitted on
     the other half's embeddings - so that, as deployed, no template is whitened by
-    statistics that include it (fitting on the evaluated templates overfits)."""
+    statistics that include it (fitting on the evaluated templates overfits).
+
+    Raises:
+        InvalidArgument: ``given`` is for another dimension.
+    """
     if not whiten:
         return [None, None]
     if given is not None:
+        if given.dim != units.shape[1]:
+            raise InvalidArgument(f"the profile is for dimension {given.dim}, not {units.shape[1]}")
         return [given, given]
     if min(np.count_nonzero(half) for half in halves) < 2:
         return [None, None]  # too few to cross-fit; the document says so
