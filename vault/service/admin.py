@@ -8,9 +8,8 @@ away does not stop it. Errors leave through the same mapping as every other RPC.
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable, Iterator
-from typing import Any, Protocol, TypeVar
+from collections.abc import Iterator
+from typing import Any, Protocol
 
 import grpc
 
@@ -18,9 +17,9 @@ from vault.api.v1 import admin_pb2, admin_pb2_grpc
 from vault.core.keyops import KeyStatus, RotationHandle
 from vault.core.rotation import RotationOptions, RotationProgress, RotationSummary
 from vault.errors import InvalidArgument
-from vault.service.errors import rpc_boundary, to_rpc_status
+from vault.service.errors import rpc_boundary, stream_boundary
 from vault.service.servicer import request_context
-from vault.service.wire import MalformedRequest, add_service
+from vault.service.wire import add_service
 from vault.types import RequestContext
 
 __all__ = ["KEY_ADMIN_SERVICE_NAME", "KeyAdminApi", "KeyAdminServicer", "add_key_admin"]
@@ -30,9 +29,6 @@ KEY_ADMIN_SERVICE_NAME: str = admin_pb2.DESCRIPTOR.services_by_name["KeyAdmin"].
 _KINDS = {admin_pb2.ROTATION_KIND_KEK: "kek", admin_pb2.ROTATION_KIND_DEK: "dek"}
 _KIND_CODES = {name: code for code, name in _KINDS.items()}
 _DEFAULT_BATCH = 128
-
-_S = TypeVar("_S")
-_Req = TypeVar("_Req")
 
 
 class KeyAdminApi(Protocol):
@@ -45,25 +41,6 @@ class KeyAdminApi(Protocol):
     def rotate(self, options: RotationOptions, ctx: RequestContext) -> RotationHandle:
         """Start (or attach to) a rotation."""
         ...
-
-
-def _stream_boundary(
-    handler: Callable[[_S, _Req, Any], Iterator[Any]],
-) -> Callable[[_S, _Req, Any], Iterator[Any]]:
-    """Like ``rpc_boundary``, for server-streaming handlers (errors may come mid-stream)."""
-    method = handler.__name__
-
-    @functools.wraps(handler)
-    def guarded(self: _S, request: _Req, context: Any) -> Iterator[Any]:
-        try:
-            if isinstance(request, MalformedRequest):
-                raise request.error()
-            yield from handler(self, request, context)
-        except Exception as error:  # the single boundary of the stream
-            status = to_rpc_status(error, method=method)
-            context.abort(status.code, status.details)
-
-    return guarded
 
 
 def decode_rotation_request(request: admin_pb2.RotateKeysRequest) -> RotationOptions:
@@ -175,7 +152,7 @@ class KeyAdminServicer(admin_pb2_grpc.KeyAdminServicer):
         """Report key versions and blob counts."""
         return encode_status(self._api.status(request_context(context)))
 
-    @_stream_boundary
+    @stream_boundary
     def RotateKeys(
         self, request: admin_pb2.RotateKeysRequest, context: Any
     ) -> Iterator[admin_pb2.RotationEvent]:

@@ -79,29 +79,38 @@ def open_vault(settings: ServeSettings) -> Iterator[VaultCore]:
         yield services.core
 
 
+def _open_key_service(
+    settings: ServeSettings, data_dir: Path, stack: ExitStack
+) -> HcVaultKeyService:
+    """The configured Vault, or the embedded OpenBao started for ``data_dir``;
+    ``stack`` closes (and stops) what this opened."""
+    vault_addr = settings.vault_addr or os.environ.get("VAULT_ADDR")
+    if vault_addr:
+        addr, login = vault_addr, _vault_login(settings)
+    else:
+        embedded = EmbeddedOpenBao(data_dir)
+        addr, token = embedded.start()
+        login = TokenLogin(token)
+        stack.callback(embedded.stop)
+    keys = HcVaultKeyService(
+        addr=addr,
+        login=login,
+        transit_mount=settings.transit_mount,
+        kek_name=settings.kek_name,
+        ca_file=settings.vault_ca_file,
+        timeout=settings.vault_timeout,
+        retry=RetryPolicy(retries=settings.vault_retries),
+    )
+    stack.callback(keys.close)
+    return keys
+
+
 @contextmanager
 def open_vault_services(settings: ServeSettings) -> Iterator[VaultServices]:
     """Start every component for ``settings`` and yield the core and key operations."""
     data_dir = _prepare_data_dir(settings.data_dir)
     with ExitStack() as stack:
-        vault_addr = settings.vault_addr or os.environ.get("VAULT_ADDR")
-        if vault_addr:
-            addr, login = vault_addr, _vault_login(settings)
-        else:
-            embedded = EmbeddedOpenBao(data_dir)
-            addr, token = embedded.start()
-            login = TokenLogin(token)
-            stack.callback(embedded.stop)
-        keys = HcVaultKeyService(
-            addr=addr,
-            login=login,
-            transit_mount=settings.transit_mount,
-            kek_name=settings.kek_name,
-            ca_file=settings.vault_ca_file,
-            timeout=settings.vault_timeout,
-            retry=RetryPolicy(retries=settings.vault_retries),
-        )
-        stack.callback(keys.close)
+        keys = _open_key_service(settings, data_dir, stack)
         keys.ensure_transit()
         store = SqliteTemplateStore(data_dir / "vault.db")
         stack.callback(store.close)
@@ -138,7 +147,7 @@ def open_vault_services(settings: ServeSettings) -> Iterator[VaultServices]:
         retention = RetentionScheduler(core, settings.retention_interval)
         retention.start()
         stack.callback(retention.stop)
-        log.info("vault ready: data in %s, key service at %s", data_dir, addr)
+        log.info("vault ready: data in %s, key service at %s", data_dir, keys.addr)
         yield VaultServices(core=core, key_admin=key_admin, compliance=core)
 
 
@@ -165,24 +174,7 @@ def run_fsck(settings: ServeSettings, *, with_keys: bool = True) -> FsckReport:
         check_store(data_dir, store, report)
         if not with_keys:
             return report
-        vault_addr = settings.vault_addr or os.environ.get("VAULT_ADDR")
-        if vault_addr:
-            addr, login = vault_addr, _vault_login(settings)
-        else:
-            embedded = EmbeddedOpenBao(data_dir)
-            addr, token = embedded.start()
-            login = TokenLogin(token)
-            stack.callback(embedded.stop)
-        keys = HcVaultKeyService(
-            addr=addr,
-            login=login,
-            transit_mount=settings.transit_mount,
-            kek_name=settings.kek_name,
-            ca_file=settings.vault_ca_file,
-            timeout=settings.vault_timeout,
-            retry=RetryPolicy(retries=settings.vault_retries),
-        )
-        stack.callback(keys.close)
+        keys = _open_key_service(settings, data_dir, stack)
         check_sealed_blocks(store, keys, report)
         check_audit_log(data_dir, store, keys, report)
     return report

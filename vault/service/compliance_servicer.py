@@ -7,9 +7,8 @@ through the single mapping of :mod:`vault.service.errors`.
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+from collections.abc import Iterator
+from typing import Any
 
 import grpc
 
@@ -17,9 +16,9 @@ from vault.api.v1 import compliance_pb2
 from vault.core.compliance import ComplianceApi
 from vault.service import codec
 from vault.service.compliance_codec import encode_retention
-from vault.service.errors import rpc_boundary, to_rpc_status
+from vault.service.errors import rpc_boundary, stream_boundary
 from vault.service.servicer import request_context
-from vault.service.wire import MalformedRequest, add_service
+from vault.service.wire import add_service
 
 __all__ = [
     "AUDIT_LOG_SERVICE_NAME",
@@ -31,28 +30,6 @@ __all__ = [
 
 AUDIT_LOG_SERVICE_NAME: str = compliance_pb2.DESCRIPTOR.services_by_name["AuditLog"].full_name
 COMPLIANCE_SERVICE_NAME: str = compliance_pb2.DESCRIPTOR.services_by_name["Compliance"].full_name
-
-_S = TypeVar("_S")
-_R = TypeVar("_R")
-
-
-def _streaming_boundary(
-    handler: Callable[[_S, _R, Any], Iterator[Any]],
-) -> Callable[[_S, _R, Any], Iterator[Any]]:
-    """``rpc_boundary`` for server-streaming handlers: errors may come mid-stream."""
-    method = handler.__name__
-
-    @functools.wraps(handler)
-    def guarded(self: _S, request: _R, context: Any) -> Iterator[Any]:
-        try:
-            if isinstance(request, MalformedRequest):
-                raise request.error()
-            yield from handler(self, request, context)
-        except Exception as error:  # the single boundary of the stream
-            status = to_rpc_status(error, method=method)
-            context.abort(status.code, status.details)
-
-    return guarded
 
 
 class AuditLogServicer:
@@ -76,7 +53,7 @@ class AuditLogServicer:
         """The latest signed checkpoint."""
         return compliance_pb2.SignedCheckpoint(note=self._api.audit_checkpoint())
 
-    @_streaming_boundary
+    @stream_boundary
     def Export(
         self, request: compliance_pb2.ExportRequest, context: Any
     ) -> Iterator[compliance_pb2.BundleChunk]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import logging
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Final, NoReturn, TypeVar
 
@@ -27,6 +27,7 @@ __all__ = [
     "RpcStatus",
     "rpc_boundary",
     "status_code_for",
+    "stream_boundary",
     "to_rpc_status",
 ]
 
@@ -133,5 +134,32 @@ def rpc_boundary(
             else:
                 status = to_rpc_status(error, method=method)
         _abort(context, status)
+
+    return guarded
+
+
+def stream_boundary(
+    handler: Callable[[_Servicer, _Request, Any], Iterator[_Response]],
+) -> Callable[[_Servicer, _Request, Any], Iterator[_Response]]:
+    """:func:`rpc_boundary` for server-streaming handlers, whose errors may come mid-stream.
+
+    Args:
+        handler: A servicer generator method ``(self, request, context)``.
+
+    Returns:
+        The guarded generator method.
+    """
+    method = handler.__name__
+
+    @functools.wraps(handler)
+    def guarded(self: _Servicer, request: _Request, context: Any) -> Iterator[_Response]:
+        try:
+            if isinstance(request, MalformedRequest):
+                raise request.error()
+            with deadline.bounded_by(context.time_remaining()):
+                yield from handler(self, request, context)
+        except Exception as error:  # the single boundary of the stream
+            status = to_rpc_status(error, method=method)
+            context.abort(status.code, status.details)
 
     return guarded
