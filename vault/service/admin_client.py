@@ -12,7 +12,7 @@ from typing import Any
 import grpc
 
 from vault.api.v1 import admin_pb2, admin_pb2_grpc
-from vault.service.client import DEFAULT_TIMEOUT, ClientError
+from vault.service.client import DEFAULT_TIMEOUT, ClientError, client_error
 from vault.service.tls import ChannelClient, ClientTls
 
 __all__ = ["KeyAdminClient"]
@@ -107,7 +107,7 @@ class KeyAdminClient(ChannelClient):
         try:
             reply = self._stub.GetKeyStatus(admin_pb2.GetKeyStatusRequest(), timeout=self._timeout)
         except grpc.RpcError as error:
-            raise _client_error(error) from None
+            raise client_error(error) from None
         return _status_json(reply)
 
     def rotate(
@@ -153,13 +153,7 @@ class KeyAdminClient(ChannelClient):
                     p = event.progress
                     on_progress(p.phase, p.done, p.total, p.detail)
         except grpc.RpcError as error:
-            raise _client_error(error) from None
+            raise client_error(error) from None
         if summary is None:
             raise ClientError(grpc.StatusCode.UNAVAILABLE, "the rotation stream ended early")
         return _summary_json(summary)
-
-
-def _client_error(error: grpc.RpcError) -> ClientError:
-    code = error.code() if hasattr(error, "code") else grpc.StatusCode.UNKNOWN
-    details = " ".join(str(error.details() if hasattr(error, "details") else error).split())
-    return ClientError(code, details or code.name.lower())

@@ -21,7 +21,14 @@ from vault.service.enrollment import default_chunk_rows, enrollment_chunks
 from vault.service.tls import ChannelClient, ClientTls
 from vault.types import CollectionInfo, CollectionSpec, DeleteResult, Match, VerifyResult
 
-__all__ = ["DEFAULT_CLIENT_MAX_MESSAGE_BYTES", "DEFAULT_TIMEOUT", "ClientError", "VaultClient"]
+__all__ = [
+    "DEFAULT_CLIENT_MAX_MESSAGE_BYTES",
+    "DEFAULT_TIMEOUT",
+    "ClientError",
+    "VaultClient",
+    "client_error",
+    "translated_errors",
+]
 
 DEFAULT_TIMEOUT: Final = 300.0
 DEFAULT_CLIENT_MAX_MESSAGE_BYTES: Final = 64 * 1024 * 1024
@@ -42,14 +49,20 @@ class ClientError(Exception):
         self.details = details
 
 
+def client_error(error: grpc.RpcError) -> ClientError:
+    """The :class:`ClientError` for a failed call (status code and one-line details)."""
+    code = error.code() if hasattr(error, "code") else grpc.StatusCode.UNKNOWN
+    details = " ".join(str(error.details() if hasattr(error, "details") else error).split())
+    return ClientError(code, details or code.name.lower())
+
+
 @contextlib.contextmanager
-def _translated() -> Iterator[None]:
+def translated_errors() -> Iterator[None]:
+    """Within the block, a gRPC failure is raised as :class:`ClientError`."""
     try:
         yield
     except grpc.RpcError as error:
-        code = error.code() if hasattr(error, "code") else grpc.StatusCode.UNKNOWN
-        details = " ".join(str(error.details() if hasattr(error, "details") else error).split())
-        raise ClientError(code, details or code.name.lower()) from None
+        raise client_error(error) from None
 
 
 class VaultClient(ChannelClient):
@@ -86,7 +99,7 @@ class VaultClient(ChannelClient):
 
     def create_collection(self, spec: CollectionSpec) -> CollectionInfo:
         """Create a collection and return it as stored."""
-        with _translated():
+        with translated_errors():
             reply = self._stub.CreateCollection(
                 codec.encode_collection_spec(spec), timeout=self._timeout
             )
@@ -94,7 +107,7 @@ class VaultClient(ChannelClient):
 
     def get_collection(self, name: str) -> CollectionInfo:
         """Describe a collection."""
-        with _translated():
+        with translated_errors():
             reply = self._stub.GetCollection(
                 vault_pb2.GetCollectionRequest(name=name), timeout=self._timeout
             )
@@ -149,7 +162,7 @@ class VaultClient(ChannelClient):
         first = next(chunks, None)  # surfaces local validation errors before the call
         if first is None:
             return 0
-        with _translated():
+        with translated_errors():
             reply = self._stub.Enroll(_prepend(first, chunks), timeout=self._timeout)
         return int(reply.enrolled)
 
@@ -163,7 +176,7 @@ class VaultClient(ChannelClient):
             probe=codec.encode_templates(np.atleast_2d(template)),
             purpose=purpose,
         )
-        with _translated():
+        with translated_errors():
             reply = self._stub.Verify(request, timeout=self._timeout)
         return codec.decode_verify_result(reply)
 
@@ -177,7 +190,7 @@ class VaultClient(ChannelClient):
             top_k=top_k,
             purpose=purpose,
         )
-        with _translated():
+        with translated_errors():
             reply = self._stub.Identify(request, timeout=self._timeout)
         return codec.decode_matches(reply)
 
@@ -186,7 +199,7 @@ class VaultClient(ChannelClient):
         request = vault_pb2.DeleteRequest(
             collection=collection, subject_id=subject_id, purpose=purpose
         )
-        with _translated():
+        with translated_errors():
             reply = self._stub.Delete(request, timeout=self._timeout)
         return codec.decode_delete_result(reply)
 
@@ -204,7 +217,7 @@ class VaultClient(ChannelClient):
             ClientError: If the service is unreachable or the name unknown.
         """
         stub = health_pb2_grpc.HealthStub(self._channel)
-        with _translated():
+        with translated_errors():
             reply = stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=timeout)
         return str(health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status))
 

@@ -7,33 +7,23 @@ the service sends is trusted: bundles and receipts are verified offline by
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
-
-import grpc
 
 from vault.api.v1 import compliance_pb2, compliance_pb2_grpc
 from vault.audit.bundle import BUNDLE_FILES
 from vault.core.retention import RetentionResult
 from vault.service import codec
-from vault.service.client import DEFAULT_CLIENT_MAX_MESSAGE_BYTES, DEFAULT_TIMEOUT, ClientError
+from vault.service.client import (
+    DEFAULT_CLIENT_MAX_MESSAGE_BYTES,
+    DEFAULT_TIMEOUT,
+    translated_errors,
+)
 from vault.service.compliance_codec import decode_retention
 from vault.service.tls import ChannelClient, ClientTls
 from vault.types import DeleteResult
 
 __all__ = ["ComplianceClient"]
-
-
-@contextlib.contextmanager
-def _translated() -> Iterator[None]:
-    try:
-        yield
-    except grpc.RpcError as error:
-        code = error.code() if hasattr(error, "code") else grpc.StatusCode.UNKNOWN
-        details = " ".join(str(error.details() if hasattr(error, "details") else error).split())
-        raise ClientError(code, details or code.name.lower()) from None
 
 
 class ComplianceClient(ChannelClient):
@@ -62,7 +52,7 @@ class ComplianceClient(ChannelClient):
 
     def public_key(self) -> str:
         """The log's verifier key (to be checked against an independent copy)."""
-        with _translated():
+        with translated_errors():
             reply = self._audit.GetPublicKey(
                 compliance_pb2.GetPublicKeyRequest(), timeout=self._timeout
             )
@@ -70,7 +60,7 @@ class ComplianceClient(ChannelClient):
 
     def checkpoint(self) -> str:
         """The latest signed checkpoint (a signed note)."""
-        with _translated():
+        with translated_errors():
             reply = self._audit.GetCheckpoint(
                 compliance_pb2.GetCheckpointRequest(), timeout=self._timeout
             )
@@ -94,7 +84,7 @@ class ComplianceClient(ChannelClient):
             raise FileExistsError(f"{directory} is not empty")
         written: dict[str, BinaryIO] = {}
         try:
-            with _translated():
+            with translated_errors():
                 for chunk in self._audit.Export(
                     compliance_pb2.ExportRequest(purpose=purpose), timeout=self._timeout
                 ):
@@ -110,7 +100,7 @@ class ComplianceClient(ChannelClient):
 
     def enforce_retention(self, collection: str | None = None) -> list[RetentionResult]:
         """Erase expired templates now (one collection, or all)."""
-        with _translated():
+        with translated_errors():
             reply = self._compliance.EnforceRetention(
                 compliance_pb2.EnforceRetentionRequest(collection=collection or ""),
                 timeout=self._timeout,
@@ -124,6 +114,6 @@ class ComplianceClient(ChannelClient):
         request = compliance_pb2.WithdrawConsentRequest(
             collection=collection, subject_id=subject_id, consent_ref=consent_ref
         )
-        with _translated():
+        with translated_errors():
             reply = self._compliance.WithdrawConsent(request, timeout=self._timeout)
         return codec.decode_delete_result(reply.erasure)

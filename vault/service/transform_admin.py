@@ -15,7 +15,7 @@ import grpc
 
 from vault.api.v1 import transform_keys_pb2, transform_keys_pb2_grpc
 from vault.core.renewal import TransformRotation
-from vault.service.client import DEFAULT_TIMEOUT, ClientError
+from vault.service.client import DEFAULT_TIMEOUT, client_error
 from vault.service.errors import rpc_boundary
 from vault.service.servicer import request_context
 from vault.service.tls import ChannelClient, ClientTls
@@ -113,7 +113,7 @@ class TransformKeyAdminClient(ChannelClient):
         try:
             reply = self._stub.RotateTransformKey(request, timeout=self._timeout)
         except grpc.RpcError as error:
-            raise _client_error(error) from None
+            raise client_error(error) from None
         return {
             "kind": "cancelable",
             "collection": reply.collection,
@@ -128,11 +128,5 @@ class TransformKeyAdminClient(ChannelClient):
         try:
             reply = self._stub.GetTransformKeyStatus(request, timeout=self._timeout)
         except grpc.RpcError as error:
-            raise _client_error(error) from None
+            raise client_error(error) from None
         return {"collection": reply.collection, "templates_by_key_version": _counts(reply)}
-
-
-def _client_error(error: grpc.RpcError) -> ClientError:
-    code = error.code() if hasattr(error, "code") else grpc.StatusCode.UNKNOWN
-    details = " ".join(str(error.details() if hasattr(error, "details") else error).split())
-    return ClientError(code, details or code.name.lower())
