@@ -9,6 +9,7 @@ by default, and what it shows is safe to scrape without authentication.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import time
@@ -129,36 +130,35 @@ class MetricsInterceptor(grpc.ServerInterceptor):
         return _wrapped(handler, name, self._metrics)
 
 
+@contextlib.contextmanager
+def _measured(metrics: VaultMetrics, name: str, context: Any) -> Iterator[None]:
+    """Count the RPC in flight while the block runs, then observe its code and time."""
+    started, error = time.perf_counter(), None
+    metrics.in_flight.inc()
+    try:
+        yield
+    except BaseException as caught:
+        error = caught
+        raise
+    finally:
+        metrics.in_flight.dec()
+        metrics.observe(name, _code_of(context, error), time.perf_counter() - started)
+
+
 def _wrapped(handler: grpc.RpcMethodHandler, name: str, metrics: VaultMetrics) -> Any:
     def unary(behavior: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
         @functools.wraps(behavior)
         def timed(request: Any, context: Any) -> Any:
-            started, error = time.perf_counter(), None
-            metrics.in_flight.inc()
-            try:
+            with _measured(metrics, name, context):
                 return behavior(request, context)
-            except BaseException as caught:
-                error = caught
-                raise
-            finally:
-                metrics.in_flight.dec()
-                metrics.observe(name, _code_of(context, error), time.perf_counter() - started)
 
         return timed
 
     def streaming(behavior: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
         @functools.wraps(behavior)
         def timed(request: Any, context: Any) -> Iterator[Any]:
-            started, error = time.perf_counter(), None
-            metrics.in_flight.inc()
-            try:
+            with _measured(metrics, name, context):
                 yield from behavior(request, context)
-            except BaseException as caught:
-                error = caught
-                raise
-            finally:
-                metrics.in_flight.dec()
-                metrics.observe(name, _code_of(context, error), time.perf_counter() - started)
 
         return timed
 
