@@ -40,9 +40,8 @@ __all__ = [
     "ORBIT_MEAN_SIZES",
     "GaussianModel",
     "least_squares_attack",
-    "nearest_faces_attack",
     "orbit_mean_attack",
-    "population_prior_attack",
+    "orbit_selection_attacks",
     "surrogate_ascent",
 ]
 
@@ -169,66 +168,53 @@ def _orbit(row: np.ndarray) -> np.ndarray:
     return np.concatenate([shifted, -shifted])
 
 
-def population_prior_attack(
+def orbit_selection_attacks(
     stored: np.ndarray,
     rotation: np.ndarray,
     originals: np.ndarray,
     tau: float,
     *,
     model: GaussianModel,
+    public: np.ndarray,
     to_template: TemplateMap | None = None,
+    neighbours: int = 5,
     progress: Progress | None = None,
-) -> float:
-    """Success rate of submitting each orbit's most likely member under ``model``.
+) -> dict[str, float]:
+    """Success rates of submitting the orbit member a population model finds most likely.
+
+    ``population_prior`` ranks the K candidates by Mahalanobis distance under
+    ``model``, fitted in the space the orbit acts on (whitened unit embeddings if the
+    collection has a profile). ``nearest_faces`` is its non-parametric counterpart,
+    for structure a Gaussian misses (clusters, curved manifolds): each candidate,
+    mapped back to template space, scores the mean cosine of its ``neighbours``
+    nearest rows of ``public`` (unit embeddings of other people). Both rank the same
+    candidates, which are built and mapped back once per stored row.
 
     Args:
         stored: Protected rows under attack.
         rotation: The keyed rotation Q (the attacker holds it).
         originals: The unit templates they protect.
         tau: Acceptance threshold of the unprotected system.
-        model: The attacker's population model, fitted in the space the orbit acts
-            on (whitened unit embeddings if the collection has a profile).
-        to_template: Maps that space back to unit templates (None: it is template space).
-    """
-    hits = 0
-    for index, row in enumerate(stored):
-        candidates = _orbit(row) @ rotation
-        best = candidates[np.argmin(model.surprise(candidates))][None, :]
-        guess = best if to_template is None else to_template(best)
-        hits += float(guess[0] @ originals[index]) >= tau
-        if progress is not None:
-            progress(index + 1, len(stored))
-    return hits / len(stored)
-
-
-def nearest_faces_attack(
-    stored: np.ndarray,
-    rotation: np.ndarray,
-    originals: np.ndarray,
-    tau: float,
-    *,
-    public: np.ndarray,
-    to_template: TemplateMap | None = None,
-    neighbours: int = 5,
-    progress: Progress | None = None,
-) -> float:
-    """Success rate of submitting the orbit member that looks most like real faces.
-
-    A non-parametric counterpart of :func:`population_prior_attack`, for structure
-    a Gaussian misses (clusters, curved manifolds): each candidate, mapped back to
-    template space, is scored by its mean cosine with its ``neighbours`` nearest
-    embeddings in the attacker's ``public`` set (unit rows of other people).
+        model: The attacker's Gaussian population model.
+        public: The attacker's face set, unit template-space rows.
+        to_template: Maps the orbit's space back to unit templates (None: it is
+            template space).
+        neighbours: How many nearest faces score a candidate.
     """
     public32 = public.astype(np.float32)
     k = max(1, min(neighbours, len(public)))
-    hits = 0
+    hits = {"population_prior": 0, "nearest_faces": 0}
     for index, row in enumerate(stored):
         candidates = _orbit(row) @ rotation
         faces = candidates if to_template is None else to_template(candidates)
         similarity = faces.astype(np.float32) @ public32.T
         nearest = np.partition(similarity, similarity.shape[1] - k, axis=1)[:, -k:]
-        best = faces[np.argmax(nearest.mean(axis=1))]
-        hits += float(best @ originals[index]) >= tau
+        picks = {
+            "population_prior": int(np.argmin(model.surprise(candidates))),
+            "nearest_faces": int(np.argmax(nearest.mean(axis=1))),
+        }
+        for name, pick in picks.items():
+            hits[name] += float(faces[pick] @ originals[index]) >= tau
         if progress is not None:
             progress(index + 1, len(stored))
-    return hits / len(stored)
+    return {name: count / len(stored) for name, count in hits.items()}

@@ -110,30 +110,22 @@ def _attacks(
             ),
             len(rows),
         )
-        public = units[~half] if profile is None else profile.apply(units[~half])
         sample = rng.choice(rows, min(len(rows), PRIOR_ATTACK_SAMPLE), replace=False)
-        rate = attack.population_prior_attack(
+        faces = np.flatnonzero(~half)
+        faces = rng.choice(faces, min(len(faces), NEAREST_FACES_PUBLIC), replace=False)
+        orbit_space = units[~half] if profile is None else profile.apply(units[~half])
+        rates = attack.orbit_selection_attacks(
             stored[sample],
             rotation,
             units[sample],
             tau,
-            model=attack.GaussianModel.fit(public),
+            model=attack.GaussianModel.fit(orbit_space),
+            public=units[faces],
             to_template=back,
             progress=prior_progress,
         )
-        add("population_prior", rate, len(sample))
-        faces = np.flatnonzero(~half)
-        faces = rng.choice(faces, min(len(faces), NEAREST_FACES_PUBLIC), replace=False)
-        rate = attack.nearest_faces_attack(
-            stored[sample],
-            rotation,
-            units[sample],
-            tau,
-            public=units[faces],
-            to_template=back,
-            progress=_stage(progress, f"faces {number}/2"),
-        )
-        add("nearest_faces", rate, len(sample))
+        for name, rate in rates.items():
+            add(name, rate, len(sample))
     return {name: totals[name] / weights[name] for name in totals}
 
 
