@@ -23,6 +23,7 @@ the projection, which on anisotropic embeddings separates people better.
 from __future__ import annotations
 
 import dataclasses
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -71,6 +72,9 @@ class HybridCollection:
         extra: dict[str, Any] = {} if sealer is None else {"sealer": sealer}
         self.inner = CkksCollection(keyset, inner, **extra)
         self._version: dict[str, int] = {}
+        # Live templates per version, kept up to date so queries never walk all subjects.
+        self._per_version: Counter[int] = Counter()
+        self._own_cache: tuple[list[str], np.ndarray] | None = None
 
     # --- loading and bookkeeping ----------------------------------------------
     def load(self, blocks: Iterable[BlockRecord], subjects: Sequence[SubjectRecord]) -> None:
@@ -78,7 +82,7 @@ class HybridCollection:
         for subject in subjects:
             # Fail at start-up, not at the first probe, if a seed is missing.
             self.transform_keys.rotation(subject.key_version)
-            self._version[subject.subject_id] = subject.key_version
+            self._remember(subject)
 
     @property
     def size(self) -> int:
@@ -91,10 +95,20 @@ class HybridCollection:
         return self._version[subject_id]
 
     def counts_by_version(self) -> dict[int, int]:
-        counts: dict[int, int] = {}
-        for version in self._version.values():
-            counts[version] = counts.get(version, 0) + 1
-        return dict(sorted(counts.items()))
+        return {v: n for v, n in sorted(self._per_version.items()) if n}
+
+    def _live_versions(self) -> list[int]:
+        return sorted(v for v, n in self._per_version.items() if n)
+
+    def _remember(self, subject: SubjectRecord) -> None:
+        self._forget(subject.subject_id)
+        self._version[subject.subject_id] = subject.key_version
+        self._per_version[subject.key_version] += 1
+
+    def _forget(self, subject_id: str) -> None:
+        version = self._version.pop(subject_id, None)
+        if version is not None:
+            self._per_version[version] -= 1
 
     def subjects_before(self, version: int) -> list[str]:
         return sorted(s for s, v in self._version.items() if v < version)
@@ -120,14 +134,14 @@ class HybridCollection:
     def apply_enrollment(self, plan: EnrollmentPlan) -> None:
         self.inner.apply_enrollment(plan)
         for subject in plan.subjects:
-            self._version[subject.subject_id] = subject.key_version
+            self._remember(subject)
 
     def plan_erasure(self, subject_id: str) -> ErasurePlan:
         return self.inner.plan_erasure(subject_id)
 
     def apply_erasure(self, plan: ErasurePlan) -> None:
         self.inner.apply_erasure(plan)
-        self._version.pop(plan.subject_id, None)
+        self._forget(plan.subject_id)
 
     # --- matching -------------------------------------------------------------
     def verify_score(self, subject_id: str, probe: np.ndarray) -> float:
@@ -135,21 +149,28 @@ class HybridCollection:
         return self.inner.verify_score(subject_id, projected[0])
 
     def all_scores(self, probes: np.ndarray) -> tuple[list[str], np.ndarray]:
-        versions = sorted(set(self._version.values()))
+        versions = self._live_versions()
         if not versions:
             return [], np.empty((len(probes), 0))
         ids, scores = self.inner.all_scores(self.transform(probes, versions[0]))
         if len(versions) > 1:
             # Score under every live version; keep, per subject, its own version's column.
-            own = np.array([self._version[s] for s in ids])
+            own = self._versions_of(ids)
             for version in versions[1:]:
                 _, other = self.inner.all_scores(self.transform(probes, version))
                 scores = np.where(own[None, :] == version, other, scores)
         return ids, scores
 
+    def _versions_of(self, ids: list[str]) -> np.ndarray:
+        """Key version of each id, cached while the inner collection's id list (rebuilt
+        on every enrolment and erasure) stays the same: no per-template work per query."""
+        if self._own_cache is None or self._own_cache[0] is not ids:
+            self._own_cache = (ids, np.array([self._version[s] for s in ids]))
+        return self._own_cache[1]
+
     def identify(self, probes: np.ndarray, top_k: int) -> list[list[Match]]:
-        if len(set(self._version.values())) == 1:
-            version = next(iter(self._version.values()))
-            return self.inner.identify(self.transform(probes, version), top_k)
+        versions = self._live_versions()
+        if len(versions) == 1:
+            return self.inner.identify(self.transform(probes, versions[0]), top_k)
         ids, scores = self.all_scores(probes)
         return top_k_matches(ids, scores, top_k)
