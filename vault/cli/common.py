@@ -22,6 +22,7 @@ __all__ = [
     "Handler",
     "add_client_flags",
     "add_json_flag",
+    "add_vault_flags",
     "client_tls",
     "connect",
     "load_ids",
@@ -95,6 +96,19 @@ def add_client_flags(parser: argparse.ArgumentParser) -> None:
         metavar="NAME",
         help="name to check the service's certificate against, if not the target host "
         "(env BIOVAULT_TLS_SERVER_NAME)",
+    )
+
+
+def add_vault_flags(parser: argparse.ArgumentParser) -> None:
+    """Where the key service is and how to reach it (``serve`` and ``fsck``)."""
+    parser.add_argument(
+        "--vault-addr", metavar="URL", help="HashiCorp Vault / OpenBao address (env VAULT_ADDR)"
+    )
+    parser.add_argument(
+        "--vault-token-file", metavar="FILE", help="file holding the Vault token (env VAULT_TOKEN)"
+    )
+    parser.add_argument(
+        "--vault-ca-file", metavar="FILE", help="CA bundle of Vault's TLS (env VAULT_CACERT)"
     )
 
 

@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from vault.cli.common import CommandError, Commands, add_json_flag, write_json
+from vault.cli.common import CommandError, Commands, add_json_flag, add_vault_flags, write_json
 from vault.config import ServeSettings
 
 __all__ = ["register"]
@@ -33,15 +33,7 @@ def register(commands: Commands) -> None:
         help="structure only: do not start the key service (sealed blocks and the "
         "audit log's signatures are not checked)",
     )
-    parser.add_argument(
-        "--vault-addr", metavar="URL", help="HashiCorp Vault / OpenBao address (env VAULT_ADDR)"
-    )
-    parser.add_argument(
-        "--vault-token-file", metavar="FILE", help="file holding the Vault token (env VAULT_TOKEN)"
-    )
-    parser.add_argument(
-        "--vault-ca-file", metavar="FILE", help="CA bundle of Vault's TLS (env VAULT_CACERT)"
-    )
+    add_vault_flags(parser)
     add_json_flag(parser)
     parser.set_defaults(handler=_fsck)
 

@@ -6,7 +6,7 @@ import argparse
 import os
 from pathlib import Path
 
-from vault.cli.common import CommandError, Commands, positive_int
+from vault.cli.common import CommandError, Commands, add_vault_flags, positive_int
 from vault.cli.logsetup import LOG_FORMATS, configure_logging
 from vault.config import DEFAULT_LISTEN, ServeSettings
 
@@ -76,15 +76,7 @@ def register(commands: Commands) -> None:
         help=f"calls a client may make at once before --rate-limit applies "
         f"(default {_DEFAULTS.rate_burst})",
     )
-    parser.add_argument(
-        "--vault-addr", metavar="URL", help="HashiCorp Vault / OpenBao address (env VAULT_ADDR)"
-    )
-    parser.add_argument(
-        "--vault-token-file", metavar="FILE", help="file holding the Vault token (env VAULT_TOKEN)"
-    )
-    parser.add_argument(
-        "--vault-ca-file", metavar="FILE", help="CA bundle of Vault's TLS (env VAULT_CACERT)"
-    )
+    add_vault_flags(parser)
     parser.add_argument(
         "--vault-role-id",
         metavar="ID",
