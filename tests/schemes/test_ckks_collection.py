@@ -101,10 +101,15 @@ def test_tampered_block_header_is_rejected(keyset):
 def test_blocks_under_another_key_do_not_match(keyset):
     """Blocks loaded into a collection with a different secret key score as noise."""
     rng = np.random.default_rng(6)
-    _, templates, _, plan = _enrolled(keyset, 5, rng)
+    owner, templates, ids, plan = _enrolled(keyset, 20, rng)
     stranger = CkksCollection(CkksKeySet.generate(keyset.params), _record())
     stranger.load(plan.blocks, plan.subjects)
-    assert abs(stranger.verify_score("s0", templates[0]) - 1.0) > 0.1
+    own = np.array([owner.verify_score(s, t) for s, t in zip(ids, templates, strict=True)])
+    foreign = np.array([stranger.verify_score(s, t) for s, t in zip(ids, templates, strict=True)])
+    assert np.abs(own - 1.0).max() < 1e-3
+    # Under a foreign key a slot decodes to roughly uniform noise in [-4, 4], so one
+    # score lands within 0.1 of 1.0 about 2.5 % of the time; half of twenty never do.
+    assert np.median(np.abs(foreign - 1.0)) > 0.1
 
 
 def test_stored_blob_holds_no_template_bytes(keyset):
