@@ -49,13 +49,11 @@ def _alignments(rotated_probe: np.ndarray) -> np.ndarray:
 
 def _orbit_scores(collection: CkksCollection, rotated_probe: np.ndarray) -> np.ndarray:
     """max over the group of |<g stored, Q p>| for every stored row, under encryption."""
-    best: np.ndarray | None = None
+    best = np.zeros(collection.size)
     variants = _alignments(rotated_probe)
     for first in range(0, len(variants), _ALIGNMENTS_PER_CALL):
         _, scores = collection.all_scores(variants[first : first + _ALIGNMENTS_PER_CALL])
-        chunk_best = np.abs(scores).max(axis=0)
-        best = chunk_best if best is None else np.maximum(best, chunk_best)
-    assert best is not None
+        np.maximum(best, np.abs(scores).max(axis=0), out=best)
     return best
 
 
