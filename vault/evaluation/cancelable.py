@@ -25,15 +25,12 @@ from vault.evaluation import attack
 from vault.evaluation.dsys import DEFAULT_BINS, dsys
 from vault.evaluation.harness import (
     Progress,
-    cross_fitted_profiles,
     cross_pairs,
     enroll_all,
     ephemeral_keys,
-    profile_source,
     record,
     score_matrix,
-    subject_halves,
-    whitened,
+    whiten_by_halves,
 )
 from vault.schemes.cancelable import CancelableCollection
 from vault.schemes.orbit import max_correlation, spectra
@@ -141,17 +138,18 @@ def evaluate_cancelable(
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """Protected score matrix and the cancelable keys of the evaluation document."""
     dim = units.shape[1]
-    halves = subject_halves(labels, rng)
-    profiles = cross_fitted_profiles(units, halves, profile, whiten)
     # Whitened here, so the collection itself takes the rows as they are.
-    prepared = whitened(units, halves, profiles)
+    whitening = whiten_by_halves(units, labels, rng, profile, whiten)
+    prepared = whitening.prepared
     key_a = ephemeral_keys(EphemeralSeedSource(), "eval-a", _PURPOSE, dim, dim)
     collection = CancelableCollection(record("eval-a", "cancelable", dim), key_a)
     enroll_all(collection, prepared, progress, "protect")
     scores = score_matrix(collection, prepared, progress, "score")
     stored = collection.protect(prepared, 1)
     rotation = key_a.rotation(1).unsafe_matrix()
-    attacks = _attacks(stored, rotation, units, tau, halves, profiles, rng, progress)
+    attacks = _attacks(
+        stored, rotation, units, tau, whitening.halves, whitening.profiles, rng, progress
+    )
     return scores, {
         "dsys": _linkage(prepared, stored, labels, progress),
         "dsys_bins": DEFAULT_BINS,
@@ -162,8 +160,5 @@ def evaluate_cancelable(
             "the attacker holds the collection's transform key, every stored row, the "
             "(public) embedding profile and embeddings of other people of the same face model"
         ),
-        "embedding_profile": profile_source(whiten, profile, profiles),
-        "embedding_profile_shrinkage": [p.shrinkage for p in profiles if p is not None][:2],
-        "scheme": "salted keyed rotation (signed dihedral salt, K = 4d)"
-        + ("" if profiles[0] is None else ", after whitening with an embedding profile"),
+        **whitening.document("salted keyed rotation (signed dihedral salt, K = 4d)"),
     }

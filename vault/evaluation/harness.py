@@ -5,6 +5,7 @@ cross-fitted whitening profiles of the keyed modes."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -16,16 +17,14 @@ from vault.store.base import CollectionRecord
 
 __all__ = [
     "Progress",
-    "cross_fitted_profiles",
+    "Whitening",
     "cross_pairs",
     "enroll_all",
     "ephemeral_keys",
-    "profile_source",
     "quiet",
     "record",
     "score_matrix",
-    "subject_halves",
-    "whitened",
+    "whiten_by_halves",
 ]
 
 Progress = Callable[[str, int, int], None]
@@ -54,9 +53,12 @@ def enroll_all(collection: Any, units: np.ndarray, progress: Progress, stage: st
 def score_matrix(collection: Any, units: np.ndarray, progress: Progress, stage: str) -> np.ndarray:
     """scores[i, j] = probe i against enrolled template j."""
     out = np.empty((len(units), len(units)))
+    columns: np.ndarray | None = None
     for first in range(0, len(units), _PROBE_CHUNK):
         ids, scores = collection.all_scores(units[first : first + _PROBE_CHUNK])
-        out[first : first + len(scores)][:, np.array([int(i) for i in ids])] = scores
+        if columns is None:  # the enrolled ids do not change while we score
+            columns = np.array([int(i) for i in ids])
+        out[first : first + len(scores)][:, columns] = scores
         progress(stage, min(first + _PROBE_CHUNK, len(units)), len(units))
     return out
 
@@ -77,14 +79,14 @@ def cross_pairs(cross: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.n
     return cross[same & off_diagonal], cross[~same]
 
 
-def subject_halves(labels: np.ndarray, rng: np.random.Generator) -> list[np.ndarray]:
+def _subject_halves(labels: np.ndarray, rng: np.random.Generator) -> list[np.ndarray]:
     """Two masks that split the subjects (not the samples) at random."""
     subjects = rng.permutation(np.unique(labels))
     first = np.isin(labels, subjects[: len(subjects) // 2])
     return [first, ~first]
 
 
-def cross_fitted_profiles(
+def _cross_fitted_profiles(
     units: np.ndarray,
     halves: list[np.ndarray],
     given: EmbeddingProfile | None,
@@ -109,7 +111,7 @@ def cross_fitted_profiles(
     return [EmbeddingProfile.fit(units[~half], minimum=2) for half in halves]
 
 
-def whitened(
+def _whitened(
     units: np.ndarray, halves: list[np.ndarray], profiles: list[EmbeddingProfile | None]
 ) -> np.ndarray:
     """Each half's rows whitened with its profile (unchanged where it has none)."""
@@ -120,7 +122,7 @@ def whitened(
     return out
 
 
-def profile_source(
+def _profile_source(
     whiten: bool, given: EmbeddingProfile | None, profiles: list[EmbeddingProfile | None]
 ) -> str:
     """How the evaluated templates were whitened, for the evaluation document."""
@@ -133,4 +135,49 @@ def profile_source(
     return (
         "cross-fitted: each half of the subjects whitened with a profile "
         "fitted on the other half (Ledoit-Wolf)"
+    )
+
+
+@dataclass(frozen=True)
+class Whitening:
+    """How a keyed-mode evaluation whitened its templates.
+
+    ``prepared`` holds the rows as the collections receive them; ``halves[i]`` was
+    whitened with ``profiles[i]`` (None: left as is).
+    """
+
+    halves: list[np.ndarray]
+    profiles: list[EmbeddingProfile | None]
+    prepared: np.ndarray
+    source: str
+
+    def document(self, scheme: str) -> dict[str, Any]:
+        """The evaluation document's profile keys and its ``scheme`` description."""
+        applied = self.profiles[0] is not None
+        return {
+            "embedding_profile": self.source,
+            "embedding_profile_shrinkage": [p.shrinkage for p in self.profiles if p is not None],
+            "scheme": scheme + (", after whitening with an embedding profile" if applied else ""),
+        }
+
+
+def whiten_by_halves(
+    units: np.ndarray,
+    labels: np.ndarray,
+    rng: np.random.Generator,
+    given: EmbeddingProfile | None,
+    whiten: bool,
+) -> Whitening:
+    """Split the subjects in two halves and whiten each (see :func:`_cross_fitted_profiles`).
+
+    Raises:
+        InvalidArgument: ``given`` is for another dimension.
+    """
+    halves = _subject_halves(labels, rng)
+    profiles = _cross_fitted_profiles(units, halves, given, whiten)
+    return Whitening(
+        halves,
+        profiles,
+        _whitened(units, halves, profiles),
+        _profile_source(whiten, given, profiles),
     )

@@ -18,15 +18,12 @@ from vault.evaluation import attack
 from vault.evaluation.dsys import DEFAULT_BINS, dsys
 from vault.evaluation.harness import (
     Progress,
-    cross_fitted_profiles,
     cross_pairs,
     enroll_all,
     ephemeral_keys,
-    profile_source,
     record,
     score_matrix,
-    subject_halves,
-    whitened,
+    whiten_by_halves,
 )
 from vault.schemes.hybrid import HybridCollection, hybrid_dim
 from vault.schemes.profile import EmbeddingProfile
@@ -51,10 +48,9 @@ def evaluate_hybrid(
     from vault.he.params import DEFAULT_PARAMS_ID, get_params
 
     dim, out = units.shape[1], hybrid_dim(units.shape[1])
-    halves = subject_halves(labels, rng)
-    profiles = cross_fitted_profiles(units, halves, profile, whiten)
     # Whitened here, so the collections themselves take the rows as they are.
-    prepared = whitened(units, halves, profiles)
+    whitening = whiten_by_halves(units, labels, rng, profile, whiten)
+    prepared = whitening.prepared
     source = EphemeralSeedSource()
     key_a = ephemeral_keys(source, "eval-a", _PURPOSE, dim, out)
     key_b = ephemeral_keys(source, "eval-b", _PURPOSE, dim, out)
@@ -67,7 +63,7 @@ def evaluate_hybrid(
     mated, non_mated = cross_pairs(projected_a @ other.transform(prepared, 1).T, labels)
     projection = key_a.rotation(1).unsafe_matrix()
     hits = 0.0
-    for half, half_profile in zip(halves, profiles, strict=True):
+    for half, half_profile in zip(whitening.halves, whitening.profiles, strict=True):
         back = None if half_profile is None else half_profile.inverse
         rate = attack.least_squares_attack(
             projected_a[half], projection, units[half], tau, to_template=back
@@ -82,9 +78,6 @@ def evaluate_hybrid(
         "inversion_attacks": attacks,
         "inversion_threshold": tau,
         "inversion_threat_model": "the attacker holds the transform key and the HE secret key",
-        "embedding_profile": profile_source(whiten, profile, profiles),
-        "embedding_profile_shrinkage": [p.shrinkage for p in profiles if p is not None],
         "hybrid_dim": out,
-        "scheme": f"keyed orthonormal projection {dim} -> {out}, then CKKS"
-        + ("" if profiles[0] is None else ", after whitening with an embedding profile"),
+        **whitening.document(f"keyed orthonormal projection {dim} -> {out}, then CKKS"),
     }

@@ -62,7 +62,7 @@ def evaluate(
 
     For the keyed modes, templates are whitened with ``profile``, or with profiles
     cross-fitted on the other half of the subjects when none is given
-    (:func:`vault.evaluation.harness.cross_fitted_profiles`); ``whiten=False``
+    (:func:`vault.evaluation.harness.whiten_by_halves`); ``whiten=False``
     evaluates the transform without one.
 
     Raises:
