@@ -16,7 +16,6 @@ filled with uniformly random residues (what real ciphertexts look like anyway).
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import time
@@ -24,6 +23,7 @@ import time
 import numpy as np
 
 import vault.he.keyset as keyset_module
+from vault.cli.common import write_json
 from vault.he.gallery import EncryptedGallery
 from vault.he.keyset import CkksKeySet
 from vault.he.params import DEFAULT_PARAMS_ID, get_params
@@ -88,12 +88,7 @@ def main() -> None:
         keyset_module._DECODE_BATCH = batch  # type: ignore[attr-defined]
         decode[batch] = _timed(lambda: keyset.decrypt_coefficients_here(residues[:256], 2.0**33), 2)
     result["decode_batch_ms_per_256"] = decode
-    text = json.dumps(result, indent=2)
-    if args.json == "-":
-        print(text)
-    else:
-        with open(args.json, "w") as out:
-            out.write(text + "\n")
+    write_json(args.json, result)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,6 @@ The cancelable mode is timed too (FFT matcher, no encryption) for reference.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sqlite3
 import tempfile
@@ -25,6 +24,7 @@ import numpy as np
 
 from vault.audit.base import AuditEvent, AuditSink
 from vault.bench.synthetic import make_set
+from vault.cli.common import write_json
 from vault.core.transform_seeds import EphemeralSeedSource
 from vault.core.vault import VaultCore
 from vault.he.keyset import CkksKeySet
@@ -122,11 +122,7 @@ def main() -> None:
             store.close()
     finally:
         keyset.stop_workers()
-    text = json.dumps(result, indent=2)
-    if args.json == "-":
-        print(text)
-    else:
-        Path(args.json).write_text(text + "\n")
+    write_json(args.json, result)
 
 
 if __name__ == "__main__":

@@ -18,14 +18,13 @@ matcher, so the time is for a working scorer, not a sketch.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import time
-from pathlib import Path
 
 import numpy as np
 
 from vault.bench.synthetic import make_set
+from vault.cli.common import write_json
 from vault.he.keyset import CkksKeySet
 from vault.he.params import DEFAULT_PARAMS_ID, get_params
 from vault.schemes.ckks import CkksCollection
@@ -119,11 +118,7 @@ def main() -> None:
         "max_abs_score_error_vs_fft_matcher": max(errors),
         "top1_agreement": float(np.mean(top1)),
     }
-    text = json.dumps(result, indent=2)
-    if args.json == "-":
-        print(text)
-    else:
-        Path(args.json).write_text(text + "\n")
+    write_json(args.json, result)
 
 
 if __name__ == "__main__":
