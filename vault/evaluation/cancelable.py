@@ -22,10 +22,9 @@ import numpy as np
 
 from vault.core.transform_seeds import EphemeralSeedSource
 from vault.evaluation import attack
-from vault.evaluation.dsys import DEFAULT_BINS, dsys
+from vault.evaluation.dsys import Unlinkability, cross_key_unlinkability
 from vault.evaluation.harness import (
     Progress,
-    cross_pairs,
     enroll_all,
     ephemeral_keys,
     record,
@@ -47,7 +46,9 @@ _LINK_CHUNK = 256
 _PURPOSE = "orbit-rotation"
 
 
-def _linkage(prepared: np.ndarray, stored_a: np.ndarray, labels: np.ndarray, progress: Progress):
+def _linkage(
+    prepared: np.ndarray, stored_a: np.ndarray, labels: np.ndarray, progress: Progress
+) -> Unlinkability:
     """D_sys between the same templates stored under two collection keys."""
     dim = prepared.shape[1]
     key_b = ephemeral_keys(EphemeralSeedSource(), "eval-b", _PURPOSE, dim, dim)
@@ -59,7 +60,7 @@ def _linkage(prepared: np.ndarray, stored_a: np.ndarray, labels: np.ndarray, pro
             spectra_a[first : first + _LINK_CHUNK], spectra_b, dim
         )
         progress("link", min(first + _LINK_CHUNK, len(prepared)), len(prepared))
-    return dsys(*cross_pairs(cross, labels))
+    return cross_key_unlinkability(cross, labels)
 
 
 def _stage(progress: Progress, name: str) -> attack.Progress:
@@ -151,8 +152,7 @@ def evaluate_cancelable(
         stored, rotation, units, tau, whitening.halves, whitening.profiles, rng, progress
     )
     return scores, {
-        "dsys": _linkage(prepared, stored, labels, progress),
-        "dsys_bins": DEFAULT_BINS,
+        **_linkage(prepared, stored, labels, progress).document(),
         "inversion_success_rate": max(attacks.values()),
         "inversion_attacks": attacks,
         "inversion_threshold": tau,

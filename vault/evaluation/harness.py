@@ -1,6 +1,6 @@
 """What every mode's evaluation shares: in-memory collections fed in chunks, the
-full score matrix, ephemeral transform keys, the cross-key pair split, and the
-cross-fitted whitening profiles of the keyed modes."""
+full score matrix, ephemeral transform keys, and the cross-fitted whitening
+profiles of the keyed modes."""
 
 from __future__ import annotations
 
@@ -18,7 +18,6 @@ from vault.store.base import CollectionRecord
 __all__ = [
     "Progress",
     "Whitening",
-    "cross_pairs",
     "enroll_all",
     "ephemeral_keys",
     "quiet",
@@ -70,13 +69,6 @@ def ephemeral_keys(
     keys = CollectionTransformKeys(source, name, purpose=purpose, dim=dim, out_dim=out_dim)
     keys.ensure_first()
     return keys
-
-
-def cross_pairs(cross: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Mated (same label, different sample) and non-mated scores across two keys."""
-    same = labels[:, None] == labels[None, :]
-    off_diagonal = ~np.eye(len(labels), dtype=bool)
-    return cross[same & off_diagonal], cross[~same]
 
 
 def _subject_halves(labels: np.ndarray, rng: np.random.Generator) -> list[np.ndarray]:

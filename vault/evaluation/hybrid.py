@@ -15,10 +15,9 @@ import numpy as np
 
 from vault.core.transform_seeds import EphemeralSeedSource
 from vault.evaluation import attack
-from vault.evaluation.dsys import DEFAULT_BINS, dsys
+from vault.evaluation.dsys import cross_key_unlinkability
 from vault.evaluation.harness import (
     Progress,
-    cross_pairs,
     enroll_all,
     ephemeral_keys,
     record,
@@ -60,7 +59,7 @@ def evaluate_hybrid(
     scores = score_matrix(collection, prepared, progress, "score")
     projected_a = collection.transform(prepared, 1)
     other = HybridCollection(keyset, record("eval-b", "hybrid", dim), key_b)
-    mated, non_mated = cross_pairs(projected_a @ other.transform(prepared, 1).T, labels)
+    linkage = cross_key_unlinkability(projected_a @ other.transform(prepared, 1).T, labels)
     projection = key_a.rotation(1).unsafe_matrix()
     hits = 0.0
     for half, half_profile in zip(whitening.halves, whitening.profiles, strict=True):
@@ -72,8 +71,7 @@ def evaluate_hybrid(
     attacks = {"least_squares": hits / len(units)}
     return scores, {
         "max_abs_score_error": float(np.abs(scores - projected_a @ projected_a.T).max()),
-        "dsys": dsys(mated, non_mated),
-        "dsys_bins": DEFAULT_BINS,
+        **linkage.document(),
         "inversion_success_rate": max(attacks.values()),
         "inversion_attacks": attacks,
         "inversion_threshold": tau,
