@@ -75,3 +75,18 @@ def test_misaligned_labels_are_one_line_errors(dataset, tmp_path, capsys) -> Non
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "labels" in err[0]
     assert main([*argv, "--mode", "nonsense"]) == 2
+
+
+def test_text_labels_work_and_pickled_labels_are_refused(dataset, tmp_path, capsys) -> None:
+    """Names as fixed-width text evaluate like integers; an object array is never
+    unpickled and the error says how to save the labels instead."""
+    x, y = dataset
+    names = np.array([f"person {label}" for label in np.load(y)])
+    np.save(tmp_path / "names.npy", names)
+    argv = ["evaluate", "--embeddings", x, "--mode", "plaintext", "--json", "-"]
+    assert main([*argv, "--labels", str(tmp_path / "names.npy")]) == 0
+    assert json.loads(capsys.readouterr().out)["genuine_pairs"] == 60
+    np.save(tmp_path / "objects.npy", names.astype(object), allow_pickle=True)
+    assert main([*argv, "--labels", str(tmp_path / "objects.npy")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "never unpickled" in err[0] and "dtype=str" in err[0]

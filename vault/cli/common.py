@@ -160,6 +160,29 @@ def write_json(path: str, payload: dict[str, Any]) -> None:
         raise CommandError(f"cannot write {path}: {error.strerror or error}") from None
 
 
+def load_npy(path: str) -> np.ndarray:
+    """Load one plain ``.npy`` array; pickled objects are never loaded.
+
+    Raises:
+        CommandError: If the file is missing or unreadable, not a ``.npy`` array
+            (``.npz`` archives included), or an array of Python objects.
+    """
+    try:
+        array = np.load(path, allow_pickle=False)
+    except OSError as error:
+        raise CommandError(f"cannot read {path}: {error.strerror or error}") from None
+    except ValueError as error:
+        if "allow_pickle" in str(error):
+            raise CommandError(
+                f"{path} holds Python objects, which are never unpickled; save plain "
+                "numbers or fixed-width text, e.g. np.save(path, np.asarray(values, dtype=str))"
+            ) from None
+        raise CommandError(f"{path} is not a .npy array file") from None
+    if not isinstance(array, np.ndarray):
+        raise CommandError(f"{path} is not a .npy array file")
+    return array
+
+
 def load_templates(path: str, *, single: bool = False) -> np.ndarray:
     """Load an (n, dim) float32/float64 ``.npy`` file.
 
@@ -174,14 +197,7 @@ def load_templates(path: str, *, single: bool = False) -> np.ndarray:
         CommandError: If the file is missing, not a plain ``.npy`` array, of
             another dtype or shape, or empty.
     """
-    try:
-        array = np.load(path, allow_pickle=False)
-    except OSError as error:
-        raise CommandError(f"cannot read {path}: {error.strerror or error}") from None
-    except ValueError:
-        raise CommandError(f"{path} is not a .npy array file") from None
-    if not isinstance(array, np.ndarray):
-        raise CommandError(f"{path} is not a .npy array file")
+    array = load_npy(path)
     if array.dtype.name not in ("float32", "float64"):
         raise CommandError(
             f"{path} holds {array.dtype} values; templates must be float32 or float64"

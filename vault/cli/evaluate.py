@@ -13,7 +13,14 @@ from pathlib import Path
 
 import numpy as np
 
-from vault.cli.common import CommandError, Commands, add_json_flag, load_templates, write_json
+from vault.cli.common import (
+    CommandError,
+    Commands,
+    add_json_flag,
+    load_npy,
+    load_templates,
+    write_json,
+)
 
 __all__ = ["register"]
 
@@ -52,12 +59,7 @@ def register(commands: Commands) -> None:
 
 
 def _load_labels(path: str, expected: int) -> np.ndarray:
-    try:
-        labels = np.load(path, allow_pickle=False)
-    except OSError as error:
-        raise CommandError(f"cannot read {path}: {error.strerror or error}") from None
-    except ValueError:
-        raise CommandError(f"{path} is not a .npy array file") from None
+    labels = load_npy(path)
     if labels.ndim != 1 and not (labels.ndim == 2 and 1 in labels.shape):
         raise CommandError(f"{path} has shape {labels.shape}; labels must be one per row")
     labels = labels.reshape(-1)

@@ -15,11 +15,11 @@ upwards for small mated sets (a few hundredths at 100 bins and ~3000 mated score
 
 **Subject-balanced estimate.** p(s | mated) is a property of the population of
 subjects. Counting every pair alike estimates it badly on real face sets, where a
-few people have hundreds of images (LFW: one subject holds about 40 % of all mated
-pairs): a subject's mated scores under two fixed keys cluster around one value, so
-the pair-weighted histogram becomes a spike at that subject's value and D_sys
-reads linkability that no attacker could use - on an LFW-shaped proxy, 0.05-0.23
-pair-weighted against 0.02-0.03 balanced, with the same keys.
+few people have hundreds of images (in LFW one person's 530 images alone give
+140,185 mated pairs). Under two fixed keys a subject's mated scores cluster around
+one value, so the pair-weighted histogram becomes a spike at that subject's value
+and D_sys reads linkability that no attacker could use: on an LFW-shaped proxy,
+0.03-0.23 pair-weighted against 0.02-0.03 balanced, with the same keys.
 :func:`cross_key_unlinkability` therefore weighs each subject's mated pairs, and
 each pair of subjects' non-mated pairs, equally in total. When every subject has
 the same number of samples the weights are uniform and both estimates coincide.
