@@ -1,5 +1,7 @@
 """EER, TAR@FAR and pair enumeration on hand-checked tiny cases."""
 
+from fractions import Fraction
+
 import numpy as np
 import pytest
 
@@ -53,3 +55,29 @@ def test_det_curve_is_monotone() -> None:
     rng = np.random.default_rng(2)
     far, frr = det_curve(rng.normal(1, 1, 500), rng.normal(0, 1, 500))
     assert np.all(np.diff(far) <= 0) and np.all(np.diff(frr) >= 0)
+
+
+def _eer_by_every_threshold(genuine: np.ndarray, impostor: np.ndarray) -> float:
+    """The definition in exact fractions, at every observed score and just below the
+    smallest; the first (lowest) threshold wins a tie."""
+    values = np.unique(np.concatenate([genuine, impostor]))
+    best = None
+    for t in [np.nextafter(values[0], -np.inf), *values]:
+        far = Fraction(int(np.sum(impostor > t)), len(impostor))
+        frr = Fraction(int(np.sum(genuine <= t)), len(genuine))
+        if best is None or abs(far - frr) < best[0]:
+            best = (abs(far - frr), (far + frr) / 2)
+    return float(best[1])
+
+
+def test_eer_search_equals_trying_every_threshold() -> None:
+    """The binary search finds the same point as trying every threshold, ties and
+    coarse (heavily tied) scores included."""
+    rng = np.random.default_rng(5)
+    for _ in range(300):
+        step = rng.choice([0.5, 0.2, 0.001])
+        genuine = np.round(rng.normal(rng.uniform(0, 2), 1, rng.integers(1, 40)) / step) * step
+        impostor = np.round(rng.normal(0, 1, rng.integers(1, 60)) / step) * step
+        assert eer(genuine, impostor) == pytest.approx(
+            _eer_by_every_threshold(genuine, impostor), abs=1e-12
+        )

@@ -9,7 +9,6 @@ template is under one collection key - the stolen-key scenario of ISO/IEC 30136.
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -26,7 +25,7 @@ from vault.evaluation.harness import (
     score_matrix,
 )
 from vault.evaluation.hybrid import evaluate_hybrid
-from vault.evaluation.metrics import eer, pair_counts, pair_scores, tar_at_far
+from vault.evaluation.metrics import Comparisons, pair_counts, pair_scores
 from vault.schemes.ckks import CkksCollection
 from vault.schemes.profile import EmbeddingProfile
 from vault.schemes.validation import validate_templates
@@ -85,7 +84,8 @@ def evaluate(
     rng = np.random.default_rng(seed)
     plain = units @ units.T
     plain_gen, plain_imp = pair_scores(plain, labels)
-    tau = float(np.sort(plain_imp)[::-1][math.floor(1e-3 * len(plain_imp))])
+    baseline = Comparisons(plain_gen, plain_imp)
+    tau = baseline.threshold_at_far(1e-3)
     doc: dict[str, Any] = {
         "mode": mode,
         "templates": len(units),
@@ -108,13 +108,12 @@ def evaluate(
             units, labels, tau, rng, progress, profile=profile, whiten=whiten
         )
     gen, imp = pair_scores(scores, labels)
+    protected = baseline if scores is plain else Comparisons(gen, imp)
     doc.update(
-        eer=eer(gen, imp),
-        tar_at_far={key: tar_at_far(gen, imp, far) for key, far in FARS.items()},
-        plaintext_eer=eer(plain_gen, plain_imp),
-        plaintext_tar_at_far={
-            key: tar_at_far(plain_gen, plain_imp, far) for key, far in FARS.items()
-        },
+        eer=protected.eer(),
+        tar_at_far={key: protected.tar_at_far(far) for key, far in FARS.items()},
+        plaintext_eer=baseline.eer(),
+        plaintext_tar_at_far={key: baseline.tar_at_far(far) for key, far in FARS.items()},
     )
     doc["plaintext_threshold_at_far"] = {"1e-3": tau}
     doc.update(extra)
