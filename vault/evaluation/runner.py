@@ -38,7 +38,7 @@ FARS = {"1e-3": 1e-3, "1e-4": 1e-4}
 
 @dataclass(frozen=True)
 class EvaluationResult:
-    """The contract's JSON document plus the score sets for plotting."""
+    """The contract's JSON document plus the (sorted) score sets for plotting."""
 
     document: dict[str, Any]
     genuine: np.ndarray
@@ -83,8 +83,7 @@ def evaluate(
     started = time.perf_counter()
     rng = np.random.default_rng(seed)
     plain = units @ units.T
-    plain_gen, plain_imp = pair_scores(plain, labels)
-    baseline = Comparisons(plain_gen, plain_imp)
+    baseline = Comparisons(*pair_scores(plain, labels))
     tau = baseline.threshold_at_far(1e-3)
     doc: dict[str, Any] = {
         "mode": mode,
@@ -107,8 +106,7 @@ def evaluate(
         scores, extra = evaluate_hybrid(
             units, labels, tau, rng, progress, profile=profile, whiten=whiten
         )
-    gen, imp = pair_scores(scores, labels)
-    protected = baseline if scores is plain else Comparisons(gen, imp)
+    protected = baseline if scores is plain else Comparisons(*pair_scores(scores, labels))
     doc.update(
         eer=protected.eer(),
         tar_at_far={key: protected.tar_at_far(far) for key, far in FARS.items()},
@@ -118,7 +116,9 @@ def evaluate(
     doc["plaintext_threshold_at_far"] = {"1e-3": tau}
     doc.update(extra)
     doc["seconds"] = round(time.perf_counter() - started, 1)
-    return EvaluationResult(doc, gen, imp, plain_gen, plain_imp)
+    return EvaluationResult(
+        doc, protected.genuine, protected.impostor, baseline.genuine, baseline.impostor
+    )
 
 
 def _ckks_scores(units: np.ndarray, progress: Progress) -> tuple[np.ndarray, float]:
