@@ -90,3 +90,26 @@ def test_text_labels_work_and_pickled_labels_are_refused(dataset, tmp_path, caps
     assert main([*argv, "--labels", str(tmp_path / "objects.npy")]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "never unpickled" in err[0] and "dtype=str" in err[0]
+
+
+def test_progress_in_a_log_is_a_line_every_30_seconds(monkeypatch) -> None:
+    """Off a terminal: a line when a stage starts, then at most one per 30 s with the
+    time left, and one with the stage's duration when it ends."""
+    import io
+
+    from vault.cli import evaluate as command
+
+    clock = iter([0.0, 10.0, 31.0, 32.0, 33.0])
+    monkeypatch.setattr(command.time, "monotonic", lambda: next(clock))
+    stderr = io.StringIO()
+    monkeypatch.setattr(command.sys, "stderr", stderr)
+    bar = command._Bar()
+    for done in (1, 2, 3, 10):
+        bar("score", done, 10)
+    bar("link", 4, 4)
+    lines = stderr.getvalue().splitlines()
+    assert len(lines) == 4
+    assert lines[0].endswith("] 1/10")
+    assert lines[1].endswith("3/10, about 72 s left")  # 31 s for 3 of 10
+    assert lines[2].endswith("10/10 in 32 s")
+    assert lines[3].endswith("4/4 in 0 s")

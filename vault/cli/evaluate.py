@@ -71,24 +71,32 @@ def _load_labels(path: str, expected: int) -> np.ndarray:
 
 
 class _Bar:
-    """A one-line progress bar on stderr (plain lines when stderr is not a terminal)."""
+    """A one-line progress bar on stderr, redrawn twice a second on a terminal; in a
+    log (stderr not a terminal) one line every 30 s and one when a stage ends."""
 
     def __init__(self) -> None:
         self._stage = ""
-        self._last = 0.0
+        self._started = self._last = 0.0
         self._tty = sys.stderr.isatty()
 
     def __call__(self, stage: str, done: int, total: int) -> None:
         now = time.monotonic()
         finished = done >= total
-        if stage == self._stage and not finished and now - self._last < 0.5:
+        if stage != self._stage:
+            self._stage, self._started, self._last = stage, now, now
+        elif not finished and now - self._last < (0.5 if self._tty else 30.0):
             return
-        self._stage, self._last = stage, now
+        self._last = now
         filled = int(30 * done / max(total, 1))
         line = f"evaluate: {stage:8s} [{'#' * filled}{'.' * (30 - filled)}] {done}/{total}"
+        elapsed = now - self._started
+        if finished:
+            line += f" in {elapsed:.0f} s"
+        elif done and elapsed >= 1.0:
+            line += f", about {elapsed * (total - done) / done:.0f} s left"
         if self._tty:
-            sys.stderr.write("\r" + line + ("\n" if finished else ""))
-        elif finished:
+            sys.stderr.write("\r" + line + ("\n" if finished else "\x1b[K"))
+        else:
             sys.stderr.write(line + "\n")
         sys.stderr.flush()
 
