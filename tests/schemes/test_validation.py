@@ -25,8 +25,9 @@ def _with(value, row=0, col=0):
         (np.ones((0, 8)), "empty batch"),
         (np.ones((2, 7)), "dimension 8"),
         (_with(np.nan), "NaN or infinity"),
-        (_with(np.inf, 1, 3), "NaN or infinity"),
+        (_with(np.inf, 1, 3), r"1 row\(s\) \(first: row 1\) contain NaN or infinity"),
         (np.zeros((1, 8)), "zero norm"),
+        (np.vstack([GOOD, np.zeros((2, 8))]), r"2 row\(s\) \(first: row 2\) have zero norm"),
     ],
 )
 def test_bad_templates_are_rejected(templates, message):

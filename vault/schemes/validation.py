@@ -38,8 +38,14 @@ def validate_templates(templates: object, dim: int, *, what: str = "templates") 
     values = templates.astype(np.float64)
     finite = np.isfinite(values).all(axis=1)
     if not finite.all():
-        raise TemplateError(f"{what}: {int((~finite).sum())} row(s) contain NaN or infinity")
+        raise TemplateError(f"{what}: {_rows(~finite)} contain NaN or infinity")
     norms = np.linalg.norm(values, axis=1)
     if (norms < MIN_NORM).any():
-        raise TemplateError(f"{what}: {int((norms < MIN_NORM).sum())} row(s) have zero norm")
+        raise TemplateError(f"{what}: {_rows(norms < MIN_NORM)} have zero norm")
     return values / norms[:, None]
+
+
+def _rows(bad: np.ndarray) -> str:
+    """'3 row(s) (first: row 17)' - a count and a position, which say nothing of a face
+    but let the caller find a failed detection in a large file or batch."""
+    return f"{int(bad.sum())} row(s) (first: row {int(np.flatnonzero(bad)[0])})"
