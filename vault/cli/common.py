@@ -160,6 +160,11 @@ def write_json(path: str, payload: dict[str, Any]) -> None:
         raise CommandError(f"cannot write {path}: {error.strerror or error}") from None
 
 
+def _is_npy(path: str) -> bool:
+    with open(path, "rb") as handle:
+        return handle.read(6) == b"\x93NUMPY"
+
+
 def load_npy(path: str) -> np.ndarray:
     """Load one plain ``.npy`` array; pickled objects are never loaded.
 
@@ -171,8 +176,8 @@ def load_npy(path: str) -> np.ndarray:
         array = np.load(path, allow_pickle=False)
     except OSError as error:
         raise CommandError(f"cannot read {path}: {error.strerror or error}") from None
-    except ValueError as error:
-        if "allow_pickle" in str(error):
+    except ValueError:
+        if _is_npy(path):  # a real .npy header, so the pickle numpy refused is its data
             raise CommandError(
                 f"{path} holds Python objects, which are never unpickled; save plain "
                 "numbers or fixed-width text, e.g. np.save(path, np.asarray(values, dtype=str))"
