@@ -89,3 +89,15 @@ def test_non_mated_pairs_are_balanced_by_subject_pair() -> None:
 def test_without_mated_pairs_there_is_no_estimate() -> None:
     result = cross_key_unlinkability(np.zeros((3, 3)), np.array([0, 1, 2]))
     assert np.isnan(result.balanced) and np.isnan(result.pair_weighted)
+
+
+def test_the_diagonal_is_not_read() -> None:
+    """A template against itself under the other key is not a mated pair."""
+    rng = np.random.default_rng(4)
+    labels = np.repeat(np.arange(10), [1, 2, 3, 4, 5, 1, 2, 3, 4, 5])
+    cross = rng.normal(size=(30, 30))
+    clean = cross_key_unlinkability(cross, labels, bins=10)
+    np.fill_diagonal(cross, 50.0)
+    dirty = cross_key_unlinkability(cross, labels, bins=10)
+    assert (dirty.balanced, dirty.pair_weighted) == (clean.balanced, clean.pair_weighted)
+    assert not np.isnan(clean.balanced)

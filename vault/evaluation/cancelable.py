@@ -25,10 +25,10 @@ from vault.evaluation import attack
 from vault.evaluation.dsys import Unlinkability, cross_key_unlinkability
 from vault.evaluation.harness import (
     Progress,
-    enroll_all,
+    enroll_segments,
     ephemeral_keys,
     record,
-    score_matrix,
+    upper_score_matrix,
     whiten_by_halves,
 )
 from vault.schemes.cancelable import CancelableCollection
@@ -54,6 +54,8 @@ def _linkage(
     key_b = ephemeral_keys(EphemeralSeedSource(), "eval-b", _PURPOSE, dim, dim)
     stored_b = CancelableCollection(record("eval-b", "cancelable", dim), key_b).protect(prepared, 1)
     spectra_a, spectra_b = spectra(stored_a), spectra(stored_b)
+    # Both orders: template i under key A against j under B and j under A against i
+    # under B are different comparisons, and small sets need every mated one.
     cross = np.empty((len(prepared), len(prepared)))
     for first in range(0, len(prepared), _LINK_CHUNK):
         cross[first : first + _LINK_CHUNK] = max_correlation(
@@ -143,10 +145,16 @@ def evaluate_cancelable(
     whitening = whiten_by_halves(units, labels, rng, profile, whiten)
     prepared = whitening.prepared
     key_a = ephemeral_keys(EphemeralSeedSource(), "eval-a", _PURPOSE, dim, dim)
-    collection = CancelableCollection(record("eval-a", "cancelable", dim), key_a)
-    enroll_all(collection, prepared, progress, "protect")
-    scores = score_matrix(collection, prepared, progress, "score")
-    stored = collection.protect(prepared, 1)
+    segments = enroll_segments(
+        lambda: CancelableCollection(record("eval-a", "cancelable", dim), key_a),
+        prepared,
+        progress,
+        "protect",
+    )
+    # The best alignment over the group is symmetric in probe and template, so the
+    # upper triangle holds every pair.
+    scores = upper_score_matrix(segments, prepared, progress, "score")
+    stored = segments[0].collection.protect(prepared, 1)
     rotation = key_a.rotation(1).unsafe_matrix()
     attacks = _attacks(
         stored, rotation, units, tau, whitening.halves, whitening.profiles, rng, progress

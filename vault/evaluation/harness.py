@@ -17,18 +17,23 @@ from vault.store.base import CollectionRecord
 
 __all__ = [
     "Progress",
+    "Segment",
     "Whitening",
     "enroll_all",
+    "enroll_segments",
     "ephemeral_keys",
     "quiet",
     "record",
     "score_matrix",
+    "upper_score_matrix",
     "whiten_by_halves",
 ]
 
 Progress = Callable[[str, int, int], None]
 _ENROLL_CHUNK = 4096
 _PROBE_CHUNK = 256
+#: Gallery rows per collection when only the upper triangle is scored.
+_SEGMENT = 2048
 
 
 def record(name: str, mode: str, dim: int) -> CollectionRecord:
@@ -58,6 +63,60 @@ def score_matrix(collection: Any, units: np.ndarray, progress: Progress, stage: 
         if columns is None:  # the enrolled ids do not change while we score
             columns = np.array([int(i) for i in ids])
         out[first : first + len(scores)][:, columns] = scores
+        progress(stage, min(first + _PROBE_CHUNK, len(units)), len(units))
+    return out
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A collection holding rows [first, last) of the evaluated set, named by index."""
+
+    first: int
+    last: int
+    collection: Any
+
+
+def enroll_segments(
+    make: Callable[[], Any],
+    units: np.ndarray,
+    progress: Progress,
+    stage: str,
+    *,
+    rows: int = _SEGMENT,
+) -> list[Segment]:
+    """Enrol consecutive runs of ``rows`` rows into fresh collections from ``make``
+    (all under the same keys), for :func:`upper_score_matrix`."""
+    segments = []
+    for first in range(0, len(units), rows):
+        collection = make()
+        last = min(first + rows, len(units))
+        ids = [str(i) for i in range(first, last)]
+        collection.apply_enrollment(
+            collection.plan_enrollment(ids, units[first:last], enrolled_at=0.0)
+        )
+        segments.append(Segment(first, last, collection))
+        progress(stage, last, len(units))
+    return segments
+
+
+def upper_score_matrix(
+    segments: list[Segment], units: np.ndarray, progress: Progress, stage: str
+) -> np.ndarray:
+    """scores[i, j] = probe i against template j for every i < j, which is all that
+    :func:`vault.evaluation.metrics.pair_scores` reads, by the segments' own scoring.
+
+    A chunk of probes skips the segments that hold only templates at or before it,
+    so a matcher as costly as the cancelable one does about half the work of the
+    full matrix. Entries below the diagonal are NaN where a segment was skipped.
+    """
+    out = np.full((len(units), len(units)), np.nan)
+    for first in range(0, len(units), _PROBE_CHUNK):
+        probes = units[first : first + _PROBE_CHUNK]
+        for segment in segments:
+            if segment.last - 1 <= first:
+                continue  # no template here comes after any probe of the chunk
+            ids, scores = segment.collection.all_scores(probes)
+            out[first : first + len(probes)][:, [int(i) for i in ids]] = scores
         progress(stage, min(first + _PROBE_CHUNK, len(units)), len(units))
     return out
 

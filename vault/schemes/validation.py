@@ -45,7 +45,7 @@ def validate_templates(templates: object, dim: int, *, what: str = "templates") 
     return values / norms[:, None]
 
 
-def _rows(bad: np.ndarray) -> str:
+def _rows(bad: np.ndarray | np.bool_) -> str:
     """'3 row(s) (first: row 17)' - a count and a position, which say nothing of a face
     but let the caller find a failed detection in a large file or batch."""
     return f"{int(bad.sum())} row(s) (first: row {int(np.flatnonzero(bad)[0])})"
