@@ -101,3 +101,26 @@ def test_the_diagonal_is_not_read() -> None:
     dirty = cross_key_unlinkability(cross, labels, bins=10)
     assert (dirty.balanced, dirty.pair_weighted) == (clean.balanced, clean.pair_weighted)
     assert not np.isnan(clean.balanced)
+
+
+def test_unscored_pairs_are_left_out() -> None:
+    """NaN marks a pair nobody scored: it is not counted, and scoring every mated
+    pair plus every pair of a random third of the rows estimates the same D_sys as
+    scoring everything."""
+    rng = np.random.default_rng(6)
+    labels = np.repeat(np.arange(200), rng.integers(1, 8, 200))
+    n = len(labels)
+    same = labels[:, None] == labels[None, :]
+    cross = rng.normal(size=(n, n)) + 0.8 * same  # linkable: mated scores shifted up
+    full = cross_key_unlinkability(cross, labels, bins=20)
+    sampled = cross.copy()
+    unsampled = rng.random(n) > 1 / 3
+    sampled[np.ix_(unsampled, np.ones(n, dtype=bool))] = np.nan
+    sampled[same] = cross[same]
+    partial = cross_key_unlinkability(sampled, labels, bins=20)
+    off_diagonal = ~np.eye(n, dtype=bool)
+    assert partial.mated_pairs == full.mated_pairs == int((same & off_diagonal).sum())
+    assert partial.non_mated_pairs == int(np.isfinite(sampled[~same]).sum())
+    assert partial.non_mated_pairs < full.non_mated_pairs / 2
+    assert partial.balanced == pytest.approx(full.balanced, abs=0.03)
+    assert 0.2 < full.balanced < 0.9

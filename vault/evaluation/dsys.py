@@ -69,14 +69,17 @@ def dsys(mated: np.ndarray, non_mated: np.ndarray, *, bins: int = DEFAULT_BINS) 
     return _from_histograms(np.histogram(mated, edges)[0], np.histogram(non_mated, edges)[0])
 
 
-def _off_diagonal_range(cross: np.ndarray) -> tuple[float, float]:
-    """Smallest and largest entry off the diagonal, a block of rows at a time."""
+def _scored_range(cross: np.ndarray) -> tuple[float, float]:
+    """Smallest and largest scored (finite) entry off the diagonal, a block of rows
+    at a time."""
     low, high = np.inf, -np.inf
     for first in range(0, len(cross), _ROW_CHUNK):
         block = cross[first : first + _ROW_CHUNK].copy()
         rows = np.arange(len(block))
         block[rows, first + rows] = np.nan
-        low, high = min(low, float(np.nanmin(block))), max(high, float(np.nanmax(block)))
+        values = block[np.isfinite(block)]
+        if values.size:
+            low, high = min(low, float(values.min())), max(high, float(values.max()))
     return low, high
 
 
@@ -87,6 +90,8 @@ class Unlinkability:
     balanced: float
     pair_weighted: float
     bins: int
+    mated_pairs: int = 0
+    non_mated_pairs: int = 0
 
     def document(self) -> dict[str, Any]:
         """The evaluation document's D_sys keys."""
@@ -94,6 +99,8 @@ class Unlinkability:
             "dsys": self.balanced,
             "dsys_bins": self.bins,
             "dsys_pair_weighted": self.pair_weighted,
+            "dsys_mated_pairs": self.mated_pairs,
+            "dsys_non_mated_pairs": self.non_mated_pairs,
             "dsys_weighting": (
                 "subject-balanced: each subject's mated pairs and each pair of subjects' "
                 "non-mated pairs weigh the same in total (dsys_pair_weighted counts every "
@@ -108,6 +115,8 @@ def cross_key_unlinkability(
     """D_sys of ``cross[i, j]`` = template i under key A against template j under key B.
 
     Mated pairs: same label, i != j. Non-mated: different labels. Both ordered.
+    NaN marks a pair that was not scored (a caller may score every mated pair and
+    only a uniform sample of the non-mated ones); it is left out.
     """
     _, subject, counts = np.unique(labels, return_inverse=True, return_counts=True)
     subject = subject.reshape(-1)
@@ -115,25 +124,32 @@ def cross_key_unlinkability(
     per_mate = np.zeros(len(labels))  # 1 / (n_s - 1), 0 for a singleton
     has_mates = counts[subject] > 1
     per_mate[has_mates] = 1.0 / (counts[subject][has_mates] - 1)
-    if not has_mates.any() or len(counts) < 2:
+    low, high = _scored_range(cross)
+    if not has_mates.any() or len(counts) < 2 or low > high:
         nan = float("nan")
         return Unlinkability(nan, nan, bins)
-    edges = _edges(*_off_diagonal_range(cross), bins)
+    edges = _edges(low, high, bins)
     totals = {key: np.zeros(bins) for key in ("mated", "non", "mated_w", "non_w")}
     for first in range(0, len(labels), _ROW_CHUNK):
         rows = np.arange(first, min(first + _ROW_CHUNK, len(labels)))
         block = cross[rows]
+        scored = np.isfinite(block)
+        scored[np.arange(len(rows)), rows] = False
         same = subject[rows, None] == subject[None, :]
-        mated = same.copy()
-        mated[np.arange(len(rows)), rows] = False
+        mated, non_mated = same & scored, ~same & scored
         weights = per_template[rows, None] * per_mate[None, :]  # 1 / (n_s (n_s - 1))
         totals["mated"] += np.histogram(block[mated], edges)[0]
         totals["mated_w"] += np.histogram(block[mated], edges, weights=weights[mated])[0]
         weights = per_template[rows, None] * per_template[None, :]  # 1 / (n_a n_b)
-        totals["non"] += np.histogram(block[~same], edges)[0]
-        totals["non_w"] += np.histogram(block[~same], edges, weights=weights[~same])[0]
+        totals["non"] += np.histogram(block[non_mated], edges)[0]
+        totals["non_w"] += np.histogram(block[non_mated], edges, weights=weights[non_mated])[0]
+    if not totals["mated"].sum() or not totals["non"].sum():
+        nan = float("nan")
+        return Unlinkability(nan, nan, bins)
     return Unlinkability(
         balanced=_from_histograms(totals["mated_w"], totals["non_w"]),
         pair_weighted=_from_histograms(totals["mated"], totals["non"]),
         bins=bins,
+        mated_pairs=int(totals["mated"].sum()),
+        non_mated_pairs=int(totals["non"].sum()),
     )
