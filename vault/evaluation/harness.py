@@ -1,6 +1,6 @@
 """What every mode's evaluation shares: in-memory collections fed in chunks, the
-full score matrix, ephemeral transform keys, and the cross-fitted whitening
-profiles of the keyed modes."""
+score matrix (whole, or its upper triangle for a symmetric matcher), ephemeral
+transform keys, and the cross-fitted whitening profiles of the keyed modes."""
 
 from __future__ import annotations
 
@@ -45,13 +45,18 @@ def quiet(stage: str, done: int, total: int) -> None:
     """A progress callback that shows nothing."""
 
 
+def _enroll(collection: Any, units: np.ndarray, first: int, last: int) -> None:
+    """Enrol rows [first, last), each named by its index."""
+    ids = [str(i) for i in range(first, last)]
+    collection.apply_enrollment(collection.plan_enrollment(ids, units[first:last], enrolled_at=0.0))
+
+
 def enroll_all(collection: Any, units: np.ndarray, progress: Progress, stage: str) -> None:
     """Enrol every row, named by its index."""
     for first in range(0, len(units), _ENROLL_CHUNK):
-        rows = units[first : first + _ENROLL_CHUNK]
-        ids = [str(i) for i in range(first, first + len(rows))]
-        collection.apply_enrollment(collection.plan_enrollment(ids, rows, enrolled_at=0.0))
-        progress(stage, first + len(rows), len(units))
+        last = min(first + _ENROLL_CHUNK, len(units))
+        _enroll(collection, units, first, last)
+        progress(stage, last, len(units))
 
 
 def score_matrix(collection: Any, units: np.ndarray, progress: Progress, stage: str) -> np.ndarray:
@@ -88,13 +93,9 @@ def enroll_segments(
     (all under the same keys), for :func:`upper_score_matrix`."""
     segments = []
     for first in range(0, len(units), rows):
-        collection = make()
         last = min(first + rows, len(units))
-        ids = [str(i) for i in range(first, last)]
-        collection.apply_enrollment(
-            collection.plan_enrollment(ids, units[first:last], enrolled_at=0.0)
-        )
-        segments.append(Segment(first, last, collection))
+        segments.append(Segment(first, last, make()))
+        _enroll(segments[-1].collection, units, first, last)
         progress(stage, last, len(units))
     return segments
 
