@@ -24,6 +24,7 @@ from vault.core.transform_seeds import EphemeralSeedSource
 from vault.evaluation import attack
 from vault.evaluation.dsys import Unlinkability, cross_key_unlinkability
 from vault.evaluation.harness import (
+    SCORE_DTYPE,
     Progress,
     enroll_segments,
     ephemeral_keys,
@@ -68,7 +69,7 @@ def _linkage(
     key_b = ephemeral_keys(EphemeralSeedSource(), "eval-b", _PURPOSE, dim, dim)
     stored_b = CancelableCollection(record("eval-b", "cancelable", dim), key_b).protect(prepared, 1)
     spectra_a, spectra_b = spectra(stored_a), spectra(stored_b)
-    cross = np.full((n, n), np.nan)
+    cross = np.full((n, n), np.nan, dtype=SCORE_DTYPE)
     rows = np.arange(n) if n * n <= LINK_PAIRS else np.sort(rng.choice(n, LINK_PAIRS // n, False))
     groups = [np.flatnonzero(labels == label) for label in np.unique(labels)]
     groups = [members for members in groups if len(members) > 1]

@@ -20,6 +20,8 @@ from vault.evaluation.harness import (
     Progress,
     enroll_all,
     ephemeral_keys,
+    max_abs_difference,
+    products,
     record,
     score_matrix,
     whiten_by_halves,
@@ -59,7 +61,7 @@ def evaluate_hybrid(
     scores = score_matrix(collection, prepared, progress, "score")
     projected_a = collection.transform(prepared, 1)
     other = HybridCollection(keyset, record("eval-b", "hybrid", dim), key_b)
-    linkage = cross_key_unlinkability(projected_a @ other.transform(prepared, 1).T, labels)
+    linkage = cross_key_unlinkability(products(projected_a, other.transform(prepared, 1)), labels)
     projection = key_a.rotation(1).unsafe_matrix()
     hits = 0.0
     for half, half_profile in zip(whitening.halves, whitening.profiles, strict=True):
@@ -70,7 +72,7 @@ def evaluate_hybrid(
         hits += rate * np.count_nonzero(half)
     attacks = {"least_squares": hits / len(units)}
     return scores, {
-        "max_abs_score_error": float(np.abs(scores - projected_a @ projected_a.T).max()),
+        "max_abs_score_error": max_abs_difference(scores, projected_a, projected_a),
         **linkage.document(),
         "inversion_success_rate": max(attacks.values()),
         "inversion_attacks": attacks,

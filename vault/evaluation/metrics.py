@@ -54,8 +54,8 @@ class Comparisons:
     """
 
     def __init__(self, genuine: np.ndarray, impostor: np.ndarray) -> None:
-        self.genuine = np.sort(np.asarray(genuine, dtype=np.float64))
-        self.impostor = np.sort(np.asarray(impostor, dtype=np.float64))
+        self.genuine = np.sort(np.asarray(genuine))
+        self.impostor = np.sort(np.asarray(impostor))
 
     def _counts(self, threshold: float) -> tuple[int, int]:
         """(impostors above, genuines at or below) ``threshold``."""
