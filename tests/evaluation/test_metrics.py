@@ -70,14 +70,16 @@ def _eer_by_every_threshold(genuine: np.ndarray, impostor: np.ndarray) -> float:
     return float(best[1])
 
 
-def test_eer_search_equals_trying_every_threshold() -> None:
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_eer_search_equals_trying_every_threshold(dtype) -> None:
     """The binary search finds the same point as trying every threshold, ties and
-    coarse (heavily tied) scores included."""
+    coarse (heavily tied) scores included, in both score precisions."""
     rng = np.random.default_rng(5)
     for _ in range(300):
         step = rng.choice([0.5, 0.2, 0.001])
         genuine = np.round(rng.normal(rng.uniform(0, 2), 1, rng.integers(1, 40)) / step) * step
         impostor = np.round(rng.normal(0, 1, rng.integers(1, 60)) / step) * step
+        genuine, impostor = genuine.astype(dtype), impostor.astype(dtype)
         assert eer(genuine, impostor) == pytest.approx(
             _eer_by_every_threshold(genuine, impostor), abs=1e-12
         )

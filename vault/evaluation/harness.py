@@ -80,7 +80,10 @@ def score_matrix(collection: Any, units: np.ndarray, progress: Progress, stage: 
 
 def products(left: np.ndarray, right: np.ndarray) -> np.ndarray:
     """left @ right.T in float64, kept as SCORE_DTYPE, a block of rows at a time (no
-    n x n float64 temporary)."""
+    n x n float64 temporary) - except for left @ left.T, which numpy hands to the
+    symmetric BLAS kernel for half the work, worth one transient float64 matrix."""
+    if left is right:
+        return (left @ left.T).astype(SCORE_DTYPE)
     out = np.empty((len(left), len(right)), dtype=SCORE_DTYPE)
     for first in range(0, len(left), _ENROLL_CHUNK):
         out[first : first + _ENROLL_CHUNK] = left[first : first + _ENROLL_CHUNK] @ right.T
