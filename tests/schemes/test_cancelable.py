@@ -2,6 +2,8 @@
 
 import dataclasses
 import os
+import select
+import signal
 
 import numpy as np
 import pytest
@@ -191,3 +193,26 @@ def test_sealed_blocks_reload_and_refuse_being_moved(people) -> None:
     bare = CancelableCollection(record, keys).plan_enrollment(ids, gallery, enrolled_at=0.0)
     with pytest.raises(IntegrityError):
         CancelableCollection(record, keys, sealer=sealer).load([bare.blocks[0]], [])
+
+
+def test_orbit_scoring_works_in_a_forked_child() -> None:
+    """A child forked after the parent's thread pool exists scores with a fresh pool
+    instead of waiting on the parent's threads."""
+    rng = np.random.default_rng(4)
+    gallery, probes = identities(1300, DIM, rng), identities(2, DIM, rng)
+    expected = max_correlation(spectra(probes), spectra(gallery), DIM)  # pool now exists
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - runs in the child
+        try:
+            scores = max_correlation(spectra(probes), spectra(gallery), DIM)
+            os.write(write, b"1" if np.allclose(scores, expected) else b"0")
+        finally:
+            os._exit(0)
+    os.close(write)
+    answered, _, _ = select.select([read], [], [], 60)
+    if not answered:  # the child waits on threads it does not have
+        os.kill(child, signal.SIGKILL)
+    _, status = os.waitpid(child, 0)
+    assert answered, "the forked child hung scoring"
+    assert os.read(read, 1) == b"1" and os.waitstatus_to_exitcode(status) == 0

@@ -60,6 +60,16 @@ def _threads() -> ThreadPoolExecutor:
         return _pool
 
 
+def _forget_threads_in_child() -> None:
+    # A forked child (the HE worker processes) has none of the parent's threads: a
+    # pool or lock copied from the parent would wait forever. Start afresh.
+    global _pool, _pool_lock
+    _pool, _pool_lock = None, threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_threads_in_child)
+
+
 def random_salt(count: int, dim: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Fresh uniformly random group elements (shifts, reversals, signs) from the OS CSPRNG."""
     shifts = np.array([secrets.randbelow(dim) for _ in range(count)], dtype=np.int64)
