@@ -129,27 +129,29 @@ def cross_key_unlinkability(
         nan = float("nan")
         return Unlinkability(nan, nan, bins)
     edges = _edges(low, high, bins)
-    totals = {key: np.zeros(bins) for key in ("mated", "non", "mated_w", "non_w")}
+    counted = {"mated": np.zeros(bins), "non": np.zeros(bins)}  # every pair alike
+    balanced = {"mated": np.zeros(bins), "non": np.zeros(bins)}  # subject-balanced
     for first in range(0, len(labels), _ROW_CHUNK):
         rows = np.arange(first, min(first + _ROW_CHUNK, len(labels)))
         block = cross[rows]
         scored = np.isfinite(block)
         scored[np.arange(len(rows)), rows] = False
         same = subject[rows, None] == subject[None, :]
-        mated, non_mated = same & scored, ~same & scored
-        weights = per_template[rows, None] * per_mate[None, :]  # 1 / (n_s (n_s - 1))
-        totals["mated"] += np.histogram(block[mated], edges)[0]
-        totals["mated_w"] += np.histogram(block[mated], edges, weights=weights[mated])[0]
-        weights = per_template[rows, None] * per_template[None, :]  # 1 / (n_a n_b)
-        totals["non"] += np.histogram(block[non_mated], edges)[0]
-        totals["non_w"] += np.histogram(block[non_mated], edges, weights=weights[non_mated])[0]
-    if not totals["mated"].sum() or not totals["non"].sum():
+        for kind, chosen, weights in (
+            # 1 / (n_s (n_s - 1)) for a mated pair, 1 / (n_a n_b) for a non-mated one
+            ("mated", same & scored, per_template[rows, None] * per_mate[None, :]),
+            ("non", ~same & scored, per_template[rows, None] * per_template[None, :]),
+        ):
+            values = block[chosen]
+            counted[kind] += np.histogram(values, edges)[0]
+            balanced[kind] += np.histogram(values, edges, weights=weights[chosen])[0]
+    if not counted["mated"].sum() or not counted["non"].sum():
         nan = float("nan")
         return Unlinkability(nan, nan, bins)
     return Unlinkability(
-        balanced=_from_histograms(totals["mated_w"], totals["non_w"]),
-        pair_weighted=_from_histograms(totals["mated"], totals["non"]),
+        balanced=_from_histograms(balanced["mated"], balanced["non"]),
+        pair_weighted=_from_histograms(counted["mated"], counted["non"]),
         bins=bins,
-        mated_pairs=int(totals["mated"].sum()),
-        non_mated_pairs=int(totals["non"].sum()),
+        mated_pairs=int(counted["mated"].sum()),
+        non_mated_pairs=int(counted["non"].sum()),
     )
