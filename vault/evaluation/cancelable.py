@@ -70,9 +70,11 @@ def _linkage(
     stored_b = CancelableCollection(record("eval-b", "cancelable", dim), key_b).protect(prepared, 1)
     spectra_a, spectra_b = spectra(stored_a), spectra(stored_b)
     cross = np.full((n, n), np.nan, dtype=SCORE_DTYPE)
-    rows = np.arange(n) if n * n <= LINK_PAIRS else np.sort(rng.choice(n, LINK_PAIRS // n, False))
-    groups = [np.flatnonzero(labels == label) for label in np.unique(labels)]
-    groups = [members for members in groups if len(members) > 1]
+    sampled = n * n > LINK_PAIRS
+    rows = np.sort(rng.choice(n, LINK_PAIRS // n, False)) if sampled else np.arange(n)
+    # Mated pairs outside the sampled rows, subject by subject (rows sorted by label
+    # once, not one pass over all labels per subject); all rows need no second pass.
+    groups = _subjects(labels) if sampled else []
     total = len(rows) + len(groups)
     for first in range(0, len(rows), _LINK_CHUNK):
         chunk = rows[first : first + _LINK_CHUNK]
@@ -85,6 +87,13 @@ def _linkage(
         if number % 256 == 0 or number == len(groups):
             progress("link", len(rows) + number, total)
     return cross_key_unlinkability(cross, labels)
+
+
+def _subjects(labels: np.ndarray) -> list[np.ndarray]:
+    """Row numbers of each subject with more than one template."""
+    _, subject, counts = np.unique(labels, return_inverse=True, return_counts=True)
+    groups = np.split(np.argsort(subject.reshape(-1), kind="stable"), np.cumsum(counts)[:-1])
+    return [members for members in groups if len(members) > 1]
 
 
 def _stage(progress: Progress, name: str) -> attack.Progress:
