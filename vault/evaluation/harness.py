@@ -139,13 +139,16 @@ def upper_score_matrix(
     full matrix. Entries below the diagonal are NaN where a segment was skipped.
     """
     out = np.full((len(units), len(units)), np.nan, dtype=SCORE_DTYPE)
+    columns: dict[int, np.ndarray] = {}  # per segment; its ids do not change while we score
     for first in range(0, len(units), _PROBE_CHUNK):
         probes = units[first : first + _PROBE_CHUNK]
         for segment in segments:
             if segment.last - 1 <= first:
                 continue  # no template here comes after any probe of the chunk
             ids, scores = segment.collection.all_scores(probes)
-            out[first : first + len(probes)][:, [int(i) for i in ids]] = scores
+            if segment.first not in columns:
+                columns[segment.first] = np.array([int(i) for i in ids])
+            out[first : first + len(probes)][:, columns[segment.first]] = scores
         progress(stage, min(first + _PROBE_CHUNK, len(units)), len(units))
     return out
 
