@@ -100,14 +100,9 @@ def evaluate(
     elif mode == "ckks":
         scores, error = _ckks_scores(units, progress)
         extra["max_abs_score_error"] = error
-    elif mode == "cancelable":
-        scores, extra = evaluate_cancelable(
-            units, labels, tau, rng, progress, profile=profile, whiten=whiten
-        )
     else:
-        scores, extra = evaluate_hybrid(
-            units, labels, tau, rng, progress, profile=profile, whiten=whiten
-        )
+        keyed = evaluate_cancelable if mode == "cancelable" else evaluate_hybrid
+        scores, extra = keyed(units, labels, tau, rng, progress, profile=profile, whiten=whiten)
     protected = baseline if scores is plain else Comparisons(*pair_scores(scores, labels))
     doc.update(
         eer=protected.eer(),
