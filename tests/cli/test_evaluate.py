@@ -92,6 +92,33 @@ def test_text_labels_work_and_pickled_labels_are_refused(dataset, tmp_path, caps
     assert len(err) == 1 and "never unpickled" in err[0] and "dtype=str" in err[0]
 
 
+def test_a_set_too_large_for_memory_is_refused_before_any_work(
+    dataset, tmp_path, monkeypatch, capsys
+) -> None:
+    """With less memory available than the n^2 score matrices need, evaluate stops at
+    once with one line that says how much it needs, and writes nothing."""
+    from vault.evaluation import runner
+
+    def no_scoring(*args: object) -> None:
+        raise AssertionError("scored a set that does not fit")
+
+    scoring = runner.products
+    monkeypatch.setattr(runner, "products", no_scoring)
+    monkeypatch.setattr(runner, "_available_memory", lambda: 100_000_000)
+    x, y = dataset
+    out = tmp_path / "result.json"
+    argv = ["evaluate", "--embeddings", x, "--labels", y, "--mode", "ckks", "--json", str(out)]
+    assert main(argv) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "60 templates" in err[0] and "0.1 GB is available" in err[0]
+    assert not out.exists()
+    monkeypatch.setattr(runner, "products", scoring)
+    monkeypatch.setattr(runner, "_available_memory", lambda: None)  # unknown: no check
+    assert main(argv) == 0 and out.exists()
+    monkeypatch.undo()
+    assert runner._available_memory() > 100_000_000  # this Linux machine reports it
+
+
 def test_progress_in_a_log_is_a_line_every_30_seconds(monkeypatch) -> None:
     """Off a terminal: a line when a stage starts, then at most one per 30 s with the
     time left, and one with the stage's duration when it ends."""

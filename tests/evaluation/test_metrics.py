@@ -5,7 +5,14 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from vault.evaluation.metrics import det_curve, eer, pair_counts, pair_scores, tar_at_far
+from vault.evaluation.metrics import (
+    Comparisons,
+    det_curve,
+    eer,
+    pair_counts,
+    pair_scores,
+    tar_at_far,
+)
 
 
 def test_perfect_separation_has_zero_eer() -> None:
@@ -47,7 +54,7 @@ def test_pairs_are_every_unordered_pair() -> None:
     scores = np.arange(25, dtype=float).reshape(5, 5)
     genuine, impostor = pair_scores(scores, labels)
     assert sorted(genuine) == [1.0, 13.0, 14.0, 19.0]
-    assert len(impostor) == 6
+    assert sorted(impostor) == [2.0, 3.0, 4.0, 7.0, 8.0, 9.0]
 
 
 def test_det_curve_is_monotone() -> None:
@@ -83,3 +90,20 @@ def test_eer_search_equals_trying_every_threshold(dtype) -> None:
         assert eer(genuine, impostor) == pytest.approx(
             _eer_by_every_threshold(genuine, impostor), abs=1e-12
         )
+
+
+def test_comparisons_sorts_copies_unless_handed_the_arrays() -> None:
+    """A caller's arrays stay as they were; of_matrix sorts its own pair arrays, and
+    the rates match those of the plain constructor."""
+    rng = np.random.default_rng(4)
+    labels = rng.integers(0, 6, 40)
+    scores = rng.normal(size=(40, 40)).astype(np.float32)
+    genuine, impostor = pair_scores(scores, labels)
+    kept = genuine.copy()
+    copied = Comparisons(genuine, impostor)
+    assert np.array_equal(genuine, kept)
+    owned = Comparisons.of_matrix(scores, labels)
+    assert np.array_equal(owned.genuine, np.sort(kept))
+    assert np.array_equal(owned.impostor, copied.impostor)
+    assert owned.eer() == copied.eer()
+    assert owned.tar_at_far(1e-2) == copied.tar_at_far(1e-2)

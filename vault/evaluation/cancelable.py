@@ -182,16 +182,18 @@ def evaluate_cancelable(
         progress,
         "protect",
     )
+    stored = segments[0].collection.protect(prepared, 1)
+    # Linkage first: its cross-key matrix is gone before the score matrix exists.
+    linkage = _linkage(prepared, stored, labels, rng, progress)
     # The best alignment over the group is symmetric in probe and template, so the
     # upper triangle holds every pair.
     scores = upper_score_matrix(segments, prepared, progress, "score")
-    stored = segments[0].collection.protect(prepared, 1)
     rotation = key_a.rotation(1).unsafe_matrix()
     attacks = _attacks(
         stored, rotation, units, tau, whitening.halves, whitening.profiles, rng, progress
     )
     return scores, {
-        **_linkage(prepared, stored, labels, rng, progress).document(),
+        **linkage.document(),
         "inversion_success_rate": max(attacks.values()),
         "inversion_attacks": attacks,
         "inversion_threshold": tau,

@@ -57,11 +57,12 @@ def evaluate_hybrid(
     key_b = ephemeral_keys(source, "eval-b", _PURPOSE, dim, out)
     keyset = CkksKeySet.generate(get_params(DEFAULT_PARAMS_ID))
     collection = HybridCollection(keyset, record("eval-a", "hybrid", dim), key_a)
-    enroll_all(collection, prepared, progress, "encrypt")
-    scores = score_matrix(collection, prepared, progress, "score")
     projected_a = collection.transform(prepared, 1)
     other = HybridCollection(keyset, record("eval-b", "hybrid", dim), key_b)
+    # The cross-key matrix is gone before the score matrix exists: one n x n at a time.
     linkage = cross_key_unlinkability(products(projected_a, other.transform(prepared, 1)), labels)
+    enroll_all(collection, prepared, progress, "encrypt")
+    scores = score_matrix(collection, prepared, progress, "score")
     projection = key_a.rotation(1).unsafe_matrix()
     hits = 0.0
     for half, half_profile in zip(whitening.halves, whitening.profiles, strict=True):
