@@ -21,8 +21,8 @@ CONTRACT_KEYS = {
 EXTRA_KEYS = {
     "plaintext": set(),
     "ckks": {"max_abs_score_error"},
-    "cancelable": {"dsys", "inversion_success_rate"},
-    "hybrid": {"max_abs_score_error", "dsys", "inversion_success_rate"},
+    "cancelable": {"dsys", "inversion_success_rate", "inversion_template_free"},
+    "hybrid": {"max_abs_score_error", "dsys", "inversion_success_rate", "inversion_template_free"},
 }
 
 

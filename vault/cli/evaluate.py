@@ -144,6 +144,9 @@ def _evaluate(args: argparse.Namespace) -> int:
             f"TAR@1e-3 {doc['tar_at_far']['1e-3']:.4f}"
         )
         if "dsys" in doc:
-            summary += f", D_sys {doc['dsys']:.3f}, inversion {doc['inversion_success_rate']:.2%}"
+            summary += (
+                f", D_sys {doc['dsys']:.3f}, inversion {doc['inversion_success_rate']:.2%}"
+                f" (template-free guess {doc['inversion_template_free']:.2%})"
+            )
         print(summary)
     return 0

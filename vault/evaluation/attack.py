@@ -25,6 +25,13 @@ run. ``inversion_success_rate`` is the best attack's share of templates inverted
   decrypts t = normalize(P x)):
   - ``least_squares``: the minimum-norm preimage P^T t (the optimum of the smooth
     surrogate ||P y - t||^2).
+
+Beside them, :func:`template_free_rate` measures what needs no key and no template
+at all: one vector, the mean direction of other people's embeddings, submitted
+against every victim. It inverts nothing, so it is not part of
+``inversion_success_rate``; it is the floor that every mode (and the unprotected
+system) inherits from the face model at this threshold. On embeddings whose
+population mean is far from zero it can exceed the template attacks.
 """
 
 from __future__ import annotations
@@ -43,6 +50,7 @@ __all__ = [
     "orbit_mean_attack",
     "orbit_selection_attacks",
     "surrogate_ascent",
+    "template_free_rate",
 ]
 
 #: Sizes of the orbit-member means the attacker tries.
@@ -218,3 +226,19 @@ def orbit_selection_attacks(
         if progress is not None:
             progress(index + 1, len(stored))
     return {name: count / len(stored) for name, count in hits.items()}
+
+
+def template_free_rate(units: np.ndarray, halves: list[np.ndarray], tau: float) -> float:
+    """Share of templates accepted against one guess made without key or template.
+
+    The victims in each half face the normalised mean of the other half's unit
+    embeddings - the attacker's face set, as in the keyed attacks. A mean near zero
+    (isotropic embeddings) gives no direction and no success.
+    """
+    hits = 0
+    for half in halves:
+        direction = units[~half].sum(axis=0)  # zero for an empty or balanced face set
+        norm = float(np.linalg.norm(direction))
+        if norm > 0.0:
+            hits += int(np.count_nonzero(units[half] @ (direction / norm) >= tau))
+    return hits / len(units)

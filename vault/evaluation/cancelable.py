@@ -196,6 +196,7 @@ def evaluate_cancelable(
         **linkage.document(),
         "inversion_success_rate": max(attacks.values()),
         "inversion_attacks": attacks,
+        "inversion_template_free": attack.template_free_rate(units, whitening.halves, tau),
         "inversion_threshold": tau,
         "inversion_threat_model": (
             "the attacker holds the collection's transform key, every stored row, the "

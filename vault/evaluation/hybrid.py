@@ -77,6 +77,7 @@ def evaluate_hybrid(
         **linkage.document(),
         "inversion_success_rate": max(attacks.values()),
         "inversion_attacks": attacks,
+        "inversion_template_free": attack.template_free_rate(units, whitening.halves, tau),
         "inversion_threshold": tau,
         "inversion_threat_model": "the attacker holds the transform key and the HE secret key",
         "hybrid_dim": out,
