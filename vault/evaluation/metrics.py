@@ -34,13 +34,14 @@ def pair_scores(scores: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.
     genuine_count, impostor_count = pair_counts(labels)
     genuine = np.empty(genuine_count, dtype=scores.dtype)
     impostor = np.empty(impostor_count, dtype=scores.dtype)
-    g = m = 0
+    genuine_at = impostor_at = 0
     for i in range(len(labels) - 1):
         row, same = scores[i, i + 1 :], labels[i + 1 :] == labels[i]
-        mated = row[same]
-        genuine[g : g + len(mated)] = mated
-        impostor[m : m + len(row) - len(mated)] = row[~same]
-        g, m = g + len(mated), m + len(row) - len(mated)
+        mated, non_mated = row[same], row[~same]
+        genuine[genuine_at : genuine_at + len(mated)] = mated
+        impostor[impostor_at : impostor_at + len(non_mated)] = non_mated
+        genuine_at += len(mated)
+        impostor_at += len(non_mated)
     return genuine, impostor
 
 

@@ -37,9 +37,9 @@ __all__ = ["MODES", "EvaluationResult", "evaluate"]
 
 MODES = ("plaintext", "ckks", "cancelable", "hybrid")
 FARS = {"1e-3": 1e-3, "1e-4": 1e-4}
-#: Peak memory in n x n score matrices: the one live matrix, its sorted pair scores
-#: (half of one) and the blocks and keys around them. 1.7 (plaintext) to 2.6 were
-#: measured at n = 13,233; 3 leaves a margin.
+#: Peak memory in n x n score matrices, beyond a fixed part: the one live matrix, the
+#: sorted pair scores (half a matrix per system) and the blocks and keys around them.
+#: 1.0 (plaintext) to 2.6 (cancelable) were measured at n = 13,233; 3 leaves a margin.
 _PEAK_MATRICES = 3.0
 _PEAK_FIXED_BYTES = 500_000_000  # interpreter, numpy, a SEAL context
 
