@@ -28,6 +28,7 @@ from vault.evaluation.harness import (
     score_matrix,
 )
 from vault.evaluation.hybrid import evaluate_hybrid
+from vault.evaluation.memory import available_bytes
 from vault.evaluation.metrics import Comparisons, pair_counts
 from vault.schemes.ckks import CkksCollection
 from vault.schemes.profile import EmbeddingProfile
@@ -125,23 +126,11 @@ def evaluate(
     )
 
 
-def _available_memory() -> int | None:
-    """Bytes the kernel can give without swapping (MemAvailable), None if unknown."""
-    try:
-        with open("/proc/meminfo", encoding="ascii") as meminfo:
-            for line in meminfo:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return None
-
-
 def _check_memory(n: int) -> None:
     """Refuse a set too large for this machine before minutes of work, rather than be
     killed for memory at the end: every pair is scored, so memory grows with n^2."""
     needed = _PEAK_MATRICES * n * n * np.dtype(SCORE_DTYPE).itemsize + _PEAK_FIXED_BYTES
-    available = _available_memory()
+    available = available_bytes()
     if available is not None and needed > available:
         raise InvalidArgument(
             f"evaluating {n} templates scores all {n * (n - 1) // 2} pairs and needs about "
