@@ -35,7 +35,9 @@ def register(commands: Commands) -> None:
         description=(
             "All genuine and impostor pairs of the embeddings: EER and TAR at FAR 1e-3/1e-4 "
             "of the protected system and of plaintext cosine; for cancelable and hybrid also "
-            "D_sys unlinkability and the success rate of white-box inversion attacks."
+            "D_sys unlinkability and the success rate of white-box inversion attacks, beside "
+            "that of one guess made without key or template. Memory grows with n^2: a set "
+            "that does not fit is refused before any work."
         ),
     )
     parser.add_argument("--embeddings", required=True, metavar="X.npy", help="(n, dim) floats")
