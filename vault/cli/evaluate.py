@@ -129,11 +129,8 @@ def _evaluate(args: argparse.Namespace) -> int:
 
         plot_det(
             {
-                f"{args.mode} (EER {doc['eer']:.2%})": (result.genuine, result.impostor),
-                f"plaintext (EER {doc['plaintext_eer']:.2%})": (
-                    result.plain_genuine,
-                    result.plain_impostor,
-                ),
+                f"{args.mode} (EER {doc['eer']:.2%})": result.protected,
+                f"plaintext (EER {doc['plaintext_eer']:.2%})": result.baseline,
             },
             f"DET, {doc['templates']} templates, {doc['genuine_pairs']} genuine pairs",
             args.plot,

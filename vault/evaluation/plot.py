@@ -7,7 +7,7 @@ from statistics import NormalDist
 
 import numpy as np
 
-from vault.evaluation.metrics import det_curve
+from vault.evaluation.metrics import Comparisons
 
 __all__ = ["plot_det"]
 
@@ -21,16 +21,16 @@ def _probit(rates: np.ndarray) -> np.ndarray:
     return np.array([inverse(float(r)) for r in clipped])
 
 
-def plot_det(curves: dict[str, tuple[np.ndarray, np.ndarray]], title: str, path: Path) -> None:
-    """Draw one DET curve per (label -> (genuine, impostor)) and save a PNG."""
+def plot_det(curves: dict[str, Comparisons], title: str, path: Path) -> None:
+    """Draw one DET curve per (label -> sorted score sets) and save a PNG."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     figure, axes = plt.subplots(figsize=(6, 6))
-    for label, (genuine, impostor) in curves.items():
-        far, frr = det_curve(genuine, impostor)
+    for label, comparisons in curves.items():
+        far, frr = comparisons.det_curve()
         keep = (far <= _TICKS[-1]) | (frr <= _TICKS[-1])
         axes.plot(_probit(far[keep]), _probit(frr[keep]), label=label)
     ticks = _probit(np.array(_TICKS))

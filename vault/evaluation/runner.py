@@ -49,13 +49,11 @@ _PEAK_FIXED_BYTES = 250_000_000
 
 @dataclass(frozen=True)
 class EvaluationResult:
-    """The contract's JSON document plus the (sorted) score sets for plotting."""
+    """The contract's JSON document plus both systems' sorted score sets, for plotting."""
 
     document: dict[str, Any]
-    genuine: np.ndarray
-    impostor: np.ndarray
-    plain_genuine: np.ndarray
-    plain_impostor: np.ndarray
+    protected: Comparisons
+    baseline: Comparisons
 
 
 def evaluate(
@@ -123,9 +121,7 @@ def evaluate(
     doc["plaintext_threshold_at_far"] = {"1e-3": tau}
     doc.update(extra)
     doc["seconds"] = round(time.perf_counter() - started, 1)
-    return EvaluationResult(
-        doc, protected.genuine, protected.impostor, baseline.genuine, baseline.impostor
-    )
+    return EvaluationResult(doc, protected, baseline)
 
 
 def _check_memory(n: int) -> None:
