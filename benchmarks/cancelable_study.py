@@ -56,14 +56,24 @@ def brief_set(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     return x, np.repeat(np.arange(IDS), PER)
 
 
-def proxy_set(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def proxy_people(
+    per_person: np.ndarray, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """ArcFace-like proxy embeddings, ``per_person[k]`` of person k: anisotropic
+    identity centres (power-law spectrum over a random basis) and per-sample noise
+    whose level varies log-normally. Returns (unit rows, labels)."""
     lam = np.arange(1, D + 1) ** -0.6
     scale = np.sqrt(lam / lam.sum() * D)
     rot = np.linalg.qr(rng.standard_normal((D, D)))[0]
-    c = unit((rng.standard_normal((IDS, D)) * scale) @ rot.T)
-    spread = 0.7 * np.exp(0.55 * rng.standard_normal(IDS * PER))
-    noise = (rng.standard_normal((IDS * PER, D)) * scale / np.sqrt(D)) @ rot.T
-    return unit(np.repeat(c, PER, 0) + spread[:, None] * noise), np.repeat(np.arange(IDS), PER)
+    c = unit((rng.standard_normal((len(per_person), D)) * scale) @ rot.T)
+    labels = np.repeat(np.arange(len(per_person)), per_person)
+    spread = 0.7 * np.exp(0.55 * rng.standard_normal(len(labels)))
+    noise = (rng.standard_normal((len(labels), D)) * scale / np.sqrt(D)) @ rot.T
+    return unit(c[labels] + spread[:, None] * noise), labels
+
+
+def proxy_set(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    return proxy_people(np.full(IDS, PER), rng)
 
 
 def split(scores: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.cancelable_study import D, unit
+from benchmarks.cancelable_study import proxy_people, unit
 
 ZIPF_EXPONENT = 2.2
 MAX_IMAGES = 500
@@ -38,19 +38,12 @@ MAX_IMAGES = 500
 def lfw_shaped(templates: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """(templates, D) float32 unit embeddings and their integer labels."""
     counts: list[int] = []
-    while sum(counts) < templates:
+    total = 0
+    while total < templates:
         counts.append(min(int(rng.zipf(ZIPF_EXPONENT)), MAX_IMAGES))
-    counts[-1] -= sum(counts) - templates
-    per_person = np.array([c for c in counts if c > 0])
-    people = len(per_person)
-    spectrum = np.arange(1, D + 1) ** -0.6
-    scale = np.sqrt(spectrum / spectrum.sum() * D)
-    rotation = np.linalg.qr(rng.standard_normal((D, D)))[0]
-    centres = unit((rng.standard_normal((people, D)) * scale) @ rotation.T)
-    labels = np.repeat(np.arange(people), per_person)
-    spread = 0.7 * np.exp(0.55 * rng.standard_normal(len(labels)))
-    noise = (rng.standard_normal((len(labels), D)) * scale / np.sqrt(D)) @ rotation.T
-    rows = unit(centres[labels] + spread[:, None] * noise)
+        total += counts[-1]
+    counts[-1] -= total - templates
+    rows, labels = proxy_people(np.array([c for c in counts if c > 0]), rng)
     return rows.astype(np.float32), labels
 
 
