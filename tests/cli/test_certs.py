@@ -42,3 +42,28 @@ def test_client_certificate_without_ca_file_is_a_usage_error(capsys) -> None:
     code = main(["health", "--tls-cert", "x.pem", "--tls-key", "x.key"])
     assert code == 1
     assert "--ca-file" in capsys.readouterr().err
+
+
+def test_certs_dev_owner_hands_every_file_to_the_container_user(tmp_path, capsys) -> None:
+    """--owner UID:GID chowns the directory and every file; keys stay 0600 for that owner."""
+    import os
+
+    uid, gid = (10001, 10001) if os.geteuid() == 0 else (os.getuid(), os.getgid())
+    out = tmp_path / "pki"
+    assert main(["certs", "dev", "--out", str(out), "--owner", f"{uid}:{gid}"]) == 0
+    written = [out, *out.iterdir()]
+    assert len(written) > 10
+    for path in written:
+        info = path.stat()
+        assert (info.st_uid, info.st_gid) == (uid, gid), path
+    assert stat.S_IMODE((out / "server.key").stat().st_mode) == 0o600
+    assert main(["certs", "dev", "--out", str(out), "--force", "--owner", str(uid)]) == 0
+    assert (out / "server.key").stat().st_uid == uid
+
+
+def test_certs_dev_owner_must_be_numeric(tmp_path, capsys) -> None:
+    """A user name or a dangling colon is a usage error, and nothing is written."""
+    for owner in ("biovault", "10001:", ":10001", "-1"):
+        assert main(["certs", "dev", "--out", str(tmp_path / "pki"), "--owner", owner]) == 2
+    assert "UID:GID" in capsys.readouterr().err
+    assert not (tmp_path / "pki").exists()

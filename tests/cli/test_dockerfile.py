@@ -54,3 +54,52 @@ def test_hadolint_is_clean() -> None:
     assert hadolint is not None
     done = subprocess.run([hadolint, str(DOCKERFILE)], capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def _header_command(after: str) -> list[str]:
+    """The `docker run ... biovault ...` command shown in the header below ``after``."""
+    header = DOCKERFILE.read_text().split("\nFROM ", 1)[0]
+    block = header.split(after, 1)[1]
+    lines = [line.removeprefix("#").strip() for line in block.splitlines()]
+    text = re.sub(r"\s*\\\s+", " ", " ".join(lines))  # continuations; a blank line ends it
+    run = re.search(r"docker run (.*?)(?:  |\Z)", text + "  ")
+    assert run, block
+    words = run.group(1).split()
+    return words[words.index("biovault") + 1 :]
+
+
+def test_default_cmd_refuses_the_embedded_key_server(monkeypatch, tmp_path) -> None:
+    """Without VAULT_ADDR the image's CMD stops with one line; with it, it passes the guard."""
+    from vault.cli.common import CommandError
+    from vault.cli.serve import _require_key_server, settings_from_args
+
+    monkeypatch.delenv("VAULT_ADDR", raising=False)
+    args = build_parser().parse_args(json.loads(_instruction("CMD")))
+    with pytest.raises(CommandError, match="VAULT_ADDR"):
+        _require_key_server(args, settings_from_args(args))
+    monkeypatch.setenv("VAULT_ADDR", "https://vault.example:8200")
+    _require_key_server(args, settings_from_args(args))
+    assert _header_command("# Production") == []  # the default CMD, with VAULT_ADDR set
+
+
+def test_header_shows_the_development_command_with_the_unsafe_flag(monkeypatch) -> None:
+    """The header's development `docker run` is a valid serve command with the loud flag."""
+    from vault.cli.serve import _require_key_server, settings_from_args
+
+    monkeypatch.delenv("VAULT_ADDR", raising=False)
+    command = _header_command("# Development only")
+    args = build_parser().parse_args(command)
+    assert args.command == "serve" and args.dev_embedded_key_server_unsafe
+    assert args.listen.startswith("0.0.0.0:") and args.tls_cert is not None
+    _require_key_server(args, settings_from_args(args))
+
+
+def test_header_hands_the_dev_certificates_to_the_container_user() -> None:
+    """The header's `certs dev` recipe gives the files to the image's uid."""
+    header = DOCKERFILE.read_text().split("\nFROM ", 1)[0]
+    user = _instruction("USER").split(":")[0]
+    assert f"--owner {user}:" in header
+    certs = re.search(r"biovault (certs dev[^\n]*)", header)
+    assert certs
+    args = build_parser().parse_args(certs.group(1).replace("\\", "").split())
+    assert args.owner[0] == int(user)

@@ -35,14 +35,34 @@ def register(commands: Commands) -> None:
         + ")",
     )
     dev.add_argument("--force", action="store_true", help="replace an existing development CA")
+    dev.add_argument(
+        "--owner",
+        type=owner_ids,
+        metavar="UID[:GID]",
+        help="give the directory and every file to this numeric owner, e.g. 10001:10001 for "
+        "the container's user (keys stay 0600; needs root for another uid; "
+        "default: the caller)",
+    )
     add_json_flag(dev)
     dev.set_defaults(handler=_dev)
+
+
+def owner_ids(text: str) -> tuple[int, int]:
+    """Parse ``UID[:GID]`` into ``(uid, gid)``, gid -1 when left out (an argparse ``type``)."""
+    uid_text, colon, gid_text = text.partition(":")
+    if not uid_text.isdigit() or (colon and not gid_text.isdigit()):
+        raise argparse.ArgumentTypeError(f"{text!r} is not UID or UID:GID (numbers)")
+    return int(uid_text), int(gid_text) if gid_text else -1
 
 
 def _dev(args: argparse.Namespace) -> int:
     names = tuple(args.server_name) if args.server_name else DEFAULT_SERVER_NAMES
     pki = write_dev_pki(
-        args.out, tuple(r.value for r in Role), server_names=names, overwrite=args.force
+        args.out,
+        tuple(r.value for r in Role),
+        server_names=names,
+        overwrite=args.force,
+        owner=args.owner,
     )
     summary = {
         "ca": str(pki.ca_cert),

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 from pathlib import Path
 
 from vault.cli.common import CommandError, Commands, add_vault_flags, positive_int
 from vault.cli.logsetup import LOG_FORMATS, configure_logging
 from vault.config import DEFAULT_LISTEN, ServeSettings
+from vault.service.addresses import is_loopback_host, split_host_port
 
 __all__ = ["register", "settings_from_args"]
 
@@ -139,6 +141,13 @@ def register(commands: Commands) -> None:
         help="seconds between scheduled erasures of expired templates; 0 = off "
         f"(default {_DEFAULTS.retention_interval:g})",
     )
+    parser.add_argument(
+        "--dev-embedded-key-server-unsafe",
+        action="store_true",
+        help="development only: allow the embedded OpenBao (its unseal key kept in "
+        "--data-dir) on a non-loopback --listen; whoever holds the data directory can "
+        "then decrypt every template",
+    )
     parser.set_defaults(handler=_serve)
 
 
@@ -196,10 +205,40 @@ def settings_from_args(args: argparse.Namespace) -> ServeSettings:
     )
 
 
+def _require_key_server(args: argparse.Namespace, settings: ServeSettings) -> None:
+    """Refuse the embedded OpenBao off loopback unless the unsafe flag says otherwise.
+
+    The embedded key server keeps its unseal key in the data directory, so a copy of
+    that directory is a copy of every template. On loopback that is the development
+    default; anywhere else it is how a production set-up would silently lose its
+    protection. Without TLS options the server refuses a non-loopback address anyway,
+    with its own message, so that case is left to it.
+    """
+    host, _port = split_host_port(settings.listen)
+    if settings.vault_addr or is_loopback_host(host):
+        return
+    if settings.tls_cert is None and settings.tls_key is None and settings.client_ca is None:
+        return
+    if not args.dev_embedded_key_server_unsafe:
+        raise CommandError(
+            f"refusing to serve {settings.listen} with the embedded key server: its unseal "
+            "key would live in --data-dir; pass --vault-addr (or set VAULT_ADDR) to a real "
+            "Vault/OpenBao, or --dev-embedded-key-server-unsafe for development"
+        )
+    logging.getLogger(__name__).warning(
+        "UNSAFE DEVELOPMENT MODE (--dev-embedded-key-server-unsafe): serving %s with the "
+        "embedded OpenBao, whose unseal key is stored in %s; anyone holding that directory "
+        "can decrypt every template. Never use this in production.",
+        settings.listen,
+        settings.data_dir,
+    )
+
+
 def _serve(args: argparse.Namespace) -> int:
     from vault.service.server import run
 
     settings = settings_from_args(args)
     configure_logging(args.log_level, args.log_format)
+    _require_key_server(args, settings)
     run(settings, grace=args.grace)
     return 0

@@ -3,7 +3,9 @@
 For laptops, tests and the container's first start - never for production, where
 certificates come from the organisation's CA. Each client certificate carries its
 role the way the default identity rule reads it (``OU=role:<name>``, see
-:mod:`vault.service.authz`). Keys are ECDSA P-256; private keys are written 0600.
+:mod:`vault.service.authz`). Keys are ECDSA P-256; private keys are written 0600,
+so a service running under another uid (the container's 10001) can read them only
+if they are handed to it: ``owner`` chowns everything written.
 """
 
 from __future__ import annotations
@@ -98,10 +100,12 @@ def _issue(
     return builder.sign(issuer_key, hashes.SHA256())
 
 
-def _write(path: Path, data: bytes, *, private: bool) -> None:
+def _write(path: Path, data: bytes, *, private: bool, owner: tuple[int, int] | None) -> None:
     flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
     fd = os.open(path, flags, 0o600 if private else 0o644)
     with os.fdopen(fd, "wb") as handle:
+        if owner is not None:  # before the key is written: never readable by the wrong uid
+            os.fchown(handle.fileno(), *owner)
         handle.write(data)
 
 
@@ -124,6 +128,7 @@ def write_dev_pki(
     server_names: tuple[str, ...] = DEFAULT_SERVER_NAMES,
     overwrite: bool = False,
     nameless: bool = False,
+    owner: tuple[int, int] | None = None,
 ) -> DevPki:
     """Create a CA, a server certificate and one client certificate per role in ``out``.
 
@@ -139,21 +144,32 @@ def write_dev_pki(
         overwrite: Replace existing files instead of refusing.
         nameless: Also write ``nameless.pem``/``.key``, valid but with an empty
             subject and no SAN (for tests of the UNAUTHENTICATED path).
+        owner: ``(uid, gid)`` to give ``out`` and every file written (-1 keeps
+            that part), e.g. the container's ``(10001, 10001)``; None keeps the caller's.
 
     Returns:
         Where everything was written.
 
     Raises:
-        ConfigurationError: If ``out`` already holds a CA and ``overwrite`` is off.
+        ConfigurationError: If ``out`` already holds a CA and ``overwrite`` is off,
+            or the files cannot be given to ``owner`` (chown needs root for other uids).
     """
     out = out.expanduser()
     out.mkdir(parents=True, exist_ok=True, mode=0o700)
     if (out / "ca.pem").exists() and not overwrite:
         raise ConfigurationError(f"{out} already holds a development CA; pass --force to replace")
+    if owner is not None:
+        try:
+            os.chown(out, *owner)
+        except PermissionError:
+            raise ConfigurationError(
+                f"cannot give {out} to uid:gid {owner[0]}:{owner[1]}: changing the owner "
+                "to another user needs root (e.g. sudo)"
+            ) from None
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = _name("biovault development CA")
     ca_cert = _issue(ca_name, ca_key, None, ca=True)
-    _write(out / "ca.pem", _cert_pem(ca_cert), private=False)
+    _write(out / "ca.pem", _cert_pem(ca_cert), private=False, owner=owner)
 
     server_key = ec.generate_private_key(ec.SECP256R1())
     server_cert = _issue(
@@ -164,8 +180,8 @@ def write_dev_pki(
         usage=ExtendedKeyUsageOID.SERVER_AUTH,
         san=server_names,
     )
-    _write(out / "server.pem", _cert_pem(server_cert), private=False)
-    _write(out / "server.key", _key_pem(server_key), private=True)
+    _write(out / "server.pem", _cert_pem(server_cert), private=False, owner=owner)
+    _write(out / "server.key", _key_pem(server_key), private=True, owner=owner)
 
     subjects = {role: _name(f"biovault-{role}", f"role:{role}") for role in roles}
     subjects["healthcheck"] = _name("biovault-healthcheck")
@@ -182,7 +198,7 @@ def write_dev_pki(
             usage=ExtendedKeyUsageOID.CLIENT_AUTH,
         )
         cert_path, key_path = out / f"{role}.pem", out / f"{role}.key"
-        _write(cert_path, _cert_pem(cert), private=False)
-        _write(key_path, _key_pem(key), private=True)
+        _write(cert_path, _cert_pem(cert), private=False, owner=owner)
+        _write(key_path, _key_pem(key), private=True, owner=owner)
         clients[role] = (cert_path, key_path)
     return DevPki(out / "ca.pem", out / "server.pem", out / "server.key", clients)
