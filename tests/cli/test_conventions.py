@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.cli.argtree import walk
 from tests.cli.conftest import Run
 from tests.service.fakes import Served, unit_rows
 from vault.cli.common import Commands
@@ -252,3 +253,21 @@ def test_python_dash_m_vault_is_the_same_command() -> None:
         cwd=REPO, capture_output=True, text=True,
     )  # fmt: skip
     assert failure.returncode == 1 and failure.stderr.count("\n") == 1
+
+
+def test_biovault_target_is_the_default_of_every_client_command(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """BIOVAULT_TARGET replaces the default --target of each client command; --target wins."""
+    monkeypatch.setenv("BIOVAULT_TARGET", "10.1.2.3:7000")
+    parser = build_parser()
+    clients = 0
+    for path, sub in walk(parser):
+        for target in (a for a in sub._actions if "--target" in a.option_strings):
+            clients += 1
+            assert target.default == "10.1.2.3:7000", path
+    assert clients >= 15
+    assert parser.parse_args(["health"]).target == "10.1.2.3:7000"
+    assert parser.parse_args(["health", "--target", "127.0.0.1:1"]).target == "127.0.0.1:1"
+    monkeypatch.delenv("BIOVAULT_TARGET")
+    assert build_parser().parse_args(["health"]).target == DEFAULT_TARGET

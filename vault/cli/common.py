@@ -56,9 +56,9 @@ def add_client_flags(parser: argparse.ArgumentParser) -> None:
     """Add ``--target``, ``--timeout`` and the TLS flags to a client command."""
     parser.add_argument(
         "--target",
-        default=DEFAULT_TARGET,
+        default=os.environ.get("BIOVAULT_TARGET") or DEFAULT_TARGET,
         metavar="HOST:PORT",
-        help=f"address of the vault service (default {DEFAULT_TARGET})",
+        help="address of the vault service (env BIOVAULT_TARGET; default %(default)s)",
     )
     parser.add_argument(
         "--timeout",
