@@ -105,3 +105,19 @@ def test_unusable_inputs_are_one_line(cli: Run, bundle_and_key, tmp_path) -> Non
         result = cli(*args)
         assert result.code == 1 and result.err.count("\n") == 1, args
         assert "Traceback" not in result.err
+
+
+def test_missing_previous_checkpoint_is_one_clear_line(cli: Run, bundle_and_key, tmp_path) -> None:
+    """A --previous-checkpoint that does not exist (a first audit) names the file and what
+    to keep, with no raw errno."""
+    bundle, key = bundle_and_key
+    missing = tmp_path / "last.checkpoint"
+    for command in ("verify", "report"):
+        result = cli(
+            "audit", command, "--bundle", str(bundle), "--public-key", str(key),
+            "--previous-checkpoint", str(missing),
+        )  # fmt: skip
+        lines = result.err.strip().splitlines()
+        assert result.code == 1 and len(lines) == 1, result.err
+        assert "Errno" not in lines[0] and str(missing) in lines[0]
+        assert "does not exist" in lines[0] and "audit checkpoint" in lines[0]

@@ -37,11 +37,13 @@ def register(commands: Commands) -> None:
     public_key = actions.add_parser("public-key", help="write the log's Ed25519 public key")
     add_client_flags(public_key)
     public_key.add_argument("--out", required=True, metavar="FILE", help="where to write it")
+    add_json_flag(public_key)
     public_key.set_defaults(handler=_public_key)
 
     checkpoint = actions.add_parser("checkpoint", help="write the latest signed checkpoint")
     add_client_flags(checkpoint)
     checkpoint.add_argument("--out", required=True, metavar="FILE", help="where to write it")
+    add_json_flag(checkpoint)
     checkpoint.set_defaults(handler=_checkpoint)
 
     export = actions.add_parser("export", help="download a self-contained bundle")
@@ -75,7 +77,8 @@ def _add_offline_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--previous-checkpoint",
         metavar="FILE_OR_DIR",
-        help="what you kept from before: a checkpoint, an erasure receipt or an older bundle",
+        help="what you kept from an earlier audit: a checkpoint (`audit checkpoint --out`), "
+        "an erasure receipt or an older bundle; checks this bundle extends it (default: none)",
     )
 
 
@@ -111,7 +114,10 @@ def _public_key(args: argparse.Namespace) -> int:
         key = client.public_key()
     NoteVerifier(key)  # refuse to save something that is not a key
     _write_text(args.out, key + "\n")
-    print(f"wrote the audit log key {key}")
+    if args.json:
+        write_json(args.json, {"public_key": key, "out": args.out})
+    if args.json != "-":
+        print(f"wrote the audit log key {key}")
     print("compare it with a copy obtained another way before relying on it", file=sys.stderr)
     return 0
 
@@ -121,7 +127,12 @@ def _checkpoint(args: argparse.Namespace) -> int:
         note = client.checkpoint()
     _write_text(args.out, note)
     origin, size = note.split("\n")[:2]
-    print(f"wrote the checkpoint of {origin} at {size} entries")
+    if args.json:
+        write_json(
+            args.json, {"origin": origin, "tree_size": int(size), "out": args.out, "note": note}
+        )
+    if args.json != "-":
+        print(f"wrote the checkpoint of {origin} at {size} entries")
     return 0
 
 
@@ -141,11 +152,19 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _verified(args: argparse.Namespace) -> VerifiedBundle:
-    return verify_bundle(
-        Path(args.bundle),
-        read_public_key(args.public_key),
-        previous=Path(args.previous_checkpoint) if args.previous_checkpoint else None,
-    )
+    previous = Path(args.previous_checkpoint) if args.previous_checkpoint else None
+    if previous is not None and not previous.exists():
+        raise CommandError(
+            f"--previous-checkpoint {previous} does not exist; it is what you kept from an "
+            "earlier audit (`biovault audit checkpoint --out FILE`, an erasure receipt or an "
+            "older bundle); on a first audit leave the flag out"
+        )
+    key = read_public_key(args.public_key)
+    try:
+        return verify_bundle(Path(args.bundle), key, previous=previous)
+    except OSError as error:  # unreadable files inside the bundle or the previous state
+        name = error.filename or args.bundle
+        raise CommandError(f"cannot read {name}: {error.strerror or error}") from None
 
 
 def _verify(args: argparse.Namespace) -> int:
