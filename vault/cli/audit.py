@@ -31,40 +31,77 @@ __all__ = ["read_public_key", "register"]
 
 def register(commands: Commands) -> None:
     """Add the ``audit`` command group."""
-    group = commands.add_parser("audit", help="fetch and verify the audit log")
+    group = commands.add_parser(
+        "audit",
+        help="fetch and verify the audit log",
+        description="Fetch the signed Merkle audit log from the service, and verify or "
+        "summarise exported bundles offline.",
+    )
     actions = group.add_subparsers(dest="action", required=True, metavar="ACTION")
 
-    public_key = actions.add_parser("public-key", help="write the log's Ed25519 public key")
+    public_key = actions.add_parser(
+        "public-key",
+        help="write the log's Ed25519 public key",
+        description="Write the verifier key of the audit log; compare it with a copy "
+        "obtained another way before relying on it.",
+    )
     add_client_flags(public_key)
     public_key.add_argument("--out", required=True, metavar="FILE", help="where to write it")
     add_json_flag(public_key)
     public_key.set_defaults(handler=_public_key)
 
-    checkpoint = actions.add_parser("checkpoint", help="write the latest signed checkpoint")
+    checkpoint = actions.add_parser(
+        "checkpoint",
+        help="write the latest signed checkpoint",
+        description="Write the log's latest signed checkpoint; keep it and pass it to a "
+        "later `audit verify --previous-checkpoint` to prove the log only grew.",
+    )
     add_client_flags(checkpoint)
     checkpoint.add_argument("--out", required=True, metavar="FILE", help="where to write it")
     add_json_flag(checkpoint)
     checkpoint.set_defaults(handler=_checkpoint)
 
-    export = actions.add_parser("export", help="download a self-contained bundle")
+    export = actions.add_parser(
+        "export",
+        help="download a self-contained bundle",
+        description="Download entries, signed checkpoints and proofs into a new directory "
+        "that `audit verify` checks offline.",
+    )
     add_client_flags(export)
     export.add_argument("--out", required=True, metavar="DIR", help="new or empty directory")
-    export.add_argument("--purpose", default="audit", help="why (logged with the export)")
+    export.add_argument(
+        "--purpose", default="audit", help="why (logged with the export; default %(default)s)"
+    )
     add_json_flag(export)
     export.set_defaults(handler=_export)
 
-    verify = actions.add_parser("verify", help="verify a bundle offline")
+    verify = actions.add_parser(
+        "verify",
+        help="verify a bundle offline",
+        description="Check every signature, inclusion and consistency proof of a bundle; "
+        "exit 1 naming the first bad entry.",
+    )
     _add_offline_flags(verify)
     add_json_flag(verify)
     verify.set_defaults(handler=_verify)
 
-    report = actions.add_parser("report", help="verify a bundle and summarise it")
+    report = actions.add_parser(
+        "report",
+        help="verify a bundle and summarise it",
+        description="Verify a bundle, then summarise it for a compliance review (actions, "
+        "purposes, refusals, erasures, retention, key events) as Markdown or JSON.",
+    )
     _add_offline_flags(report)
     report.add_argument("--out", metavar="FILE", help="write the Markdown here (default stdout)")
     add_json_flag(report)
     report.set_defaults(handler=_report)
 
-    receipt = actions.add_parser("verify-receipt", help="verify an erasure receipt offline")
+    receipt = actions.add_parser(
+        "verify-receipt",
+        help="verify an erasure receipt offline",
+        description="Check an erasure receipt's signed checkpoint and inclusion proof "
+        "with the log's public key alone.",
+    )
     receipt.add_argument("--receipt", required=True, metavar="FILE", help="receipt JSON")
     receipt.add_argument("--public-key", required=True, metavar="FILE", help="the log's key")
     add_json_flag(receipt)

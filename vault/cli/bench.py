@@ -20,31 +20,48 @@ def register(commands: Commands) -> None:
         description="One process, one synthetic gallery, everything measured side by side.",
     )
     parser.add_argument("--gallery", type=positive_int, required=True, help="templates enrolled")
-    parser.add_argument("--dim", type=positive_int, default=512, help="template dimension")
-    parser.add_argument("--probes", type=positive_int, default=32, help="probes to time")
-    parser.add_argument("--batch", type=positive_int, default=32, help="probes per batched call")
-    parser.add_argument("--top-k", type=positive_int, default=10)
-    parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
-        "--workers", type=int, default=0, help="TenSEAL worker processes (0 = one per core)"
+        "--dim", type=positive_int, default=512, help="template dimension (default %(default)s)"
+    )
+    parser.add_argument(
+        "--probes", type=positive_int, default=32, help="probes to time (default %(default)s)"
+    )
+    parser.add_argument(
+        "--batch",
+        type=positive_int,
+        default=32,
+        help="probes per batched call (default %(default)s)",
+    )
+    parser.add_argument(
+        "--top-k", type=positive_int, default=10, help="candidates per probe (default %(default)s)"
+    )
+    parser.add_argument(
+        "--seed", type=int, default=0, help="seed of the synthetic gallery (default %(default)s)"
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        help="TenSEAL worker processes (default %(default)s = one per core)",
     )
     parser.add_argument(
         "--naive-sample",
         type=positive_int,
         default=32,
-        help="templates timed for the naive TenSEAL baseline",
+        help="templates timed for the naive TenSEAL baseline (default %(default)s)",
     )
     parser.add_argument(
         "--curve-points",
         type=positive_int,
         default=4,
-        help="gallery sizes measured on the way up (halving from --gallery)",
+        help="gallery sizes measured on the way up, halving from --gallery (default %(default)s)",
     )
     parser.add_argument(
         "--mode",
         choices=[m.value for m in ProtectionMode],
         default=ProtectionMode.CKKS.value,
-        help="protection of the benchmarked collection (keyed modes use in-memory seeds)",
+        help="protection of the benchmarked collection; keyed modes use in-memory seeds "
+        "(default %(default)s)",
     )
     parser.add_argument("--no-memory", action="store_true", help="skip the serving-RSS child")
     parser.add_argument(

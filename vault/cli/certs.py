@@ -14,7 +14,11 @@ __all__ = ["register"]
 
 def register(commands: Commands) -> None:
     """Add the ``certs`` command group."""
-    certs = commands.add_parser("certs", help="TLS certificates for development")
+    certs = commands.add_parser(
+        "certs",
+        help="TLS certificates for development",
+        description="Make TLS certificates for development and tests.",
+    )
     sub = certs.add_subparsers(dest="certs_command", required=True, metavar="COMMAND")
     dev = sub.add_parser(
         "dev",

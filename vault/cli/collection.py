@@ -25,10 +25,20 @@ _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800, "y": 365 * 86_4
 
 def register(commands: Commands) -> None:
     """Add the ``collection`` command group."""
-    group = commands.add_parser("collection", help="create or describe collections")
+    group = commands.add_parser(
+        "collection",
+        help="create or describe collections",
+        description="Create a collection (its protection mode, dimension, purposes and score "
+        "controls are fixed at creation) or describe an existing one.",
+    )
     actions = group.add_subparsers(dest="action", required=True, metavar="ACTION")
 
-    create = actions.add_parser("create", help="create a collection")
+    create = actions.add_parser(
+        "create",
+        help="create a collection",
+        description="Create an empty collection. Identification (1:N) is refused unless "
+        "--allow-identification is given; enrolment and matching must name one of --purposes.",
+    )
     add_client_flags(create)
     create.add_argument("--name", required=True, help="collection name")
     create.add_argument(
@@ -94,7 +104,11 @@ def register(commands: Commands) -> None:
     add_json_flag(create)
     create.set_defaults(handler=_create)
 
-    get = actions.add_parser("get", help="describe a collection")
+    get = actions.add_parser(
+        "get",
+        help="describe a collection",
+        description="Show a collection's settings and how many subjects are enrolled.",
+    )
     add_client_flags(get)
     get.add_argument("--name", required=True, help="collection name")
     add_json_flag(get)

@@ -102,10 +102,16 @@ def add_client_flags(parser: argparse.ArgumentParser) -> None:
 def add_vault_flags(parser: argparse.ArgumentParser) -> None:
     """Where the key service is and how to reach it (``serve`` and ``fsck``)."""
     parser.add_argument(
-        "--vault-addr", metavar="URL", help="HashiCorp Vault / OpenBao address (env VAULT_ADDR)"
+        "--vault-addr",
+        metavar="URL",
+        help="HashiCorp Vault / OpenBao address (env VAULT_ADDR; default: the embedded "
+        "development OpenBao under --data-dir, loopback only)",
     )
     parser.add_argument(
-        "--vault-token-file", metavar="FILE", help="file holding the Vault token (env VAULT_TOKEN)"
+        "--vault-token-file",
+        metavar="FILE",
+        help="file holding the Vault token; without it the token itself is taken from env "
+        "VAULT_TOKEN",
     )
     parser.add_argument(
         "--vault-ca-file", metavar="FILE", help="CA bundle of Vault's TLS (env VAULT_CACERT)"

@@ -24,17 +24,35 @@ __all__ = ["deletion_json", "register", "write_receipt"]
 
 def register(commands: Commands) -> None:
     """Add the ``retention`` and ``consent`` command groups."""
-    retention = commands.add_parser("retention", help="enforce retention periods")
+    retention = commands.add_parser(
+        "retention",
+        help="enforce retention periods",
+        description="Erase templates older than their collection's retention period.",
+    )
     actions = retention.add_subparsers(dest="action", required=True, metavar="ACTION")
-    enforce = actions.add_parser("enforce", help="erase every expired template now")
+    enforce = actions.add_parser(
+        "enforce",
+        help="erase every expired template now",
+        description="Erase every expired template now, with one audit entry per subject "
+        "(the service also does this on its own schedule).",
+    )
     add_client_flags(enforce)
     enforce.add_argument("--collection", help="only this collection (default: all)")
     add_json_flag(enforce)
     enforce.set_defaults(handler=_enforce)
 
-    consent = commands.add_parser("consent", help="record consent decisions")
+    consent = commands.add_parser(
+        "consent",
+        help="record consent decisions",
+        description="Record a data subject's consent decisions.",
+    )
     actions = consent.add_subparsers(dest="action", required=True, metavar="ACTION")
-    withdraw = actions.add_parser("withdraw", help="consent withdrawn: erase the subject")
+    withdraw = actions.add_parser(
+        "withdraw",
+        help="consent withdrawn: erase the subject",
+        description="Consent withdrawn: erase the subject's templates enrolled under "
+        "--consent-ref, audited, with a receipt.",
+    )
     add_client_flags(withdraw)
     withdraw.add_argument("--collection", required=True, help="collection holding the subject")
     withdraw.add_argument("--id", required=True, dest="subject_id", help="the subject")

@@ -42,8 +42,10 @@ def register(commands: Commands) -> None:
     )
     parser.add_argument("--embeddings", required=True, metavar="X.npy", help="(n, dim) floats")
     parser.add_argument("--labels", required=True, metavar="y.npy", help="n identity labels")
-    parser.add_argument("--mode", required=True, choices=_MODES)
-    parser.add_argument("--seed", type=int, default=0, help="seed of the attacks' randomness")
+    parser.add_argument("--mode", required=True, choices=_MODES, help="protection mode to evaluate")
+    parser.add_argument(
+        "--seed", type=int, default=0, help="seed of the attacks' randomness (default %(default)s)"
+    )
     parser.add_argument("--plot", type=Path, metavar="P.png", help="draw DET curves")
     whitening = parser.add_mutually_exclusive_group()
     whitening.add_argument(

@@ -28,7 +28,8 @@ def register(commands: Commands) -> None:
         type=float,
         default=0.0,
         metavar="SECONDS",
-        help="keep asking for up to SECONDS until the service is SERVING",
+        help="keep asking for up to SECONDS until the service is SERVING "
+        "(default %(default)g: ask once)",
     )
     add_json_flag(parser)
     parser.set_defaults(handler=_health)

@@ -36,15 +36,29 @@ __all__ = ["ROTATION_KINDS", "register"]
 
 def register(commands: Commands) -> None:
     """Add the ``keys`` command group."""
-    group = commands.add_parser("keys", help="key status and online key rotation")
+    group = commands.add_parser(
+        "keys",
+        help="key status and online key rotation",
+        description="Show which key versions protect what, and rotate keys online.",
+    )
     actions = group.add_subparsers(dest="action", required=True, metavar="ACTION")
 
-    status = actions.add_parser("status", help="show KEK / DEK versions and blob counts")
+    status = actions.add_parser(
+        "status",
+        help="show KEK / DEK versions and blob counts",
+        description="Show the Transit KEK version, the data key of every collection, how "
+        "many blobs each key version protects, and the state of the last rotations.",
+    )
     add_client_flags(status)
     add_json_flag(status)
     status.set_defaults(handler=_status)
 
-    rotate = actions.add_parser("rotate", help="rotate keys while the service keeps serving")
+    rotate = actions.add_parser(
+        "rotate",
+        help="rotate keys while the service keeps serving",
+        description="Rotate one kind of key inside the running service; an interrupted "
+        "rotation is finished by running the same command again.",
+    )
     kinds = rotate.add_subparsers(dest="kind", required=True, metavar="KIND")
     for add_kind in ROTATION_KINDS:
         add_kind(kinds)
@@ -73,7 +87,8 @@ def _common_rotation_flags(parser: argparse.ArgumentParser) -> None:
         type=_non_negative,
         default=0.0,
         metavar="SECONDS",
-        help="pause after each batch / block to limit load on a busy service",
+        help="pause after each batch / block to limit load on a busy service "
+        "(default %(default)g: no pause)",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
 
@@ -121,7 +136,7 @@ def _add_dek(kinds: Commands) -> None:
         action="append",
         default=[],
         metavar="C",
-        help="limit to this collection (repeatable)",
+        help="limit to this collection (repeatable; default: every collection)",
     )
     dek.set_defaults(handler=_rotate_dek)
 

@@ -1,9 +1,6 @@
-"""``biovault profile fit``: the public embedding profile a cancelable collection
-whitens with (see :mod:`vault.schemes.profile` for why it exists).
+"""``biovault profile fit``: the public embedding profile a cancelable collection whitens with.
 
-Fit it on embeddings from the same face model as the collection's templates -
-public data, or data whose subjects agreed to this use: the profile is stored in
-clear with the collection. Then pass it to ``collection create --profile``.
+See :mod:`vault.schemes.profile` for why it exists.
 """
 
 from __future__ import annotations
@@ -16,20 +13,32 @@ from vault.schemes.validation import validate_templates
 
 __all__ = ["read_profile", "register"]
 
+_FIT_DESCRIPTION = (
+    "Fit the public embedding profile that cancelable and hybrid collections whiten "
+    "with, on embeddings from the same face model as the collection's templates: public "
+    "data, or data whose subjects agreed to this use, since the profile is stored in "
+    "clear with the collection. Then pass it to `collection create --profile`."
+)
+
 
 def register(commands: Commands) -> None:
     """Add the ``profile`` command group."""
     group = commands.add_parser(
-        "profile", help="fit the embedding profile that cancelable collections whiten with"
+        "profile",
+        help="fit the embedding profile that cancelable collections whiten with",
+        description="Embedding profiles: the public statistics of a face model that "
+        "cancelable and hybrid collections whiten templates with.",
     )
     actions = group.add_subparsers(dest="action", required=True, metavar="ACTION")
     fit = actions.add_parser(
         "fit",
         help="fit a profile on embeddings of the face model (public or consented data)",
-        description=__doc__,
+        description=_FIT_DESCRIPTION,
     )
     fit.add_argument("--embeddings", required=True, metavar="X.npy", help="(n, dim), n >= 2 dim")
-    fit.add_argument("--out", required=True, metavar="PROFILE.npz")
+    fit.add_argument(
+        "--out", required=True, metavar="PROFILE.npz", help="new file to write (never overwritten)"
+    )
     fit.set_defaults(handler=_fit)
 
 

@@ -28,7 +28,11 @@ def register(commands: Commands) -> None:
         ),
     )
     parser.add_argument(
-        "--data-dir", required=True, type=Path, metavar="DIR", help="state directory"
+        "--data-dir",
+        required=True,
+        type=Path,
+        metavar="DIR",
+        help="state directory: SQLite store, audit log and, in development, the embedded OpenBao",
     )
     parser.add_argument(
         "--listen",
@@ -101,37 +105,49 @@ def register(commands: Commands) -> None:
         type=float,
         default=_DEFAULTS.vault_timeout,
         metavar="SECONDS",
-        help="timeout of each key service request",
+        help="timeout of each key service request (default %(default)g)",
     )
     parser.add_argument(
-        "--transit-mount", default=_DEFAULTS.transit_mount, help="Transit engine mount"
+        "--transit-mount",
+        default=_DEFAULTS.transit_mount,
+        help="Transit engine mount (default %(default)s)",
     )
     parser.add_argument(
-        "--kek-name", default=_DEFAULTS.kek_name, help="Transit key wrapping the data keys"
+        "--kek-name",
+        default=_DEFAULTS.kek_name,
+        help="Transit key wrapping the data keys (default %(default)s)",
     )
     parser.add_argument(
         "--max-message-bytes",
         type=positive_int,
         default=_DEFAULTS.max_message_bytes,
-        help="largest gRPC message sent or received",
+        metavar="BYTES",
+        help="largest gRPC message sent or received (default %(default)s)",
     )
     parser.add_argument(
-        "--workers", type=positive_int, default=_DEFAULTS.workers, help="RPC threads"
+        "--workers",
+        type=positive_int,
+        default=_DEFAULTS.workers,
+        help="RPC threads (default %(default)s)",
     )
     parser.add_argument(
-        "--grace", type=float, default=10.0, metavar="SECONDS", help="drain time on shutdown"
+        "--grace",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="drain time on shutdown (default %(default)g)",
     )
     parser.add_argument(
         "--log-level",
         default="INFO",
         choices=("DEBUG", "INFO", "WARNING", "ERROR"),
-        help="log verbosity",
+        help="log verbosity (default %(default)s)",
     )
     parser.add_argument(
         "--log-format",
         default="text",
         choices=LOG_FORMATS,
-        help="text for people, json for log shippers (one object per line)",
+        help="text for people, json for log shippers, one object per line (default %(default)s)",
     )
     parser.add_argument(
         "--retention-interval",

@@ -23,7 +23,12 @@ __all__ = ["register"]
 
 def register(commands: Commands) -> None:
     """Add the ``enroll``, ``verify``, ``identify`` and ``delete`` commands."""
-    enroll = commands.add_parser("enroll", help="enroll templates (all rows or none)")
+    enroll = commands.add_parser(
+        "enroll",
+        help="enroll templates (all rows or none)",
+        description="Protect and store every row of --templates under the id on the same "
+        "line of --ids, streamed in chunks; either all rows are enrolled or none.",
+    )
     add_client_flags(enroll)
     enroll.add_argument("--collection", required=True, help="target collection")
     enroll.add_argument("--templates", required=True, metavar="X.npy", help="(n, dim) float array")
@@ -36,12 +41,21 @@ def register(commands: Commands) -> None:
         "--legal-basis", required=True, help="legal basis of the processing, e.g. gdpr-art9-2a"
     )
     enroll.add_argument(
-        "--batch-rows", type=positive_int, default=None, metavar="N", help="rows per streamed chunk"
+        "--batch-rows",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help="rows per streamed chunk (default: chunks of about 4 MB)",
     )
     add_json_flag(enroll)
     enroll.set_defaults(handler=_enroll)
 
-    verify = commands.add_parser("verify", help="1:1 comparison with one enrolled subject")
+    verify = commands.add_parser(
+        "verify",
+        help="1:1 comparison with one enrolled subject",
+        description="Compare one probe template with the claimed subject; prints match or "
+        "no match and the (rounded, possibly withheld) score. A no match still exits 0.",
+    )
     add_client_flags(verify)
     verify.add_argument("--collection", required=True, help="collection to search")
     verify.add_argument("--id", required=True, dest="subject_id", help="claimed subject id")
@@ -50,18 +64,32 @@ def register(commands: Commands) -> None:
     add_json_flag(verify)
     verify.set_defaults(handler=_verify)
 
-    identify = commands.add_parser("identify", help="1:N search of each probe row")
+    identify = commands.add_parser(
+        "identify",
+        help="1:N search of each probe row",
+        description="Search the collection for each probe row and list its best candidates, "
+        "best first. Only on collections created with --allow-identification.",
+    )
     add_client_flags(identify)
     identify.add_argument("--collection", required=True, help="collection to search")
     identify.add_argument("--templates", required=True, metavar="Q.npy", help="(n, dim) probes")
     identify.add_argument(
-        "--top-k", type=positive_int, default=5, metavar="K", help="candidates per probe"
+        "--top-k",
+        type=positive_int,
+        default=5,
+        metavar="K",
+        help="candidates per probe (default %(default)s)",
     )
     _add_purpose(identify)
     add_json_flag(identify)
     identify.set_defaults(handler=_identify)
 
-    delete = commands.add_parser("delete", help="erase one subject's templates")
+    delete = commands.add_parser(
+        "delete",
+        help="erase one subject's templates",
+        description="Erase every template of one subject beyond recovery; the erasure is "
+        "logged and comes with a signed receipt (--receipt).",
+    )
     add_client_flags(delete)
     delete.add_argument("--collection", required=True, help="collection holding the subject")
     delete.add_argument("--id", required=True, dest="subject_id", help="subject to erase")

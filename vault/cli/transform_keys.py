@@ -28,7 +28,9 @@ def add_cancelable_rotation(kinds: Commands) -> None:
     )
     add_client_flags(parser)
     add_json_flag(parser)
-    parser.add_argument("--collection", required=True, metavar="C")
+    parser.add_argument(
+        "--collection", required=True, metavar="C", help="the cancelable or hybrid collection"
+    )
     parser.add_argument(
         "--revoke-old",
         action="store_true",

@@ -160,8 +160,9 @@ class AuthorizationInterceptor(grpc.ServerInterceptor):
                 "the client certificate names no identity (no CN and no subject alternative name)"
             )
         elif not caller.roles & allowed_roles(method):
-            held = ", ".join(sorted(r.value for r in caller.roles)) or "no role"
-            error = PermissionDenied(f"{held} may not call {method.rsplit('/', 1)[-1]}")
+            held = ", ".join(sorted(r.value for r in caller.roles))
+            who = f"role {held}" if held else "a certificate without a role"
+            error = PermissionDenied(f"{who} may not call {method.rsplit('/', 1)[-1]}")
         if error is not None:
             self._record(method, error, caller_context(context, caller))
             status = to_rpc_status(error, method=method)
