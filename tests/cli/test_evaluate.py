@@ -123,12 +123,13 @@ def test_progress_in_a_log_is_a_line_every_30_seconds(monkeypatch) -> None:
     import io
 
     from vault.cli import evaluate as command
+    from vault.cli import progress
 
     clock = iter([0.0, 10.0, 31.0, 32.0, 33.0])
-    monkeypatch.setattr(command.time, "monotonic", lambda: next(clock))
+    monkeypatch.setattr(progress.time, "monotonic", lambda: next(clock))
     stderr = io.StringIO()
-    monkeypatch.setattr(command.sys, "stderr", stderr)
-    bar = command._Bar()
+    monkeypatch.setattr(progress.sys, "stderr", stderr)
+    bar = command._progress()
     for done in (1, 2, 3, 10):
         bar("score", done, 10)
     bar("link", 4, 4)

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from vault.cli.common import Commands, add_json_flag, positive_int, write_json
+from vault.cli.progress import Progress
 from vault.types import ProtectionMode
 
 __all__ = ["register"]
@@ -86,7 +86,7 @@ def _bench(args: argparse.Namespace) -> int:
         curve_points=args.curve_points,
         measure_memory=not args.no_memory,
         mode=ProtectionMode(args.mode),
-        progress=lambda message: print(f"bench: {message}", file=sys.stderr, flush=True),
+        progress=Progress("bench").note,
     )
     result = run_bench(config)
     if args.plot:

@@ -7,8 +7,6 @@ ephemeral keys that exist only for the run. Progress goes to stderr.
 from __future__ import annotations
 
 import argparse
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +19,7 @@ from vault.cli.common import (
     load_templates,
     write_json,
 )
+from vault.cli.progress import Progress
 
 __all__ = ["register"]
 
@@ -74,35 +73,8 @@ def _load_labels(path: str, expected: int) -> np.ndarray:
     return labels
 
 
-class _Bar:
-    """A one-line progress bar on stderr, redrawn twice a second on a terminal; in a
-    log (stderr not a terminal) one line every 30 s and one when a stage ends."""
-
-    def __init__(self) -> None:
-        self._stage = ""
-        self._started = self._last = 0.0
-        self._tty = sys.stderr.isatty()
-
-    def __call__(self, stage: str, done: int, total: int) -> None:
-        now = time.monotonic()
-        finished = done >= total
-        if stage != self._stage:
-            self._stage, self._started, self._last = stage, now, now
-        elif not finished and now - self._last < (0.5 if self._tty else 30.0):
-            return
-        self._last = now
-        filled = int(30 * done / max(total, 1))
-        line = f"evaluate: {stage:8s} [{'#' * filled}{'.' * (30 - filled)}] {done}/{total}"
-        elapsed = now - self._started
-        if finished:
-            line += f" in {elapsed:.0f} s"
-        elif done and elapsed >= 1.0:
-            line += f", about {elapsed * (total - done) / done:.0f} s left"
-        if self._tty:
-            sys.stderr.write("\r" + line + ("\n" if finished else "\x1b[K"))
-        else:
-            sys.stderr.write(line + "\n")
-        sys.stderr.flush()
+def _progress() -> Progress:
+    return Progress("evaluate", bar_width=30, stage_width=8)
 
 
 def _evaluate(args: argparse.Namespace) -> int:
@@ -121,7 +93,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         labels,
         args.mode,
         seed=args.seed,
-        progress=_Bar(),
+        progress=_progress(),
         profile=profile,
         whiten=not args.no_whitening,
     )

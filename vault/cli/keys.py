@@ -15,7 +15,6 @@ The exit code is 1 if the rotation could not finish (``remaining_old`` > 0).
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Callable
 from typing import Any, Final
 
@@ -28,6 +27,7 @@ from vault.cli.common import (
     positive_int,
     write_json,
 )
+from vault.cli.progress import Progress
 from vault.cli.transform_keys import add_cancelable_rotation, transform_key_counts
 from vault.service.admin_client import KeyAdminClient
 
@@ -182,14 +182,7 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _progress_printer(args: argparse.Namespace) -> Callable[[str, int, int, str], None] | None:
-    if args.quiet:
-        return None
-
-    def show(phase: str, done: int, total: int, detail: str) -> None:
-        suffix = f" {detail}" if detail else ""
-        print(f"biovault: {phase} {done}/{total}{suffix}", file=sys.stderr, flush=True)
-
-    return show
+    return None if args.quiet else Progress(f"keys rotate {args.kind}")
 
 
 def _finish(args: argparse.Namespace, summary: dict[str, Any]) -> int:

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import sys
-from typing import TextIO
+from collections.abc import Callable
 
 from vault.cli.common import (
     Commands,
@@ -17,6 +16,7 @@ from vault.cli.common import (
     write_json,
 )
 from vault.cli.compliance import deletion_json, write_receipt
+from vault.cli.progress import Progress
 
 __all__ = ["register"]
 
@@ -107,35 +107,15 @@ def _add_purpose(parser: argparse.ArgumentParser) -> None:
     )
 
 
-class _Progress:
-    """Reports rows sent on stderr: in place on a terminal, else every 10 %."""
-
-    def __init__(self, total: int, stream: TextIO) -> None:
-        self._total = total
-        self._stream = stream
-        self._tty = stream.isatty()
-        self._next_percent = 10
-
-    def __call__(self, sent: int) -> None:
-        percent = 100 * sent // self._total
-        if self._tty:
-            self._stream.write(f"\rsent {sent}/{self._total} templates ({percent}%)")
-            if sent == self._total:
-                self._stream.write("\n")
-        elif percent >= self._next_percent or sent == self._total:
-            self._stream.write(f"sent {sent}/{self._total} templates ({percent}%)\n")
-            self._next_percent = percent - percent % 10 + 10
-        self._stream.flush()
-
-
 def _enroll(args: argparse.Namespace) -> int:
     templates = load_templates(args.templates)
     ids = load_ids(args.ids, expected=templates.shape[0], templates_path=args.templates)
     with connect(args) as client:
-        progress = None
+        progress: Callable[[int], None] | None = None
         rows_per_chunk = args.batch_rows or 0
         if templates.nbytes > 8 * 1024 * 1024 or 0 < rows_per_chunk < templates.shape[0]:
-            progress = _Progress(templates.shape[0], sys.stderr)
+            shown = Progress("enroll", unit=" templates", percent=True)
+            progress = shown.counter("sent", templates.shape[0])
         enrolled = client.enroll(
             args.collection,
             ids,
