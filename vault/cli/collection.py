@@ -13,6 +13,7 @@ from vault.cli.common import (
     add_json_flag,
     connect,
     positive_int,
+    rfc3339,
     write_json,
 )
 from vault.cli.profile import read_profile
@@ -125,7 +126,7 @@ def collection_json(info: CollectionInfo) -> dict[str, Any]:
         "purposes": list(info.purposes),
         "match_threshold": info.match_threshold,
         "size": info.size,
-        "created_at": info.created_at,
+        "created_at": rfc3339(info.created_at),
         "retention_seconds": info.retention_seconds,
         "score_decimals": info.score_decimals,
         "max_top_k": info.max_top_k,

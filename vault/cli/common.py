@@ -12,6 +12,7 @@ from typing import Any, TypeAlias
 
 import numpy as np
 
+from vault.audit.entry import format_time
 from vault.config import DEFAULT_TARGET
 from vault.service.client import DEFAULT_TIMEOUT, VaultClient
 from vault.service.tls import ClientTls
@@ -28,6 +29,7 @@ __all__ = [
     "load_ids",
     "load_templates",
     "positive_int",
+    "rfc3339",
     "write_json",
 ]
 
@@ -164,6 +166,23 @@ def write_json(path: str, payload: dict[str, Any]) -> None:
         Path(path).write_text(text, encoding="utf-8")
     except OSError as error:
         raise CommandError(f"cannot write {path}: {error.strerror or error}") from None
+
+
+def rfc3339(seconds: float | None) -> str | None:
+    """The one way a time goes into the CLI's JSON: RFC 3339 UTC with microseconds.
+
+    It is the audit log's own format (``2026-12-02T01:02:03.000000Z``), so times in
+    receipts, reports and every other output compare as text.
+
+    Args:
+        seconds: Seconds since the Unix epoch; None or 0 (the wire's "not set").
+
+    Returns:
+        The time as text, or None when it is not set.
+    """
+    if not seconds:
+        return None
+    return format_time(round(seconds * 1_000_000))
 
 
 def _is_npy(path: str) -> bool:

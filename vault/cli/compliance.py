@@ -14,6 +14,7 @@ from vault.cli.common import (
     add_client_flags,
     add_json_flag,
     client_tls,
+    rfc3339,
     write_json,
 )
 from vault.service.compliance_client import ComplianceClient
@@ -67,7 +68,7 @@ def deletion_json(result: DeleteResult) -> dict[str, Any]:
     payload: dict[str, Any] = {
         "id": result.subject_id,
         "erased": result.erased,
-        "erased_at": result.erased_at,
+        "erased_at": rfc3339(result.erased_at),
     }
     if result.receipt is not None:
         payload["receipt"] = receipt_to_json(result.receipt)
@@ -102,7 +103,7 @@ def _enforce(args: argparse.Namespace) -> int:
                     {
                         "collection": r.collection,
                         "retention_seconds": r.retention_seconds,
-                        "cutoff": r.cutoff,
+                        "cutoff": rfc3339(r.cutoff),
                         "erased_ids": list(r.erased),
                     }
                     for r in results

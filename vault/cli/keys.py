@@ -25,6 +25,7 @@ from vault.cli.common import (
     add_json_flag,
     client_tls,
     positive_int,
+    rfc3339,
     write_json,
 )
 from vault.cli.progress import Progress
@@ -156,6 +157,8 @@ def _connect(args: argparse.Namespace) -> KeyAdminClient:
 def _status(args: argparse.Namespace) -> int:
     with _connect(args) as client:
         status = client.status()
+    for journal in status["rotations"].values():
+        _times_as_text(journal)
     keyed = transform_key_counts(args, [c["name"] for c in status["collections"]])
     status["templates_by_transform_key_version"] = keyed
     if args.json:
@@ -185,7 +188,14 @@ def _progress_printer(args: argparse.Namespace) -> Callable[[str, int, int, str]
     return None if args.quiet else Progress(f"keys rotate {args.kind}")
 
 
+def _times_as_text(record: dict[str, Any]) -> None:
+    for key in ("started_at", "finished_at", "trim_at"):
+        if key in record:
+            record[key] = rfc3339(record[key])
+
+
 def _finish(args: argparse.Namespace, summary: dict[str, Any]) -> int:
+    _times_as_text(summary)
     if args.json:
         write_json(args.json, summary)
     if summary["remaining_old"]:
