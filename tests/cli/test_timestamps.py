@@ -7,7 +7,6 @@ parse as RFC 3339 (null only where a time is not set), and the JSON log lines to
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 import re
