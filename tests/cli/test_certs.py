@@ -67,3 +67,25 @@ def test_certs_dev_owner_must_be_numeric(tmp_path, capsys) -> None:
         assert main(["certs", "dev", "--out", str(tmp_path / "pki"), "--owner", owner]) == 2
     assert "UID:GID" in capsys.readouterr().err
     assert not (tmp_path / "pki").exists()
+
+
+def test_the_container_user_can_read_the_key_and_nobody_else() -> None:
+    """What the Dockerfile recipe needs: uid 10001 reads /certs/server.key, another uid
+    cannot. (As root the check runs as those users; otherwise as the caller only.)"""
+    import os
+    import subprocess
+    import tempfile
+    from pathlib import Path
+
+    root = os.geteuid() == 0
+    uid = 10001 if root else os.getuid()
+    with tempfile.TemporaryDirectory() as mount:  # under /tmp: every uid can traverse to it
+        Path(mount).chmod(0o755)
+        out = Path(mount) / "certs"
+        assert main(["certs", "dev", "--out", str(out), "--owner", str(uid)]) == 0
+        read = ["cat", str(out / "server.key")]  # a system binary: the venv may be out of reach
+        as_owner = subprocess.run(read, user=uid, capture_output=True, check=False)
+        assert as_owner.returncode == 0 and b"PRIVATE KEY" in as_owner.stdout, as_owner.stderr
+        if root:
+            other = subprocess.run(read, user=10002, capture_output=True, check=False)
+            assert other.returncode != 0 and b"Permission denied" in other.stderr
