@@ -139,3 +139,27 @@ def test_every_json_output_writes_rfc3339_times(service: ServiceProcess, tmp_pat
     assert outputs["checkpoint"]["tree_size"] <= outputs["export"]["tree_size"]
     erased = [e for e in outputs["report"]["erasures"] if e["action"] == "retention.erase"]
     assert len(erased) == 3 and all(_RFC3339.fullmatch(e["time"]) for e in erased)
+
+
+def test_bench_and_evaluate_write_no_other_time_format(tmp_path: Path) -> None:
+    """The offline measurements carry no wall-clock time in another format either."""
+    from vault.cli.main import main
+
+    rng = np.random.default_rng(5)
+    centres = identities(10, 16, rng)
+    rows = np.repeat(centres, 3, axis=0) + 0.7 * rng.normal(size=(30, 16)) / 4.0
+    np.save(tmp_path / "e.npy", rows / np.linalg.norm(rows, axis=1, keepdims=True))
+    np.save(tmp_path / "l.npy", np.repeat(np.arange(10), 3))
+    runs = {
+        "evaluate": ["evaluate", "--embeddings", str(tmp_path / "e.npy"),
+                     "--labels", str(tmp_path / "l.npy"), "--mode", "ckks"],
+        "bench": ["bench", "--gallery", "64", "--dim", "16", "--probes", "2", "--batch", "2",
+                  "--no-memory", "--curve-points", "1", "--naive-sample", "4"],
+    }  # fmt: skip
+    for name, argv in runs.items():
+        out = tmp_path / f"{name}.json"
+        assert main([*argv, "--json", str(out)]) == 0, name
+        document = json.loads(out.read_text())
+        _check(document)
+        floats = [w for w, v in _times(document) if isinstance(v, (int, float))]
+        assert not floats, (name, floats)
