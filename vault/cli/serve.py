@@ -24,7 +24,9 @@ def register(commands: Commands) -> None:
         help="run the gRPC service",
         description=(
             "Run the vault service until SIGTERM/SIGINT. Without --vault-addr and "
-            "VAULT_ADDR, a persistent embedded OpenBao is started under --data-dir."
+            "VAULT_ADDR, a persistent embedded OpenBao is started under --data-dir: "
+            "development only, as its unseal key is kept there; off loopback it needs "
+            "--dev-embedded-key-server-unsafe."
         ),
     )
     parser.add_argument(
