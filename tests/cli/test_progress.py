@@ -69,3 +69,22 @@ def test_every_command_uses_the_shared_display() -> None:
         }
         classes = [n.name for n in ast.walk(tree) if isinstance(n, ast.ClassDef)]
         assert imported == {"Progress"} and not classes, name
+
+
+def test_key_rotations_log_every_batch(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`keys rotate` off a terminal writes a line per step: each batch is a durable step
+    an operator (or a crash test) must see."""
+    from vault.cli.keys import _progress_printer
+    from vault.cli.main import build_parser
+
+    _clock(monkeypatch, 0.0, 0.1, 0.2, 0.3)
+    log = io.StringIO()
+    monkeypatch.setattr(progress.sys, "stderr", log)
+    shown = _progress_printer(build_parser().parse_args(["keys", "rotate", "kek"]))
+    assert shown is not None
+    for done in range(1, 5):
+        shown("rewrap", done, 5, "")
+    assert log.getvalue().splitlines() == [f"keys rotate kek: rewrap {n}/5" for n in range(1, 5)]
+    assert (
+        _progress_printer(build_parser().parse_args(["keys", "rotate", "kek", "--quiet"])) is None
+    )

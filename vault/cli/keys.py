@@ -185,7 +185,8 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _progress_printer(args: argparse.Namespace) -> Callable[[str, int, int, str], None] | None:
-    return None if args.quiet else Progress(f"keys rotate {args.kind}")
+    # Every batch is logged: a rotation has few, and each is a durable step to resume from.
+    return None if args.quiet else Progress(f"keys rotate {args.kind}", log_seconds=0)
 
 
 def _times_as_text(record: dict[str, Any]) -> None:

@@ -4,7 +4,8 @@ On a terminal a stage's line is redrawn in place at most twice a second. In a lo
 (stderr not a terminal) a redraw would be garbage, so a line is written when a
 stage starts, then at most one every 30 s with an estimate of the time left, and
 one with the stage's duration when it ends: a long run stays visible in
-``journalctl``/CI logs without flooding them.
+``journalctl``/CI logs without flooding them. Commands whose steps are few and each
+worth a record (a key rotation's batches) log every step instead.
 """
 
 from __future__ import annotations
@@ -14,10 +15,10 @@ import time
 from collections.abc import Callable
 from typing import Final, TextIO
 
-__all__ = ["Progress"]
+__all__ = ["LOG_SECONDS", "Progress"]
 
 _REDRAW_SECONDS: Final = 0.5
-_LOG_SECONDS: Final = 30.0
+LOG_SECONDS: Final = 30.0
 
 
 class Progress:
@@ -29,6 +30,8 @@ class Progress:
         bar_width: Width of a ``[###...]`` bar; 0 shows none.
         stage_width: Stage names are padded to this width so bars line up.
         percent: Also show the share done, e.g. ``(40%)``.
+        log_seconds: Off a terminal, the least time between two lines of a stage;
+            0 writes every step.
         stream: Where to write; stderr (as it is when constructed) by default.
     """
 
@@ -40,6 +43,7 @@ class Progress:
         bar_width: int = 0,
         stage_width: int = 0,
         percent: bool = False,
+        log_seconds: float = LOG_SECONDS,
         stream: TextIO | None = None,
     ) -> None:
         self._prefix = prefix
@@ -49,6 +53,7 @@ class Progress:
         self._percent = percent
         self._stream = stream if stream is not None else sys.stderr
         self._tty = self._stream.isatty()
+        self._interval = _REDRAW_SECONDS if self._tty else log_seconds
         self._stage: str | None = None
         self._started = self._last = 0.0
         self._open_line = False  # a terminal line redrawn in place, not yet ended
@@ -60,7 +65,7 @@ class Progress:
         if stage != self._stage:
             self._end_open_line()
             self._stage, self._started, self._last = stage, now, now
-        elif not finished and now - self._last < (_REDRAW_SECONDS if self._tty else _LOG_SECONDS):
+        elif not finished and now - self._last < self._interval:
             return
         self._last = now
         line = self._line(stage, done, total, detail, now - self._started, finished=finished)
