@@ -42,7 +42,7 @@ from google.protobuf import descriptor as pb_descriptor
 from google.protobuf import message as pb_message
 
 from vault.api.v1 import admin_pb2, compliance_pb2, transform_keys_pb2, vault_pb2
-from vault.service.client import VaultClient
+from vault.client import VaultClient
 from vault.types import CollectionSpec, ProtectionMode
 
 _EXPORT_WEIGHT = 0.02

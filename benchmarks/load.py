@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks.fuzz_live import start_serve
-from vault.service.client import ClientError, VaultClient
+from vault.client import ClientError, VaultClient
 from vault.types import CollectionSpec, ProtectionMode
 
 DIM = 512

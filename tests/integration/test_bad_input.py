@@ -10,9 +10,9 @@ import pytest
 
 from tests.support.synthetic import identities
 from vault.api.v1 import vault_pb2
+from vault.client import ClientError, VaultClient
 from vault.config import ServeSettings
 from vault.service.bootstrap import open_vault
-from vault.service.client import ClientError, VaultClient
 from vault.service.server import build_server
 from vault.types import CollectionSpec, ProtectionMode
 

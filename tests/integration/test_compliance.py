@@ -13,7 +13,7 @@ import pytest
 from tests.support.leakscan import scan_tree, template_fingerprints
 from tests.support.service import ServiceProcess, cli_json, run_cli
 from tests.support.synthetic import identities, samples
-from vault.service.client import ClientError, VaultClient
+from vault.client import ClientError, VaultClient
 
 DIM = 64
 CONSENT = ("--purpose", "access", "--consent-ref", "form-2025-17", "--legal-basis", "gdpr-art9-2a")

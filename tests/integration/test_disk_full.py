@@ -19,7 +19,7 @@ import pytest
 
 from tests.support.service import ServiceProcess, run_cli
 from tests.support.synthetic import identities
-from vault.service.client import ClientError, VaultClient
+from vault.client import ClientError, VaultClient
 from vault.types import CollectionSpec, ProtectionMode
 
 DIM = 64

@@ -10,7 +10,7 @@ import pytest
 
 from tests.support.service import ServiceProcess, run_cli
 from tests.support.synthetic import identities, samples
-from vault.service.tls import ClientTls
+from vault.client import ClientTls
 
 DIM = 64
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from tests.service.fakes import FakeVault, Served, served
-from vault.service.client import VaultClient
+from vault.client import VaultClient
 
 
 @pytest.fixture

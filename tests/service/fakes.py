@@ -17,6 +17,7 @@ from typing import Any
 import grpc
 import numpy as np
 
+from vault.client import VaultClient
 from vault.errors import (
     AlreadyExists,
     FailedPrecondition,
@@ -24,7 +25,6 @@ from vault.errors import (
     NotFound,
     TemplateError,
 )
-from vault.service.client import VaultClient
 from vault.service.health import VaultHealth
 from vault.service.server import build_server
 from vault.types import (

@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from vault.api.v1 import vault_pb2
+from vault.client import codec as client_codec
 from vault.errors import InvalidArgument
 from vault.service import codec
 from vault.types import (
@@ -28,7 +29,7 @@ def _verify_request(batch: vault_pb2.TemplateBatch) -> vault_pb2.VerifyRequest:
 def test_templates_round_trip_exactly(dtype: type, rng: np.random.Generator) -> None:
     """Encoding then decoding returns the same values, dtype and shape."""
     rows: np.ndarray = rng.standard_normal((5, 7)).astype(dtype)
-    request = vault_pb2.IdentifyRequest(probes=codec.encode_templates(rows))
+    request = vault_pb2.IdentifyRequest(probes=client_codec.encode_templates(rows))
     decoded = codec.decode_templates(request, "probes")
     assert decoded.dtype == dtype and decoded.shape == (5, 7)
     np.testing.assert_array_equal(decoded, rows)
@@ -38,7 +39,7 @@ def test_templates_round_trip_exactly(dtype: type, rng: np.random.Generator) -> 
 def test_big_endian_and_strided_input_is_sent_little_endian(rng: np.random.Generator) -> None:
     """Any byte order or memory layout is normalised to little-endian row-major bytes."""
     rows = rng.standard_normal((4, 6)).astype(">f8")[:, ::2]
-    batch = codec.encode_templates(rows)
+    batch = client_codec.encode_templates(rows)
     assert batch.data == np.ascontiguousarray(rows, dtype="<f8").tobytes()
     assert (batch.dim, batch.dtype) == (3, vault_pb2.DTYPE_FLOAT64)
 
@@ -72,7 +73,7 @@ def test_missing_batch_is_reported_by_field_name() -> None:
 
 def test_probe_must_hold_exactly_one_row(rng: np.random.Generator) -> None:
     """A verify probe with two rows is refused."""
-    request = _verify_request(codec.encode_templates(rng.standard_normal((2, 3))))
+    request = _verify_request(client_codec.encode_templates(rng.standard_normal((2, 3))))
     with pytest.raises(InvalidArgument, match="exactly one row"):
         codec.decode_probe(request, "probe")
 
@@ -84,7 +85,7 @@ def test_probe_must_hold_exactly_one_row(rng: np.random.Generator) -> None:
 def test_encoding_refuses_arrays_that_are_not_float_matrices(array: np.ndarray) -> None:
     """Integer, 1-D and empty arrays cannot be encoded."""
     with pytest.raises(InvalidArgument):
-        codec.encode_templates(array)
+        client_codec.encode_templates(array)
 
 
 def test_collection_spec_round_trip_keeps_an_explicit_threshold() -> None:
@@ -97,7 +98,7 @@ def test_collection_spec_round_trip_keeps_an_explicit_threshold() -> None:
         purposes=("border", "access"),
         match_threshold=0.42,
     )
-    assert codec.decode_collection_spec(codec.encode_collection_spec(spec)) == spec
+    assert codec.decode_collection_spec(client_codec.encode_collection_spec(spec)) == spec
 
 
 def test_unset_threshold_keeps_the_vault_default() -> None:
@@ -131,7 +132,7 @@ def test_collection_info_round_trip_keeps_the_timestamp() -> None:
     info = CollectionInfo(
         "c", ProtectionMode.CANCELABLE, 8, False, ("p",), 0.3, 12, 1.7e9 + 0.123456
     )
-    decoded = codec.decode_collection(codec.encode_collection(info))
+    decoded = client_codec.decode_collection(codec.encode_collection(info))
     assert decoded.created_at == pytest.approx(info.created_at, abs=1e-6)
     assert decoded == CollectionInfo(**{**info.__dict__, "created_at": decoded.created_at})
 
@@ -139,11 +140,11 @@ def test_collection_info_round_trip_keeps_the_timestamp() -> None:
 def test_results_round_trip() -> None:
     """Verify, identify and delete results keep their values and order."""
     verify = VerifyResult(match=True, score=0.75)
-    assert codec.decode_verify_result(codec.encode_verify_result(verify)) == verify
+    assert client_codec.decode_verify_result(codec.encode_verify_result(verify)) == verify
     matches = [[Match("a", 0.9), Match("b", 0.5)], [], [Match("c", -0.1)]]
-    assert codec.decode_matches(codec.encode_matches(matches)) == matches
+    assert client_codec.decode_matches(codec.encode_matches(matches)) == matches
     receipt = DeleteResult("a", 2, 1.7e9)
-    assert codec.decode_delete_result(codec.encode_delete_result(receipt)) == receipt
+    assert client_codec.decode_delete_result(codec.encode_delete_result(receipt)) == receipt
 
 
 def test_top_k_zero_is_invalid() -> None:

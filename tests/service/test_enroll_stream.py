@@ -8,10 +8,11 @@ import pytest
 
 from tests.service.fakes import FakeVault, Served, served, unit_rows
 from vault.api.v1 import vault_pb2, vault_pb2_grpc
+from vault.client import ClientError, VaultClient
+from vault.client import codec as client_codec
+from vault.client.enrollment import default_chunk_rows, enrollment_chunks
 from vault.errors import InvalidArgument, ResourceExhausted
-from vault.service import codec
-from vault.service.client import ClientError, VaultClient
-from vault.service.enrollment import collect_enrollment, default_chunk_rows, enrollment_chunks
+from vault.service.enrollment import collect_enrollment
 from vault.types import CollectionSpec, ProtectionMode, RequestContext
 
 DIM = 8
@@ -76,7 +77,7 @@ def _raw_enroll(live: Served, chunks: list[vault_pb2.EnrollRequest]) -> grpc.Sta
 
 def _chunk(ids: list[str], rows: np.ndarray, **fields: str) -> vault_pb2.EnrollRequest:
     return vault_pb2.EnrollRequest(
-        subject_ids=ids, templates=codec.encode_templates(rows), **fields
+        subject_ids=ids, templates=client_codec.encode_templates(rows), **fields
     )
 
 

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from tests.service.fakes import FakeVault, Served, served
 from vault.api.v1 import vault_pb2, vault_pb2_grpc
-from vault.service import codec
+from vault.client import codec as client_codec
 from vault.types import CollectionSpec, ProtectionMode, RequestContext
 
 DIM = 4
@@ -147,6 +147,6 @@ def test_random_bytes_on_the_wire(stub: Stub, method: str, payload: bytes) -> No
 
 def test_valid_requests_still_succeed_after_fuzzing(stub: Stub) -> None:
     """The shared server keeps answering valid requests correctly."""
-    probe = codec.encode_templates(np.ones((1, DIM), np.float32))
+    probe = client_codec.encode_templates(np.ones((1, DIM), np.float32))
     reply = stub[1].Verify(vault_pb2.VerifyRequest(collection="c", subject_id="a", probe=probe))
     assert reply.match

@@ -10,8 +10,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from tests.service.fakes import FakeVault, Served
+from vault.client import ClientError, VaultClient
 from vault.errors import KeyServiceUnavailable
-from vault.service.client import ClientError, VaultClient
 
 SERVICE = "biovault.v1.TemplateVault"
 

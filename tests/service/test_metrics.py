@@ -12,7 +12,7 @@ from prometheus_client import generate_latest
 
 from tests.service.fakes import FakeVault, free_port, served
 from vault.cli.logsetup import JsonLineFormatter
-from vault.service.client import ClientError
+from vault.client import ClientError
 from vault.service.metrics import VaultMetrics, serve_metrics
 from vault.types import CollectionSpec, ProtectionMode, RequestContext
 

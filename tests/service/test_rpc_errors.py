@@ -13,7 +13,7 @@ from tests.service.fakes import FakeVault, Served, served, unit_rows
 from tests.service.test_errors import EXPECTED
 from vault import deadline, errors
 from vault.api.v1 import vault_pb2, vault_pb2_grpc
-from vault.service.client import ClientError, VaultClient
+from vault.client import ClientError, VaultClient
 from vault.service.errors import INTERNAL_DETAILS
 from vault.types import CollectionSpec, ProtectionMode
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from tests.service.fakes import CREATED_AT, FakeVault, Served, unit_rows
-from vault.service.client import ClientError, VaultClient
+from vault.client import ClientError, VaultClient
 from vault.types import CollectionSpec, ProtectionMode
 
 DIM = 16

@@ -17,11 +17,11 @@ from pathlib import Path
 import pytest
 
 from tests.service.fakes import FakeVault, free_port, served
+from vault.client import VaultClient
 from vault.config import ServeSettings
 from vault.errors import ConfigurationError
-from vault.service.addresses import is_loopback_host, require_plaintext_allowed, split_host_port
-from vault.service.client import VaultClient
 from vault.service.server import build_server, run
+from vault.transport import is_loopback_host, require_plaintext_allowed, split_host_port
 
 REPO = Path(__file__).resolve().parents[2]
 

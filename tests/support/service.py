@@ -12,8 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from tests.support.openbao import free_loopback_port
-from vault.service.client import ClientError, VaultClient
-from vault.service.tls import ClientTls
+from vault.client import ClientError, ClientTls, VaultClient
 
 
 def run_cli(

@@ -24,7 +24,7 @@ from vault.cli.common import (
     client_tls,
     write_json,
 )
-from vault.service.compliance_client import ComplianceClient
+from vault.client import ComplianceClient
 
 __all__ = ["read_public_key", "register"]
 

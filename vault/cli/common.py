@@ -13,9 +13,8 @@ from typing import Any, TypeAlias
 import numpy as np
 
 from vault.audit.entry import format_time
+from vault.client import DEFAULT_TIMEOUT, ClientTls, VaultClient
 from vault.config import DEFAULT_TARGET
-from vault.service.client import DEFAULT_TIMEOUT, VaultClient
-from vault.service.tls import ClientTls
 
 __all__ = [
     "CommandError",

@@ -17,7 +17,7 @@ from vault.cli.common import (
     rfc3339,
     write_json,
 )
-from vault.service.compliance_client import ComplianceClient
+from vault.client import ComplianceClient
 from vault.types import DeleteResult
 
 __all__ = ["deletion_json", "register", "write_receipt"]

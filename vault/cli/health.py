@@ -7,7 +7,7 @@ import sys
 import time
 
 from vault.cli.common import Commands, add_client_flags, add_json_flag, connect, write_json
-from vault.service.client import ClientError
+from vault.client import ClientError
 
 __all__ = ["register"]
 

@@ -15,7 +15,7 @@ The exit code is 1 if the rotation could not finish (``remaining_old`` > 0).
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 from vault.cli.common import (
@@ -30,7 +30,7 @@ from vault.cli.common import (
 )
 from vault.cli.progress import Progress
 from vault.cli.transform_keys import add_cancelable_rotation, transform_key_counts
-from vault.service.admin_client import KeyAdminClient
+from vault.client import KeyAdminClient, KeyStatus, RotationJournal, RotationSummary
 
 __all__ = ["ROTATION_KINDS", "register"]
 
@@ -154,32 +154,94 @@ def _connect(args: argparse.Namespace) -> KeyAdminClient:
     return KeyAdminClient(args.target, timeout=args.timeout, tls=client_tls(args))
 
 
+def _counts_json(counts: Mapping[int, int]) -> dict[str, int]:
+    return {str(version): n for version, n in sorted(counts.items())}
+
+
+def _journal_json(journal: RotationJournal) -> dict[str, Any]:
+    return {
+        "state": journal.state,
+        "from_version": journal.from_version,
+        "to_version": journal.to_version,
+        "started_at": rfc3339(journal.started_at),
+        "finished_at": rfc3339(journal.finished_at),
+        "trim_at": rfc3339(journal.trim_at),
+        "trimmed": journal.trimmed,
+    }
+
+
+def status_json(status: KeyStatus) -> dict[str, Any]:
+    """The JSON document of ``biovault keys status`` (without the transform key counts)."""
+    return {
+        "kek_name": status.kek_name,
+        "kek_version": status.kek_version,
+        "min_decryption_version": status.min_decryption_version,
+        "min_available_version": status.min_available_version,
+        "blobs_by_kek_version": _counts_json(status.blobs_by_kek_version),
+        "wrapped_keys_by_kek_version": _counts_json(status.wrapped_keys_by_kek_version),
+        "collections": [
+            {
+                "name": c.name,
+                "dek_version": c.dek_version,
+                "dek_versions": list(c.dek_versions),
+                "blocks": c.blocks,
+                "blocks_by_dek_version": _counts_json(c.blocks_by_dek_version),
+            }
+            for c in status.collections
+        ],
+        "rotations": {kind: _journal_json(j) for kind, j in status.rotations.items()},
+        "running": status.running,
+        "auth_method": status.auth_method,
+    }
+
+
+def summary_json(summary: RotationSummary) -> dict[str, Any]:
+    """The JSON document of ``biovault keys rotate kek|dek``."""
+    result: dict[str, Any] = {
+        "kind": summary.kind,
+        "key_version": summary.key_version,
+        "rewrapped": summary.rewrapped,
+        "remaining_old": summary.remaining_old,
+        "from_version": summary.from_version,
+        "resumed": summary.resumed,
+        "noop": summary.noop,
+        "started_at": rfc3339(summary.started_at),
+        "finished_at": rfc3339(summary.finished_at),
+    }
+    if summary.kind == "kek":
+        result["trim_at"] = rfc3339(summary.trim_at)
+    else:
+        result["resealed"] = summary.resealed
+        result["collections"] = dict(summary.collections)
+        result["keyset_resealed"] = summary.keyset_resealed
+    return result
+
+
 def _status(args: argparse.Namespace) -> int:
     with _connect(args) as client:
         status = client.status()
-    for journal in status["rotations"].values():
-        _times_as_text(journal)
-    keyed = transform_key_counts(args, [c["name"] for c in status["collections"]])
-    status["templates_by_transform_key_version"] = keyed
+    keyed = transform_key_counts(args, [c.name for c in status.collections])
+    document = status_json(status)
+    document["templates_by_transform_key_version"] = keyed
     if args.json:
-        write_json(args.json, status)
+        write_json(args.json, document)
     if args.json != "-":
-        blobs = ", ".join(f"v{v}: {n}" for v, n in status["blobs_by_kek_version"].items())
+        blobs = ", ".join(f"v{v}: {n}" for v, n in sorted(status.blobs_by_kek_version.items()))
         print(
-            f"KEK {status['kek_name']} version {status['kek_version']} "
-            f"(decrypts from v{status['min_decryption_version']}); "
+            f"KEK {status.kek_name} version {status.kek_version} "
+            f"(decrypts from v{status.min_decryption_version}); "
             f"blobs by KEK version: {blobs or 'none'}"
         )
-        for collection in status["collections"]:
+        for collection in status.collections:
             print(
-                f"  collection {collection['name']}: DEK v{collection['dek_version']}, "
-                f"{collection['blocks']} block(s)"
+                f"  collection {collection.name}: DEK v{collection.dek_version}, "
+                f"{collection.blocks} block(s)"
             )
         for name, counts in keyed.items():
             versions = ", ".join(f"v{v}: {n}" for v, n in counts.items())
             print(f"  collection {name}: templates by transform key version: {versions or 'none'}")
-        for kind, journal in status["rotations"].items():
-            if journal["state"] != "done":
+        for kind, journal in status.rotations.items():
+            if journal.pending:
                 print(f"  interrupted {kind.upper()} rotation pending: rerun `keys rotate {kind}`")
     return 0
 
@@ -189,25 +251,18 @@ def _progress_printer(args: argparse.Namespace) -> Callable[[str, int, int, str]
     return None if args.quiet else Progress(f"keys rotate {args.kind}", log_seconds=0)
 
 
-def _times_as_text(record: dict[str, Any]) -> None:
-    for key in ("started_at", "finished_at", "trim_at"):
-        if key in record:
-            record[key] = rfc3339(record[key])
-
-
-def _finish(args: argparse.Namespace, summary: dict[str, Any]) -> int:
-    _times_as_text(summary)
+def _finish(args: argparse.Namespace, summary: RotationSummary) -> int:
     if args.json:
-        write_json(args.json, summary)
-    if summary["remaining_old"]:
+        write_json(args.json, summary_json(summary))
+    if summary.remaining_old:
         raise CommandError(
-            f"{summary['kind'].upper()} rotation incomplete: {summary['remaining_old']} item(s) "
+            f"{summary.kind.upper()} rotation incomplete: {summary.remaining_old} item(s) "
             "still under an old key version (old versions stay enabled); see the service log "
             "and rerun the command"
         )
     if args.json != "-":
-        verb = "nothing to resume" if summary["noop"] else "rotated"
-        print(f"{summary['kind'].upper()} {verb}: key version {summary['key_version']}")
+        verb = "nothing to resume" if summary.noop else "rotated"
+        print(f"{summary.kind.upper()} {verb}: key version {summary.key_version}")
     return 0
 
 

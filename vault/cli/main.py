@@ -31,8 +31,8 @@ from vault.cli import (
     templates,
 )
 from vault.cli.common import CommandError, Commands
+from vault.client import ClientError
 from vault.errors import VaultError
-from vault.service.client import ClientError
 
 __all__ = ["COMMAND_GROUPS", "build_parser", "main"]
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from vault.cli.common import CommandError, Commands, add_vault_flags, positive_int
 from vault.cli.logsetup import LOG_FORMATS, configure_logging
 from vault.config import DEFAULT_LISTEN, ServeSettings
-from vault.service.addresses import is_loopback_host, split_host_port
+from vault.transport import is_loopback_host, split_host_port
 
 __all__ = ["register", "settings_from_args"]
 

@@ -9,9 +9,11 @@ audited). Templates of one person under two key versions are unlinkable.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Mapping
 from typing import Any
 
 from vault.cli.common import Commands, add_client_flags, add_json_flag, client_tls, write_json
+from vault.client import ClientError, KeyAdminClient
 
 __all__ = ["add_cancelable_rotation", "transform_key_counts"]
 
@@ -40,34 +42,42 @@ def add_cancelable_rotation(kinds: Commands) -> None:
 
 
 def _rotate_cancelable(args: argparse.Namespace) -> int:
-    from vault.service.transform_admin import TransformKeyAdminClient
-
-    with TransformKeyAdminClient(args.target, timeout=args.timeout, tls=client_tls(args)) as client:
-        summary = client.rotate(args.collection, revoke_old=args.revoke_old)
+    with KeyAdminClient(args.target, timeout=args.timeout, tls=client_tls(args)) as client:
+        done = client.rotate_transform_key(args.collection, revoke_old=args.revoke_old)
+    summary = {
+        "kind": "cancelable",
+        "collection": done.collection,
+        "key_version": done.key_version,
+        "revoked": done.revoked,
+        "templates_by_key_version": _counts_json(done.templates_by_key_version),
+    }
     if args.json:
         write_json(args.json, summary)
     if args.json != "-":
-        revoked = f", {summary['revoked']} old template(s) revoked" if args.revoke_old else ""
+        revoked = f", {done.revoked} old template(s) revoked" if args.revoke_old else ""
         print(
-            f"CANCELABLE rotated: {summary['collection']} now at key version "
-            f"{summary['key_version']}{revoked}"
+            f"CANCELABLE rotated: {done.collection} now at key version "
+            f"{done.key_version}{revoked}"
         )
     return 0
+
+
+def _counts_json(counts: Mapping[int, int]) -> dict[str, int]:
+    return {str(version): n for version, n in sorted(counts.items())}
 
 
 def transform_key_counts(args: argparse.Namespace, collections: list[str]) -> dict[str, Any]:
     """Live templates per transform key version of every keyed collection among
     ``collections`` (for ``keys status``); ckks collections have none and are skipped."""
-    from vault.service.client import ClientError
-    from vault.service.transform_admin import TransformKeyAdminClient
-
     counts: dict[str, Any] = {}
-    with TransformKeyAdminClient(args.target, timeout=args.timeout, tls=client_tls(args)) as client:
+    with KeyAdminClient(args.target, timeout=args.timeout, tls=client_tls(args)) as client:
         for name in collections:
             try:
-                counts[name] = client.status(name)["templates_by_key_version"]
+                status = client.transform_key_status(name)
             except ClientError as error:
                 # By name: the CLI layer does not import grpc.
                 if error.code.name != "FAILED_PRECONDITION":
                     raise
+            else:
+                counts[name] = _counts_json(status.templates_by_key_version)
     return counts

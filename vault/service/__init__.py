@@ -1,15 +1,14 @@
-"""Transport layer: the gRPC face of the vault (the only layer besides the generated
-:mod:`vault.api` that imports grpc).
+"""Transport layer: the gRPC server of the vault (with the SDK in :mod:`vault.client`
+and the generated :mod:`vault.api`, the only code that imports grpc).
 
 Modules:
-    addresses: ``HOST:PORT`` parsing and the loopback-only plaintext rule.
-    codec: protobuf messages <-> value types and numpy arrays, strictly validated.
-    enrollment: chunking and reassembly of client-streamed enrollments.
+    codec: requests -> value types and numpy arrays (strictly validated), results -> replies.
+    enrollment: reassembly of client-streamed enrollments.
     errors: the single mapping from :mod:`vault.errors` to gRPC status codes.
     wire: handler registration with tolerant request decoding.
     servicer: the thin ``TemplateVault`` servicer.
     health: health checking that follows the core's readiness.
     server: ``build_server`` and ``run`` (start-up, signals, graceful shutdown).
-    client: ``VaultClient`` used by the CLI.
+    tls: the server's mutual-TLS settings.
     bootstrap: wiring of the concrete core (``open_vault``).
 """

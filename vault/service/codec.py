@@ -1,4 +1,5 @@
-"""Translation between ``biovault.v1`` messages and the vault's value types.
+"""The service's half of the wire translation: requests to value types and arrays,
+value types to replies (the client's half is :mod:`vault.client.codec`).
 
 Decoding is strict: anything malformed raises :class:`vault.errors.InvalidArgument`
 with a message that names the field but never quotes template data. Semantic
@@ -16,7 +17,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from vault.api.v1 import vault_pb2
 from vault.errors import InvalidArgument
-from vault.service.compliance_codec import decode_receipt, encode_receipt
+from vault.service.compliance_codec import encode_receipt
 from vault.types import (
     CollectionInfo,
     CollectionSpec,
@@ -27,31 +28,21 @@ from vault.types import (
 )
 
 __all__ = [
-    "decode_collection",
     "decode_collection_spec",
-    "decode_delete_result",
-    "decode_matches",
     "decode_mode",
     "decode_probe",
     "decode_templates",
     "decode_top_k",
-    "decode_verify_result",
     "encode_collection",
-    "encode_collection_spec",
     "encode_delete_result",
     "encode_matches",
     "encode_mode",
-    "encode_templates",
     "encode_verify_result",
 ]
 
 _WIRE_DTYPES: Final[dict[int, np.dtype[Any]]] = {
     vault_pb2.DTYPE_FLOAT32: np.dtype("<f4"),
     vault_pb2.DTYPE_FLOAT64: np.dtype("<f8"),
-}
-_DTYPE_ENUMS: Final[dict[str, vault_pb2.DType]] = {
-    "float32": vault_pb2.DTYPE_FLOAT32,
-    "float64": vault_pb2.DTYPE_FLOAT64,
 }
 _MODE_ENUMS: Final[dict[ProtectionMode, vault_pb2.ProtectionMode]] = {
     ProtectionMode.CKKS: vault_pb2.PROTECTION_MODE_CKKS,
@@ -108,28 +99,6 @@ def decode_probe(message: Any, field: str) -> np.ndarray:
         raise InvalidArgument(f"{field} must hold exactly one row, not {probe.shape[0]}")
     return probe
 
-
-def encode_templates(templates: np.ndarray) -> vault_pb2.TemplateBatch:
-    """Encode an (n, dim) float32/float64 array as a little-endian :class:`TemplateBatch`.
-
-    Args:
-        templates: The rows to send (any byte order or memory layout).
-
-    Returns:
-        The wire batch.
-
-    Raises:
-        InvalidArgument: If the array is not 2-D float32/float64 with n, dim >= 1.
-    """
-    wire_dtype = _DTYPE_ENUMS.get(templates.dtype.name)
-    if wire_dtype is None:
-        raise InvalidArgument(f"templates must be float32 or float64, not {templates.dtype}")
-    if templates.ndim != 2 or templates.shape[0] == 0 or templates.shape[1] == 0:
-        raise InvalidArgument(
-            f"templates must have shape (n, dim) with n, dim >= 1, not {templates.shape}"
-        )
-    little = np.ascontiguousarray(templates, dtype=templates.dtype.newbyteorder("<"))
-    return vault_pb2.TemplateBatch(dim=templates.shape[1], dtype=wire_dtype, data=little.tobytes())
 
 
 def decode_mode(value: int) -> ProtectionMode:
@@ -188,22 +157,6 @@ def decode_collection_spec(request: vault_pb2.CreateCollectionRequest) -> Collec
     )
 
 
-def encode_collection_spec(spec: CollectionSpec) -> vault_pb2.CreateCollectionRequest:
-    """Encode a :class:`CollectionSpec` as a create request."""
-    return vault_pb2.CreateCollectionRequest(
-        name=spec.name,
-        mode=encode_mode(spec.mode),
-        dim=spec.dim,
-        allow_identification=spec.allow_identification,
-        purposes=list(spec.purposes),
-        match_threshold=spec.match_threshold,
-        retention_seconds=spec.retention_seconds,
-        score_decimals=spec.score_decimals,
-        max_top_k=spec.max_top_k,
-        decision_only=spec.decision_only,
-        embedding_profile=spec.embedding_profile,
-    )
-
 
 def encode_collection(info: CollectionInfo) -> vault_pb2.Collection:
     """Encode a :class:`CollectionInfo` for the wire."""
@@ -224,38 +177,11 @@ def encode_collection(info: CollectionInfo) -> vault_pb2.Collection:
     )
 
 
-def decode_collection(message: vault_pb2.Collection) -> CollectionInfo:
-    """Decode a wire ``Collection`` (client side).
-
-    Raises:
-        InvalidArgument: If the server sent an unknown mode.
-    """
-    return CollectionInfo(
-        name=message.name,
-        mode=decode_mode(message.mode),
-        dim=message.dim,
-        allow_identification=message.allow_identification,
-        purposes=tuple(message.purposes),
-        match_threshold=message.match_threshold,
-        size=message.size,
-        created_at=message.created_at.ToNanoseconds() / 1e9,
-        retention_seconds=message.retention_seconds,
-        score_decimals=message.score_decimals,
-        max_top_k=message.max_top_k,
-        decision_only=message.decision_only,
-        embedding_profile_sha256=message.embedding_profile_sha256,
-    )
-
 
 def encode_verify_result(result: VerifyResult) -> vault_pb2.VerifyResponse:
     """Encode the outcome of a 1:1 comparison."""
     return vault_pb2.VerifyResponse(match=result.match, score=result.score)
 
-
-def decode_verify_result(response: vault_pb2.VerifyResponse) -> VerifyResult:
-    """Decode the outcome of a 1:1 comparison (client side)."""
-    score = response.score if response.HasField("score") else None
-    return VerifyResult(match=response.match, score=score)
 
 
 def encode_matches(results: Sequence[Sequence[Match]]) -> vault_pb2.IdentifyResponse:
@@ -270,13 +196,6 @@ def encode_matches(results: Sequence[Sequence[Match]]) -> vault_pb2.IdentifyResp
     )
 
 
-def decode_matches(response: vault_pb2.IdentifyResponse) -> list[list[Match]]:
-    """Decode an identify response into one candidate list per probe."""
-    return [
-        [Match(c.subject_id, c.score if c.HasField("score") else None) for c in result.matches]
-        for result in response.results
-    ]
-
 
 def encode_delete_result(result: DeleteResult) -> vault_pb2.DeleteResponse:
     """Encode the receipt of an erasure."""
@@ -287,15 +206,6 @@ def encode_delete_result(result: DeleteResult) -> vault_pb2.DeleteResponse:
         receipt=None if result.receipt is None else encode_receipt(result.receipt),
     )
 
-
-def decode_delete_result(response: vault_pb2.DeleteResponse) -> DeleteResult:
-    """Decode the receipt of an erasure (client side)."""
-    return DeleteResult(
-        subject_id=response.subject_id,
-        erased=response.erased,
-        erased_at=response.erased_at.ToNanoseconds() / 1e9,
-        receipt=decode_receipt(response.receipt) if response.HasField("receipt") else None,
-    )
 
 
 def _timestamp(seconds: float) -> Timestamp:

@@ -21,7 +21,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, star
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from vault.service.addresses import split_host_port
+from vault.transport import split_host_port
 
 __all__ = ["MetricsInterceptor", "VaultMetrics", "serve_metrics"]
 

@@ -24,7 +24,6 @@ from vault.config import ServeSettings
 from vault.core.api import VaultApi
 from vault.core.compliance import ComplianceApi
 from vault.errors import ConfigurationError
-from vault.service.addresses import require_plaintext_allowed
 from vault.service.admin import KeyAdminApi, add_key_admin
 from vault.service.authz import AuthorizationInterceptor, RefusalAudit
 from vault.service.compliance_servicer import add_compliance_services
@@ -37,6 +36,7 @@ from vault.service.servicer import TemplateVaultServicer
 from vault.service.tls import ServerTls
 from vault.service.transform_admin import TransformKeyApi, add_transform_key_admin
 from vault.service.wire import SERVICE_NAME, add_service, add_template_vault
+from vault.transport import require_plaintext_allowed
 
 __all__ = ["DEFAULT_GRACE_SECONDS", "build_server", "run"]
 

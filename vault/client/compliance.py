@@ -1,36 +1,40 @@
-"""A small synchronous client of ``biovault.v1.AuditLog`` and ``biovault.v1.Compliance``.
+"""The auditor's client of ``biovault.v1.AuditLog`` and ``biovault.v1.Compliance``.
 
-Every gRPC failure becomes a :class:`~vault.service.client.ClientError`. Nothing
+Every gRPC failure becomes a :class:`~vault.client.channel.ClientError`. Nothing
 the service sends is trusted: bundles and receipts are verified offline by
-:mod:`vault.audit.verify` and :mod:`vault.audit.receipt`.
+:mod:`vault.audit.verify` and :mod:`vault.audit.receipt` (``biovault audit verify``).
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Final
 
 from vault.api.v1 import compliance_pb2, compliance_pb2_grpc
-from vault.audit.bundle import BUNDLE_FILES
-from vault.core.retention import RetentionResult
-from vault.service import codec
-from vault.service.client import (
-    DEFAULT_CLIENT_MAX_MESSAGE_BYTES,
-    DEFAULT_TIMEOUT,
-    translated_errors,
-)
-from vault.service.compliance_codec import decode_retention
-from vault.service.tls import ChannelClient, ClientTls
+from vault.client import codec
+from vault.client.channel import DEFAULT_TIMEOUT, ChannelClient, ClientTls, translated_errors
+from vault.client.results import RetentionErasures
+from vault.client.vault import DEFAULT_CLIENT_MAX_MESSAGE_BYTES
 from vault.types import DeleteResult
 
 __all__ = ["ComplianceClient"]
 
+# A bundle file name as the service may send it: a bare name, never a path. Which
+# names belong in a bundle is for the offline verifier to judge, not the download.
+_BUNDLE_FILE_NAME: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+
 
 class ComplianceClient(ChannelClient):
-    """Connection to a running vault's audit and compliance services.
+    """Connection to a running vault's audit and compliance services (an auditor's client).
 
     Args:
-        target: ``HOST:PORT`` of the service; loopback until TLS exists.
+        target: ``HOST:PORT`` of the service; must be loopback without TLS.
+        ca_file: PEM CA bundle that verifies the service's certificate; turns TLS on.
+        cert_file: PEM client certificate naming the auditor role (mutual TLS).
+        key_file: PEM private key of ``cert_file``.
+        server_name: Name to check the service's certificate against, if not the host.
+        tls: The TLS settings as one value, instead of the file keywords.
         timeout: Deadline of each call in seconds.
     """
 
@@ -38,12 +42,20 @@ class ComplianceClient(ChannelClient):
         self,
         target: str,
         *,
-        timeout: float | None = DEFAULT_TIMEOUT,
+        ca_file: str | Path | None = None,
+        cert_file: str | Path | None = None,
+        key_file: str | Path | None = None,
+        server_name: str | None = None,
         tls: ClientTls | None = None,
+        timeout: float | None = DEFAULT_TIMEOUT,
     ) -> None:
         super().__init__(
             target,
-            tls,
+            ca_file=ca_file,
+            cert_file=cert_file,
+            key_file=key_file,
+            server_name=server_name,
+            tls=tls,
             timeout=timeout,
             options=[("grpc.max_receive_message_length", DEFAULT_CLIENT_MAX_MESSAGE_BYTES)],
         )
@@ -76,7 +88,7 @@ class ComplianceClient(ChannelClient):
             ClientError: The call failed (files written so far stay, and will not
                 verify).
             FileExistsError: ``directory`` holds files.
-            ValueError: The service sent a file name that is not part of a bundle.
+            ValueError: The service sent a file name that is not a bare file name.
         """
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
@@ -88,7 +100,7 @@ class ComplianceClient(ChannelClient):
                 for chunk in self._audit.Export(
                     compliance_pb2.ExportRequest(purpose=purpose), timeout=self._timeout
                 ):
-                    if chunk.file not in BUNDLE_FILES:  # never a path from the wire
+                    if not _BUNDLE_FILE_NAME.fullmatch(chunk.file):  # never a path from the wire
                         raise ValueError(f"the service sent an unexpected file {chunk.file!r}")
                     if chunk.file not in written:
                         written[chunk.file] = (directory / chunk.file).open("xb")
@@ -98,14 +110,14 @@ class ComplianceClient(ChannelClient):
                 handle.close()
         return sorted(written)
 
-    def enforce_retention(self, collection: str | None = None) -> list[RetentionResult]:
+    def enforce_retention(self, collection: str | None = None) -> list[RetentionErasures]:
         """Erase expired templates now (one collection, or all)."""
         with translated_errors():
             reply = self._compliance.EnforceRetention(
                 compliance_pb2.EnforceRetentionRequest(collection=collection or ""),
                 timeout=self._timeout,
             )
-        return decode_retention(reply)
+        return codec.decode_retention(reply)
 
     def withdraw_consent(
         self, collection: str, subject_id: str, *, consent_ref: str = ""

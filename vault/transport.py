@@ -1,16 +1,19 @@
-"""Parsing of ``HOST:PORT`` addresses and the development-mode TLS rule.
+"""Transport rules both ends share: ``HOST:PORT`` parsing, the development-mode
+TLS rule and reading PEM files.
 
-Until TLS options exist, plaintext gRPC is only allowed on loopback addresses, for
-the server (``--listen``) and the client (``--target``) alike.
+Without TLS options, plaintext gRPC is only allowed on loopback addresses, for the
+server (``--listen``) and the client (``--target``) alike. Pure helpers (no grpc),
+so the server (:mod:`vault.service`) and the SDK (:mod:`vault.client`) use one copy.
 """
 
 from __future__ import annotations
 
 import ipaddress
+from pathlib import Path
 
 from vault.errors import ConfigurationError
 
-__all__ = ["is_loopback_host", "require_plaintext_allowed", "split_host_port"]
+__all__ = ["is_loopback_host", "read_pem", "require_plaintext_allowed", "split_host_port"]
 
 _LOOPBACK_NAMES = frozenset({"localhost", "localhost.", "ip6-localhost"})
 
@@ -74,6 +77,28 @@ def require_plaintext_allowed(address: str, *, role: str) -> tuple[str, int]:
             "(127.0.0.1, ::1, localhost) may be used in plaintext development mode"
         )
     return host, port
+
+
+def read_pem(path: Path, what: str) -> bytes:
+    """Read a PEM file (certificate, key or CA bundle) for TLS.
+
+    Args:
+        path: The file (``~`` is expanded).
+        what: What it is, for the message ("TLS key", "CA file").
+
+    Returns:
+        The file's bytes.
+
+    Raises:
+        ConfigurationError: If the file cannot be read or holds no PEM block.
+    """
+    try:
+        data = Path(path).expanduser().read_bytes()
+    except OSError as error:
+        raise ConfigurationError(f"cannot read {what} {path}: {error.strerror or error}") from None
+    if b"-----BEGIN" not in data:
+        raise ConfigurationError(f"{what} {path} is not a PEM file")
+    return data
 
 
 def _is_ip(host: str) -> bool:

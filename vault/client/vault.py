@@ -1,0 +1,306 @@
+"""The matching node's client of ``biovault.v1.TemplateVault`` (see docs/sdk.md).
+
+It speaks in the vault's frozen value types and numpy arrays, streams enrollments
+in chunks under the message limit, and turns every gRPC failure into a
+:class:`~vault.client.channel.ClientError` carrying the status code and details::
+
+    with VaultClient("127.0.0.1:50051") as vc:
+        v = vc.verify("faces", "alice", probe, purpose="access")   # v.match, v.score
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Final, overload
+
+import numpy as np
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from vault.api.v1 import vault_pb2, vault_pb2_grpc
+from vault.client import codec
+from vault.client.channel import DEFAULT_TIMEOUT, ChannelClient, ClientTls, translated_errors
+from vault.client.enrollment import default_chunk_rows, enrollment_chunks
+from vault.errors import InvalidArgument
+from vault.types import (
+    CollectionInfo,
+    CollectionSpec,
+    DeleteResult,
+    Match,
+    ProtectionMode,
+    VerifyResult,
+)
+
+__all__ = ["DEFAULT_CLIENT_MAX_MESSAGE_BYTES", "VaultClient"]
+
+DEFAULT_CLIENT_MAX_MESSAGE_BYTES: Final = 64 * 1024 * 1024
+_HEALTH_TIMEOUT: Final = 5.0
+
+
+class VaultClient(ChannelClient):
+    """Connection to a running vault; use as a context manager or call :meth:`close`.
+
+    Args:
+        target: ``HOST:PORT`` of the service; must be loopback without TLS.
+        ca_file: PEM CA bundle that verifies the service's certificate; turns TLS on.
+        cert_file: PEM client certificate naming this node's role (mutual TLS).
+        key_file: PEM private key of ``cert_file``.
+        server_name: Name to check the service's certificate against, if not the host.
+        tls: The TLS settings as one value, instead of the file keywords.
+        timeout: Deadline of each call in seconds (``None`` for none).
+        max_message_bytes: Largest message the channel sends or receives.
+
+    Raises:
+        ConfigurationError: If ``target`` is malformed, not loopback without TLS, or
+            a TLS file is unreadable.
+    """
+
+    def __init__(
+        self,
+        target: str,
+        *,
+        ca_file: str | Path | None = None,
+        cert_file: str | Path | None = None,
+        key_file: str | Path | None = None,
+        server_name: str | None = None,
+        tls: ClientTls | None = None,
+        timeout: float | None = DEFAULT_TIMEOUT,
+        max_message_bytes: int = DEFAULT_CLIENT_MAX_MESSAGE_BYTES,
+    ) -> None:
+        super().__init__(
+            target,
+            ca_file=ca_file,
+            cert_file=cert_file,
+            key_file=key_file,
+            server_name=server_name,
+            tls=tls,
+            timeout=timeout,
+            options=[
+                ("grpc.max_send_message_length", max_message_bytes),
+                ("grpc.max_receive_message_length", max_message_bytes),
+            ],
+        )
+        self._stub = vault_pb2_grpc.TemplateVaultStub(self._channel)
+
+    @overload
+    def create_collection(self, name: CollectionSpec) -> CollectionInfo: ...
+
+    @overload
+    def create_collection(
+        self,
+        name: str,
+        *,
+        mode: ProtectionMode | str,
+        dim: int,
+        allow_identification: bool = False,
+        purposes: Iterable[str] = (),
+        match_threshold: float | None = None,
+        retention_seconds: float | None = None,
+        score_decimals: int | None = None,
+        max_top_k: int | None = None,
+        decision_only: bool = False,
+        embedding_profile: bytes = b"",
+    ) -> CollectionInfo: ...
+
+    def create_collection(
+        self,
+        name: str | CollectionSpec,
+        *,
+        mode: ProtectionMode | str | None = None,
+        dim: int | None = None,
+        allow_identification: bool = False,
+        purposes: Iterable[str] = (),
+        match_threshold: float | None = None,
+        retention_seconds: float | None = None,
+        score_decimals: int | None = None,
+        max_top_k: int | None = None,
+        decision_only: bool = False,
+        embedding_profile: bytes = b"",
+    ) -> CollectionInfo:
+        """Create a collection and return it as stored.
+
+        Args:
+            name: The collection's name, or a whole :class:`CollectionSpec` (then
+                no other argument).
+            mode: ``"ckks"``, ``"cancelable"`` or ``"hybrid"`` (or a ProtectionMode).
+            dim: Template length.
+            allow_identification: Allow 1:N identification (off by default).
+            purposes: The processing purposes requests must name.
+            match_threshold: Verification threshold (None: the vault's default).
+            retention_seconds: How long templates are kept (None: the vault's default).
+            score_decimals: Decimals of disclosed scores (None: the vault's default).
+            max_top_k: Largest ``top_k`` served (None: the vault's default).
+            decision_only: Withhold scores, return decisions and ids only.
+            embedding_profile: Keyed modes: a serialised embedding profile to whiten with.
+
+        Raises:
+            InvalidArgument: If ``mode`` or ``dim`` is missing or unknown.
+            ClientError: If the service refuses (e.g. ALREADY_EXISTS).
+        """
+        if isinstance(name, CollectionSpec):
+            spec = name
+        else:
+            if mode is None or dim is None:
+                raise InvalidArgument("create_collection needs mode= and dim=")
+            try:
+                protection = ProtectionMode(mode)
+            except ValueError:
+                raise InvalidArgument(
+                    f"mode must be one of ckks, cancelable, hybrid, not {mode!r}"
+                ) from None
+            spec = CollectionSpec(
+                name=name,
+                mode=protection,
+                dim=dim,
+                allow_identification=allow_identification,
+                purposes=tuple(purposes),
+                retention_seconds=retention_seconds,
+                score_decimals=score_decimals,
+                max_top_k=max_top_k,
+                decision_only=decision_only,
+                embedding_profile=embedding_profile,
+            )
+            if match_threshold is not None:
+                spec = dataclasses.replace(spec, match_threshold=match_threshold)
+        with translated_errors():
+            reply = self._stub.CreateCollection(
+                codec.encode_collection_spec(spec), timeout=self._timeout
+            )
+        return codec.decode_collection(reply)
+
+    def get_collection(self, name: str) -> CollectionInfo:
+        """Describe a collection."""
+        with translated_errors():
+            reply = self._stub.GetCollection(
+                vault_pb2.GetCollectionRequest(name=name), timeout=self._timeout
+            )
+        return codec.decode_collection(reply)
+
+    def enroll(
+        self,
+        collection: str,
+        subject_ids: Sequence[str],
+        templates: np.ndarray,
+        *,
+        purpose: str = "",
+        consent_ref: str = "",
+        legal_basis: str = "",
+        chunk_rows: int | None = None,
+        on_progress: Callable[[int], None] | None = None,
+    ) -> int:
+        """Stream an enrollment; the service enrolls all rows or none.
+
+        Args:
+            collection: Target collection.
+            subject_ids: One id per row.
+            templates: An (n, dim) float32/float64 array.
+            purpose: Processing purpose.
+            consent_ref: Reference to the recorded consent.
+            legal_basis: Legal basis of the processing.
+            chunk_rows: Rows per streamed message; by default sized to ~3 MiB.
+            on_progress: Called with the number of rows sent after each chunk.
+
+        Returns:
+            The number of templates enrolled.
+
+        Raises:
+            InvalidArgument: If ids and rows do not align or the array is malformed.
+            ClientError: If the call fails.
+        """
+        templates = np.asarray(templates)
+        subject_ids = list(subject_ids)
+        if chunk_rows is None:
+            longest_id = max((len(i.encode()) for i in subject_ids), default=0)
+            chunk_rows = default_chunk_rows(
+                templates.shape[-1], templates.dtype.itemsize, longest_id=longest_id
+            )
+        chunks = enrollment_chunks(
+            collection,
+            subject_ids,
+            templates,
+            chunk_rows=chunk_rows,
+            purpose=purpose,
+            consent_ref=consent_ref,
+            legal_basis=legal_basis,
+            on_chunk=on_progress,
+        )
+        first = next(chunks, None)  # surfaces local validation errors before the call
+        if first is None:
+            return 0
+        with translated_errors():
+            reply = self._stub.Enroll(_prepend(first, chunks), timeout=self._timeout)
+        return int(reply.enrolled)
+
+    def verify(
+        self, collection: str, subject_id: str, template: np.ndarray, *, purpose: str = ""
+    ) -> VerifyResult:
+        """Compare one probe, shape (dim,) or (1, dim), with one enrolled subject."""
+        request = vault_pb2.VerifyRequest(
+            collection=collection,
+            subject_id=subject_id,
+            probe=codec.encode_templates(np.atleast_2d(np.asarray(template))),
+            purpose=purpose,
+        )
+        with translated_errors():
+            reply = self._stub.Verify(request, timeout=self._timeout)
+        return codec.decode_verify_result(reply)
+
+    def identify(
+        self, collection: str, probes: np.ndarray, *, top_k: int, purpose: str = ""
+    ) -> list[list[Match]]:
+        """Search for each probe row; one best-first candidate list per row.
+
+        Args:
+            collection: A collection created with ``allow_identification=True``.
+            probes: An (n, dim) array (a single (dim,) probe counts as one row).
+            top_k: Candidates per probe (the collection's policy may cap it).
+            purpose: Processing purpose.
+
+        Returns:
+            One list per probe row of :class:`~vault.types.Match` (``.subject_id``,
+            ``.score``), best first.
+        """
+        request = vault_pb2.IdentifyRequest(
+            collection=collection,
+            probes=codec.encode_templates(np.atleast_2d(np.asarray(probes))),
+            top_k=top_k,
+            purpose=purpose,
+        )
+        with translated_errors():
+            reply = self._stub.Identify(request, timeout=self._timeout)
+        return codec.decode_matches(reply)
+
+    def delete(self, collection: str, subject_id: str, *, purpose: str = "") -> DeleteResult:
+        """Erase one subject's templates and return the receipt."""
+        request = vault_pb2.DeleteRequest(
+            collection=collection, subject_id=subject_id, purpose=purpose
+        )
+        with translated_errors():
+            reply = self._stub.Delete(request, timeout=self._timeout)
+        return codec.decode_delete_result(reply)
+
+    def health_check(self, service: str = "", *, timeout: float = _HEALTH_TIMEOUT) -> str:
+        """Ask the standard health service.
+
+        Args:
+            service: Service name; "" is the overall status.
+            timeout: Deadline in seconds.
+
+        Returns:
+            The status name, e.g. ``"SERVING"`` or ``"NOT_SERVING"``.
+
+        Raises:
+            ClientError: If the service is unreachable or the name unknown.
+        """
+        stub = health_pb2_grpc.HealthStub(self._channel)
+        with translated_errors():
+            reply = stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=timeout)
+        return str(health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status))
+
+
+def _prepend(
+    first: vault_pb2.EnrollRequest, rest: Iterator[vault_pb2.EnrollRequest]
+) -> Iterator[vault_pb2.EnrollRequest]:
+    yield first
+    yield from rest
