@@ -111,7 +111,7 @@ def test_create_collection_refuses_bad_arguments_locally(
 ) -> None:
     """A bad mode or a missing mode/dim is InvalidArgument, and nothing is created."""
     with pytest.raises(InvalidArgument):
-        fake_client.create_collection("bad", **kwargs)  # type: ignore[call-overload]
+        fake_client.create_collection("bad", **kwargs)  # type: ignore[arg-type]
     with pytest.raises(ClientError) as missing:
         fake_client.get_collection("bad")
     assert missing.value.code.name == "NOT_FOUND"

@@ -22,6 +22,7 @@ from vault.errors import ConfigurationError
 from vault.transport import read_pem, require_plaintext_allowed, split_host_port
 
 __all__ = [
+    "DEFAULT_CLIENT_MAX_MESSAGE_BYTES",
     "DEFAULT_TIMEOUT",
     "ChannelClient",
     "ClientError",
@@ -33,6 +34,8 @@ __all__ = [
 
 #: Default deadline of a call in seconds.
 DEFAULT_TIMEOUT: Final = 300.0
+#: Default largest message a client sends or receives (big enrollments, bundles).
+DEFAULT_CLIENT_MAX_MESSAGE_BYTES: Final = 64 * 1024 * 1024
 
 PathLike = str | Path
 
@@ -87,7 +90,10 @@ class ClientTls:
 
     def __post_init__(self) -> None:
         if (self.cert_file is None) != (self.key_file is None):
-            raise ConfigurationError("a client certificate needs both --tls-cert and --tls-key")
+            raise ConfigurationError(
+                "a client certificate needs both its certificate and its key file "
+                "(cert_file= and key_file=; --tls-cert and --tls-key)"
+            )
 
     @classmethod
     def from_files(
@@ -164,15 +170,19 @@ def open_channel(
 class ChannelClient:
     """Base of the SDK's clients: one channel, a default deadline, context manager.
 
+    Every client takes the same arguments; a subclass makes its stubs in
+    :meth:`_connected`.
+
     Args:
-        target: ``HOST:PORT`` of the service.
-        ca_file: PEM CA bundle of the service's certificate; turns TLS on.
-        cert_file: PEM client certificate (mutual TLS; needs ``key_file``).
+        target: ``HOST:PORT`` of the service; must be loopback without TLS.
+        ca_file: PEM CA bundle that verifies the service's certificate; turns TLS on.
+        cert_file: PEM client certificate naming the caller's role (mutual TLS;
+            needs ``key_file``).
         key_file: PEM private key of ``cert_file``.
         server_name: Name to check the service's certificate against, if not the host.
         tls: The same settings as one value (instead of the file keywords).
-        timeout: Deadline of each call in seconds (None for none).
-        options: gRPC channel options.
+        timeout: Deadline of each call, or of a whole stream, in seconds (None: none).
+        max_message_bytes: Largest message the channel sends or receives.
 
     Raises:
         ConfigurationError: If ``target`` is malformed, not loopback without TLS,
@@ -189,7 +199,7 @@ class ChannelClient:
         server_name: str | None = None,
         tls: ClientTls | None = None,
         timeout: float | None = DEFAULT_TIMEOUT,
-        options: Sequence[tuple[str, int | str]] = (),
+        max_message_bytes: int = DEFAULT_CLIENT_MAX_MESSAGE_BYTES,
     ) -> None:
         from_keywords = ClientTls.from_files(
             ca_file=ca_file, cert_file=cert_file, key_file=key_file, server_name=server_name
@@ -197,7 +207,15 @@ class ChannelClient:
         if tls is not None and from_keywords is not None:
             raise ConfigurationError("give either tls= or ca_file=/cert_file=/key_file=, not both")
         self._timeout = timeout
+        options = [
+            ("grpc.max_send_message_length", max_message_bytes),
+            ("grpc.max_receive_message_length", max_message_bytes),
+        ]
         self._channel = open_channel(target, tls or from_keywords, options=options)
+        self._connected(self._channel)
+
+    def _connected(self, channel: grpc.Channel) -> None:
+        """Make the stubs of the services this client calls (a subclass's hook)."""
 
     def __enter__(self) -> Self:
         return self

@@ -11,11 +11,12 @@ import re
 from pathlib import Path
 from typing import BinaryIO, Final
 
+import grpc
+
 from vault.api.v1 import compliance_pb2, compliance_pb2_grpc
 from vault.client import codec
-from vault.client.channel import DEFAULT_TIMEOUT, ChannelClient, ClientTls, translated_errors
+from vault.client.channel import ChannelClient, translated_errors
 from vault.client.results import RetentionErasures
-from vault.client.vault import DEFAULT_CLIENT_MAX_MESSAGE_BYTES
 from vault.types import DeleteResult
 
 __all__ = ["ComplianceClient"]
@@ -26,41 +27,15 @@ _BUNDLE_FILE_NAME: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
 
 class ComplianceClient(ChannelClient):
-    """Connection to a running vault's audit and compliance services (an auditor's client).
+    """An auditor's connection to a running vault's audit and compliance services.
 
-    Args:
-        target: ``HOST:PORT`` of the service; must be loopback without TLS.
-        ca_file: PEM CA bundle that verifies the service's certificate; turns TLS on.
-        cert_file: PEM client certificate naming the auditor role (mutual TLS).
-        key_file: PEM private key of ``cert_file``.
-        server_name: Name to check the service's certificate against, if not the host.
-        tls: The TLS settings as one value, instead of the file keywords.
-        timeout: Deadline of each call in seconds.
+    Takes the arguments of :class:`~vault.client.channel.ChannelClient` (target,
+    ``ca_file=``, ``cert_file=``, ``key_file=``, ``timeout=``, ...).
     """
 
-    def __init__(
-        self,
-        target: str,
-        *,
-        ca_file: str | Path | None = None,
-        cert_file: str | Path | None = None,
-        key_file: str | Path | None = None,
-        server_name: str | None = None,
-        tls: ClientTls | None = None,
-        timeout: float | None = DEFAULT_TIMEOUT,
-    ) -> None:
-        super().__init__(
-            target,
-            ca_file=ca_file,
-            cert_file=cert_file,
-            key_file=key_file,
-            server_name=server_name,
-            tls=tls,
-            timeout=timeout,
-            options=[("grpc.max_receive_message_length", DEFAULT_CLIENT_MAX_MESSAGE_BYTES)],
-        )
-        self._audit = compliance_pb2_grpc.AuditLogStub(self._channel)
-        self._compliance = compliance_pb2_grpc.ComplianceStub(self._channel)
+    def _connected(self, channel: grpc.Channel) -> None:
+        self._audit = compliance_pb2_grpc.AuditLogStub(channel)
+        self._compliance = compliance_pb2_grpc.ComplianceStub(channel)
 
     def public_key(self) -> str:
         """The log's verifier key (to be checked against an independent copy)."""

@@ -9,19 +9,12 @@ material: versions, counts and timestamps only.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
 from typing import Any, Final
 
 import grpc
 
 from vault.api.v1 import admin_pb2, admin_pb2_grpc, transform_keys_pb2, transform_keys_pb2_grpc
-from vault.client.channel import (
-    DEFAULT_TIMEOUT,
-    ChannelClient,
-    ClientError,
-    ClientTls,
-    translated_errors,
-)
+from vault.client.channel import ChannelClient, ClientError, translated_errors
 from vault.client.results import (
     CollectionKeys,
     KeyStatus,
@@ -100,40 +93,16 @@ def _decode_summary(summary: admin_pb2.RotationSummary) -> RotationSummary:
 
 
 class KeyAdminClient(ChannelClient):
-    """Connection to a running vault's key administration (a key officer's client).
+    """A key officer's connection to a running vault's key administration.
 
-    Args:
-        target: ``HOST:PORT`` of the service; must be loopback without TLS.
-        ca_file: PEM CA bundle that verifies the service's certificate; turns TLS on.
-        cert_file: PEM client certificate naming the key-officer role (mutual TLS).
-        key_file: PEM private key of ``cert_file``.
-        server_name: Name to check the service's certificate against, if not the host.
-        tls: The TLS settings as one value, instead of the file keywords.
-        timeout: Deadline of a status call, and of a whole rotation (None: none).
+    Takes the arguments of :class:`~vault.client.channel.ChannelClient` (target,
+    ``ca_file=``, ``cert_file=``, ``key_file=``, ...); ``timeout=`` bounds a status
+    call and a whole rotation.
     """
 
-    def __init__(
-        self,
-        target: str,
-        *,
-        ca_file: str | Path | None = None,
-        cert_file: str | Path | None = None,
-        key_file: str | Path | None = None,
-        server_name: str | None = None,
-        tls: ClientTls | None = None,
-        timeout: float | None = DEFAULT_TIMEOUT,
-    ) -> None:
-        super().__init__(
-            target,
-            ca_file=ca_file,
-            cert_file=cert_file,
-            key_file=key_file,
-            server_name=server_name,
-            tls=tls,
-            timeout=timeout,
-        )
-        self._stub = admin_pb2_grpc.KeyAdminStub(self._channel)
-        self._transform = transform_keys_pb2_grpc.TransformKeyAdminStub(self._channel)
+    def _connected(self, channel: grpc.Channel) -> None:
+        self._stub = admin_pb2_grpc.KeyAdminStub(channel)
+        self._transform = transform_keys_pb2_grpc.TransformKeyAdminStub(channel)
 
     def status(self) -> KeyStatus:
         """Which KEK and DEK versions protect what, and the last rotations."""

@@ -12,15 +12,15 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from pathlib import Path
-from typing import Final, overload
+from typing import Final
 
+import grpc
 import numpy as np
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from vault.api.v1 import vault_pb2, vault_pb2_grpc
 from vault.client import codec
-from vault.client.channel import DEFAULT_TIMEOUT, ChannelClient, ClientTls, translated_errors
+from vault.client.channel import ChannelClient, translated_errors
 from vault.client.enrollment import default_chunk_rows, enrollment_chunks
 from vault.errors import InvalidArgument
 from vault.types import (
@@ -32,76 +32,21 @@ from vault.types import (
     VerifyResult,
 )
 
-__all__ = ["DEFAULT_CLIENT_MAX_MESSAGE_BYTES", "VaultClient"]
+__all__ = ["VaultClient"]
 
-DEFAULT_CLIENT_MAX_MESSAGE_BYTES: Final = 64 * 1024 * 1024
 _HEALTH_TIMEOUT: Final = 5.0
 
 
 class VaultClient(ChannelClient):
-    """Connection to a running vault; use as a context manager or call :meth:`close`.
+    """A matching node's connection to a running vault; a context manager (or :meth:`close`).
 
-    Args:
-        target: ``HOST:PORT`` of the service; must be loopback without TLS.
-        ca_file: PEM CA bundle that verifies the service's certificate; turns TLS on.
-        cert_file: PEM client certificate naming this node's role (mutual TLS).
-        key_file: PEM private key of ``cert_file``.
-        server_name: Name to check the service's certificate against, if not the host.
-        tls: The TLS settings as one value, instead of the file keywords.
-        timeout: Deadline of each call in seconds (``None`` for none).
-        max_message_bytes: Largest message the channel sends or receives.
-
-    Raises:
-        ConfigurationError: If ``target`` is malformed, not loopback without TLS, or
-            a TLS file is unreadable.
+    Takes the arguments of :class:`~vault.client.channel.ChannelClient`: the target
+    ``HOST:PORT`` first, TLS by ``ca_file=``, ``cert_file=``, ``key_file=``
+    (plaintext only to loopback without them), ``timeout=``, ``max_message_bytes=``.
     """
 
-    def __init__(
-        self,
-        target: str,
-        *,
-        ca_file: str | Path | None = None,
-        cert_file: str | Path | None = None,
-        key_file: str | Path | None = None,
-        server_name: str | None = None,
-        tls: ClientTls | None = None,
-        timeout: float | None = DEFAULT_TIMEOUT,
-        max_message_bytes: int = DEFAULT_CLIENT_MAX_MESSAGE_BYTES,
-    ) -> None:
-        super().__init__(
-            target,
-            ca_file=ca_file,
-            cert_file=cert_file,
-            key_file=key_file,
-            server_name=server_name,
-            tls=tls,
-            timeout=timeout,
-            options=[
-                ("grpc.max_send_message_length", max_message_bytes),
-                ("grpc.max_receive_message_length", max_message_bytes),
-            ],
-        )
-        self._stub = vault_pb2_grpc.TemplateVaultStub(self._channel)
-
-    @overload
-    def create_collection(self, name: CollectionSpec) -> CollectionInfo: ...
-
-    @overload
-    def create_collection(
-        self,
-        name: str,
-        *,
-        mode: ProtectionMode | str,
-        dim: int,
-        allow_identification: bool = False,
-        purposes: Iterable[str] = (),
-        match_threshold: float | None = None,
-        retention_seconds: float | None = None,
-        score_decimals: int | None = None,
-        max_top_k: int | None = None,
-        decision_only: bool = False,
-        embedding_profile: bytes = b"",
-    ) -> CollectionInfo: ...
+    def _connected(self, channel: grpc.Channel) -> None:
+        self._stub = vault_pb2_grpc.TemplateVaultStub(channel)
 
     def create_collection(
         self,
