@@ -65,19 +65,9 @@ class VaultClient(ChannelClient):
     ) -> CollectionInfo:
         """Create a collection and return it as stored.
 
-        Args:
-            name: The collection's name, or a whole :class:`CollectionSpec` (then
-                no other argument).
-            mode: ``"ckks"``, ``"cancelable"`` or ``"hybrid"`` (or a ProtectionMode).
-            dim: Template length.
-            allow_identification: Allow 1:N identification (off by default).
-            purposes: The processing purposes requests must name.
-            match_threshold: Verification threshold (None: the vault's default).
-            retention_seconds: How long templates are kept (None: the vault's default).
-            score_decimals: Decimals of disclosed scores (None: the vault's default).
-            max_top_k: Largest ``top_k`` served (None: the vault's default).
-            decision_only: Withhold scores, return decisions and ids only.
-            embedding_profile: Keyed modes: a serialised embedding profile to whiten with.
+        The keywords are the fields of :class:`~vault.types.CollectionSpec` (``mode``
+        also as text: ``"ckks"``, ``"cancelable"``, ``"hybrid"``); None keeps the
+        vault's default. ``name`` may instead be a whole spec, with no keyword.
 
         Raises:
             InvalidArgument: If ``mode`` or ``dim`` is missing or unknown.
