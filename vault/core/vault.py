@@ -56,7 +56,7 @@ from vault.types import (
     CollectionInfo,
     CollectionSpec,
     DeleteResult,
-    Match,
+    IdentifyResult,
     ProtectionMode,
     RequestContext,
     VerifyResult,
@@ -443,7 +443,7 @@ class VaultCore:
 
     def identify(
         self, collection: str, probes: np.ndarray, top_k: int, ctx: RequestContext
-    ) -> list[list[Match]]:
+    ) -> IdentifyResult:
         """Candidates at or above the match threshold, best first, per probe.
 
         The rate limit (per probe, in the transport) and the unmatched-probe budget
@@ -467,8 +467,9 @@ class VaultCore:
             unmatched = sum(1 for row in found if not row)
             self._identify_budget.record(ctx.actor, collection, unmatched)
             details["unmatched"] = unmatched
-            details["top_k_capped"] = policy.top_k(top_k) < top_k
-            return policy.matches(found)
+            capped = policy.top_k(top_k) < top_k
+            details["top_k_capped"] = capped
+            return IdentifyResult(policy.matches(found), top_k_capped=capped)
 
     def encrypted_scores_for_evaluation(
         self, collection: str, probes: np.ndarray

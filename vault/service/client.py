@@ -19,7 +19,7 @@ from vault.api.v1 import vault_pb2, vault_pb2_grpc
 from vault.service import codec
 from vault.service.enrollment import default_chunk_rows, enrollment_chunks
 from vault.service.tls import ChannelClient, ClientTls
-from vault.types import CollectionInfo, CollectionSpec, DeleteResult, Match, VerifyResult
+from vault.types import CollectionInfo, CollectionSpec, DeleteResult, IdentifyResult, VerifyResult
 
 __all__ = [
     "DEFAULT_CLIENT_MAX_MESSAGE_BYTES",
@@ -182,8 +182,10 @@ class VaultClient(ChannelClient):
 
     def identify(
         self, collection: str, probes: np.ndarray, *, top_k: int, purpose: str = ""
-    ) -> list[list[Match]]:
-        """Search for each probe row; one best-first candidate list per row."""
+    ) -> IdentifyResult:
+        """Search for each probe row; one best-first candidate list per row (only
+        candidates at or above the match threshold; ``.top_k_capped`` says whether
+        ``top_k`` was above the collection's cap)."""
         request = vault_pb2.IdentifyRequest(
             collection=collection,
             probes=codec.encode_templates(probes),

@@ -21,6 +21,7 @@ from vault.types import (
     CollectionInfo,
     CollectionSpec,
     DeleteResult,
+    IdentifyResult,
     Match,
     ProtectionMode,
     VerifyResult,
@@ -259,23 +260,28 @@ def decode_verify_result(response: vault_pb2.VerifyResponse) -> VerifyResult:
 
 
 def encode_matches(results: Sequence[Sequence[Match]]) -> vault_pb2.IdentifyResponse:
-    """Encode one candidate list per probe, keeping the order of both."""
+    """Encode one candidate list per probe, keeping the order of both (and, for an
+    :class:`IdentifyResult`, whether top_k was capped)."""
     return vault_pb2.IdentifyResponse(
         results=[
             vault_pb2.ProbeResult(
                 matches=[vault_pb2.Candidate(subject_id=m.subject_id, score=m.score) for m in row]
             )
             for row in results
-        ]
+        ],
+        top_k_capped=bool(getattr(results, "top_k_capped", False)),
     )
 
 
-def decode_matches(response: vault_pb2.IdentifyResponse) -> list[list[Match]]:
+def decode_matches(response: vault_pb2.IdentifyResponse) -> IdentifyResult:
     """Decode an identify response into one candidate list per probe."""
-    return [
-        [Match(c.subject_id, c.score if c.HasField("score") else None) for c in result.matches]
-        for result in response.results
-    ]
+    return IdentifyResult(
+        (
+            [Match(c.subject_id, c.score if c.HasField("score") else None) for c in result.matches]
+            for result in response.results
+        ),
+        top_k_capped=response.top_k_capped,
+    )
 
 
 def encode_delete_result(result: DeleteResult) -> vault_pb2.DeleteResponse:
