@@ -43,9 +43,11 @@ class RateLimit:
             raise ConfigurationError("a rate limit needs rate > 0 and burst >= 1")
 
 
-#: 20 scoring calls per second per client with bursts of 100: ample for a
-#: matching node, and a hill-climber needs ~10^4-10^5 calls (hours, not seconds).
-DEFAULT_RATE_LIMIT: Final = RateLimit(rate=20.0, burst=100)
+#: 100 probes per second per client with bursts of 1,000 (the defaults of
+#: ``serve``): ample for a matching node; a hill-climber needs ~10^4-10^5 probes,
+#: and the verify lockout and unmatched-probe budget (vault/core/verify_budget.py)
+#: stop it long before the rate limit would.
+DEFAULT_RATE_LIMIT: Final = RateLimit(rate=100.0, burst=1000)
 
 
 class RateLimiter:
