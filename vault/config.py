@@ -47,8 +47,9 @@ class ServeSettings:
     client_ca: Path | None = None
     # JSON map of certificate identities to roles (see vault/service/roles.py).
     role_map: Path | None = None
-    # Per-client token bucket of Verify/Identify calls; rate 0 turns it off.
-    rate_limit: float = 20.0
-    rate_burst: int = 100
+    # Per-client token bucket of Verify/Identify probes (an Identify pays one token
+    # per probe row, vault/service/ratelimit.py); rate 0 turns it off.
+    rate_limit: float = 100.0
+    rate_burst: int = 1000
     # HOST:PORT of the Prometheus exporter (plain HTTP); None: no exporter.
     metrics_listen: str | None = None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 __all__ = [
@@ -10,6 +11,7 @@ __all__ = [
     "CollectionSpec",
     "DeleteResult",
     "ErasureReceipt",
+    "IdentifyResult",
     "Match",
     "ProtectionMode",
     "RequestContext",
@@ -71,6 +73,15 @@ class Match:
 
     subject_id: str
     score: float | None
+
+
+class IdentifyResult(list[list[Match]]):
+    """One best-first candidate list per probe - a plain list, as identify always
+    returned - that also says whether the requested top-k was capped."""
+
+    def __init__(self, rows: Iterable[list[Match]] = (), *, top_k_capped: bool = False) -> None:
+        super().__init__(rows)
+        self.top_k_capped = top_k_capped
 
 
 @dataclass(frozen=True)

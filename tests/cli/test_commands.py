@@ -145,7 +145,8 @@ def test_identify_json_shape(
     )  # fmt: skip
     assert result.code == 0, result.err
     payload = json.loads(result.out)
-    assert set(payload) == {"results"} and len(payload["results"]) == 2
+    assert set(payload) == {"results", "top_k_capped"} and len(payload["results"]) == 2
+    assert payload["top_k_capped"] is False
     for expected, entry in zip(["s3", "s9"], payload["results"], strict=True):
         assert set(entry) == {"matches"} and len(entry["matches"]) == 4
         assert all(set(m) == {"id", "score"} for m in entry["matches"])

@@ -54,7 +54,9 @@ def test_example_runs_against_a_real_service(
     assert isinstance(ranked, list) and len(ranked) == 2
     assert all(isinstance(m, Match) for row in ranked for m in row)
     assert [row[0].subject_id for row in ranked] == ["bob", "carol"]
-    assert all(len(row) == 2 for row in ranked)
+    # Identify answers only candidates at or above the threshold: unrelated random
+    # templates never are, so each probe finds itself alone.
+    assert all(len(row) == 1 for row in ranked)
     erased = scope["e"]
     assert isinstance(erased, DeleteResult)
     assert erased.erased == 1 and erased.subject_id == "alice"

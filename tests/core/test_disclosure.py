@@ -95,7 +95,8 @@ def _spec(**kw) -> CollectionSpec:
 def test_the_core_applies_the_collection_policy(make_core) -> None:
     """Verify and identify through the real core come out rounded and capped by default."""
     core = make_core()
-    info = core.create_collection(_spec(), CTX)
+    # Threshold -1: every candidate matches, so the cap (not the threshold) shows.
+    info = core.create_collection(_spec(match_threshold=-1.0), CTX)
     assert (info.score_decimals, info.max_top_k, info.decision_only) == (2, 10, False)
     rng = np.random.default_rng(3)
     templates = identities(30, DIM, rng).astype(np.float32)
@@ -111,7 +112,7 @@ def test_the_core_applies_the_collection_policy(make_core) -> None:
 def test_a_decision_only_collection_lets_no_score_out(make_core) -> None:
     """Decision-only: verify says match or not, identify names ids; no score either way."""
     core = make_core()
-    core.create_collection(_spec(decision_only=True), CTX)
+    core.create_collection(_spec(decision_only=True, match_threshold=-1.0), CTX)
     rng = np.random.default_rng(4)
     templates = identities(5, DIM, rng).astype(np.float32)
     core.enroll("faces", [f"p{i}" for i in range(5)], templates, CTX)

@@ -115,6 +115,11 @@ BAD_CALLS = [
         lambda c, t: c.verify("faces", "s1", np.zeros(DIM, np.float32), purpose="access"),
         CODE.INVALID_ARGUMENT,
     ),
+    (
+        "norm overflows float64",
+        lambda c, t: c.enroll("faces", ["x"], np.full((1, DIM), 1e300), **CONSENT),
+        CODE.INVALID_ARGUMENT,
+    ),
     ("unknown subject delete", lambda c, t: c.delete("faces", "ghost"), CODE.NOT_FOUND),
 ]
 

@@ -48,3 +48,12 @@ def test_error_message_never_contains_values():
     with pytest.raises(TemplateError) as info:
         validate_templates(_with(np.nan) * 0.123456, 8)
     assert "0.123" not in str(info.value)
+
+
+def test_rows_whose_norm_overflows_are_rejected():
+    """A float64 row of all 1e300 is finite but its norm is not: refused, never
+    normalised to a zero template."""
+    huge = np.ones((3, 8))
+    huge[1:] = 1e300
+    with pytest.raises(TemplateError, match=r"2 row\(s\) \(first: row 1\) have a norm too large"):
+        validate_templates(huge, 8)

@@ -73,15 +73,16 @@ def register(commands: Commands) -> None:
         type=float,
         default=_DEFAULTS.rate_limit,
         metavar="PER_SECOND",
-        help="Verify/Identify calls per second per client; 0 = unlimited "
+        help="Verify/Identify probes per second per client (an Identify costs one per "
+        "probe row); 0 = unlimited "
         f"(default {_DEFAULTS.rate_limit:g})",
     )
     parser.add_argument(
         "--rate-burst",
         type=positive_int,
         default=_DEFAULTS.rate_burst,
-        metavar="CALLS",
-        help=f"calls a client may make at once before --rate-limit applies "
+        metavar="PROBES",
+        help=f"probes a client may send at once before --rate-limit applies "
         f"(default {_DEFAULTS.rate_burst})",
     )
     add_vault_flags(parser)

@@ -153,7 +153,8 @@ def _identify(args: argparse.Namespace) -> int:
         "results": [
             {"matches": [{"id": m.subject_id, "score": m.score} for m in matches]}
             for matches in results
-        ]
+        ],
+        "top_k_capped": bool(getattr(results, "top_k_capped", False)),
     }
     if args.json:
         write_json(args.json, payload)

@@ -20,6 +20,7 @@ from vault.types import (
     CollectionSpec,
     DeleteResult,
     ErasureReceipt,
+    IdentifyResult,
     Match,
     ProtectionMode,
     VerifyResult,
@@ -122,12 +123,16 @@ def decode_verify_result(response: vault_pb2.VerifyResponse) -> VerifyResult:
     return VerifyResult(match=response.match, score=score)
 
 
-def decode_matches(response: vault_pb2.IdentifyResponse) -> list[list[Match]]:
-    """Decode an identify response into one candidate list per probe."""
-    return [
-        [Match(c.subject_id, c.score if c.HasField("score") else None) for c in result.matches]
-        for result in response.results
-    ]
+def decode_matches(response: vault_pb2.IdentifyResponse) -> IdentifyResult:
+    """Decode an identify response into one candidate list per probe (and whether
+    the requested top-k was capped)."""
+    return IdentifyResult(
+        (
+            [Match(c.subject_id, c.score if c.HasField("score") else None) for c in result.matches]
+            for result in response.results
+        ),
+        top_k_capped=response.top_k_capped,
+    )
 
 
 def decode_receipt(message: vault_pb2.ErasureReceipt) -> ErasureReceipt:

@@ -27,7 +27,7 @@ from vault.types import (
     CollectionInfo,
     CollectionSpec,
     DeleteResult,
-    Match,
+    IdentifyResult,
     ProtectionMode,
     VerifyResult,
 )
@@ -183,8 +183,9 @@ class VaultClient(ChannelClient):
 
     def identify(
         self, collection: str, probes: np.ndarray, *, top_k: int, purpose: str = ""
-    ) -> list[list[Match]]:
-        """Search for each probe row; one best-first candidate list per row.
+    ) -> IdentifyResult:
+        """Search for each probe row; one best-first candidate list per row, holding
+        only candidates at or above the collection's match threshold.
 
         Args:
             collection: A collection created with ``allow_identification=True``.
@@ -194,7 +195,8 @@ class VaultClient(ChannelClient):
 
         Returns:
             One list per probe row of :class:`~vault.types.Match` (``.subject_id``,
-            ``.score``), best first.
+            ``.score``), best first; ``.top_k_capped`` says whether ``top_k`` was
+            above the collection's cap.
         """
         request = vault_pb2.IdentifyRequest(
             collection=collection,

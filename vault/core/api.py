@@ -53,8 +53,9 @@ class VaultApi(Protocol):
     def identify(
         self, collection: str, probes: np.ndarray, top_k: int, ctx: RequestContext
     ) -> list[list[Match]]:
-        """1:N search of each probe row; best first. FailedPrecondition unless the
-        collection allows identification."""
+        """1:N search of each probe row; best first, only candidates at or above the
+        match threshold (an :class:`~vault.types.IdentifyResult` from the core).
+        FailedPrecondition unless the collection allows identification."""
         ...
 
     def delete(self, collection: str, subject_id: str, ctx: RequestContext) -> DeleteResult:

@@ -6,32 +6,41 @@ log, plus
 
 * ``delete`` returning an erasure receipt (entry, inclusion proof, signed
   checkpoint) that verifies offline;
-* ``withdraw_consent`` - withdrawal of consent is erasure (GDPR Art. 7(3), 17);
+* ``withdraw_consent`` - withdrawal of consent is erasure (GDPR Art. 7(3), 17),
+  refused unless the consent reference is the one the subject was enrolled under;
 * ``enforce_retention`` - erases every template older than its collection's
   retention period, one audited erasure each, then a summary entry;
 * read access to the log for auditors (public key, checkpoint, export), the
-  export itself audited.
+  export itself audited;
+* at start-up, recovery of the one difference a crash can leave between store
+  and log (vault/core/ledger.py): subjects logged as enrolled that the store does
+  not hold get ``reconcile.absent`` entries.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import logging
 from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
 from vault.audit.bundle import export_bundle
-from vault.audit.entry import format_time
+from vault.audit.entry import LogEntry, decode_entry, format_time
 from vault.audit.log import MerkleAuditLog
+from vault.core.ledger import ABSENT_ACTION, ENROLL_ACTION, chunked, replay
 from vault.core.retention import RetentionResult, retention_of
 from vault.core.vault import VaultCore
-from vault.errors import NotFound, VaultError
+from vault.errors import FailedPrecondition, NotFound, VaultError
 from vault.types import DeleteResult, RequestContext
 
 __all__ = ["SYSTEM_RETENTION", "ComplianceApi", "CompliantVault"]
 
 #: Who the scheduled retention job acts as in the log.
 SYSTEM_RETENTION = RequestContext(actor="system:retention-scheduler", purpose="retention")
+_RECOVERY = RequestContext(actor="system:recovery", purpose="recovery")
+_SCAN_WINDOW = 4096
+_log = logging.getLogger(__name__)
 
 
 class ComplianceApi(Protocol):
@@ -73,6 +82,63 @@ class CompliantVault(VaultCore):
     def __init__(self, *, log: MerkleAuditLog, **core_args: Any) -> None:
         super().__init__(audit=log, **core_args)
         self._log = log
+        self._reconcile()
+
+    def _entries(self, start: int = 0, end: int | None = None) -> Iterator[LogEntry]:
+        for _, data, _ in self._log.iter_rows(start, self._log.size if end is None else end):
+            yield decode_entry(data)
+
+    def _reconcile(self) -> None:
+        """Record subjects the log lists as enrolled but the store lacks (a crash
+        between an enrolment's entries and its commit, or between an erasure's
+        commit and its entry)."""
+        ledgers = replay(self._entries(), track=True)
+        for name in sorted(self._collections):
+            logged = ledgers[name].pseudonyms if name in ledgers else set()
+            stored = {self._pseudonym(name, s.subject_id) for s in self._store.list_subjects(name)}
+            absent = sorted(logged - stored)
+            if absent:
+                _log.warning(
+                    "collection %s: %d subject(s) in the audit log are not in the store "
+                    "(interrupted enrolment or erasure); recording that",
+                    name,
+                    len(absent),
+                )
+                self._append_pseudonyms(ABSENT_ACTION, name, _RECOVERY, absent)
+            # Logs from before chunked entries count large enrolments without listing
+            # them; only more stored subjects than the log counts at all is a fault.
+            live = ledgers[name].live - len(absent) if name in ledgers else 0
+            if len(stored) > live:
+                _log.error(
+                    "collection %s: %d stored subject(s) have no enrolment in the audit log "
+                    "(run biovault fsck)",
+                    name,
+                    len(stored) - live,
+                )
+
+    def _append_pseudonyms(
+        self, action: str, collection: str, ctx: RequestContext, pseudonyms: list[str]
+    ) -> None:
+        for listed, chunk in chunked(pseudonyms):
+            self._append_event(action, collection, ctx, listed, "ok", {**chunk})
+
+    def _enrolled_consent_ref(self, collection: str, subject_id: str) -> str | None:
+        """The consent reference of the subject's latest enrolment, from the log."""
+        pseudonym = self._pseudonym(collection, subject_id)
+        end = self._log.size
+        while end > 0:
+            start = max(0, end - _SCAN_WINDOW)
+            for entry in reversed(list(self._entries(start, end))):
+                if (
+                    entry.action == ENROLL_ACTION
+                    and entry.outcome == "ok"
+                    and entry.collection == collection
+                    and pseudonym in entry.subjects
+                ):
+                    ref = entry.details.get("consent_ref")
+                    return ref if isinstance(ref, str) else None
+            end = start
+        return None
 
     def _with_receipt(self, erase: Callable[[], DeleteResult]) -> DeleteResult:
         with self._log.capture() as appended:
@@ -89,8 +155,26 @@ class CompliantVault(VaultCore):
     def withdraw_consent(
         self, collection: str, subject_id: str, ctx: RequestContext
     ) -> DeleteResult:
-        """Consent withdrawn: erase the subject's template, logged as a withdrawal."""
+        """Consent withdrawn: erase the subject's template, logged as a withdrawal.
+
+        Raises:
+            FailedPrecondition: The consent reference is not the one the subject was
+                enrolled under (or none is on record): nothing is erased, and the
+                refusal is logged. An erasure request needs no reference: ``delete``.
+            NotFound: The subject is not enrolled.
+        """
         ctx = dataclasses.replace(ctx, purpose=ctx.purpose or "consent-withdrawn")
+        try:
+            self._check_withdrawn_consent(collection, subject_id, ctx)
+        except VaultError as refused:  # logged like any withdrawal, with why it failed
+            with (
+                contextlib.suppress(type(refused)),
+                self._audited(
+                    "consent.withdraw", collection, ctx, [subject_id], consent_ref=ctx.consent_ref
+                ),
+            ):
+                raise
+            raise
         return self._with_receipt(
             lambda: self._erase(
                 collection,
@@ -100,6 +184,24 @@ class CompliantVault(VaultCore):
                 consent_ref=ctx.consent_ref,
             )
         )
+
+    def _check_withdrawn_consent(
+        self, collection: str, subject_id: str, ctx: RequestContext
+    ) -> None:
+        target, _ = self._collection(collection)
+        if target.location(subject_id) is None:
+            raise NotFound("no such subject in this collection")
+        enrolled_under = self._enrolled_consent_ref(collection, subject_id)
+        if enrolled_under is None:
+            raise FailedPrecondition(
+                "no consent reference is on record for this subject; an erasure request "
+                "(delete) needs none"
+            )
+        if ctx.consent_ref != enrolled_under:
+            raise FailedPrecondition(
+                "the consent reference does not match the one this subject was enrolled "
+                "under; nothing was erased"
+            )
 
     def enforce_retention(
         self, ctx: RequestContext, collection: str | None = None

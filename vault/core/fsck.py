@@ -10,7 +10,13 @@ What must agree after any crash:
 * with keys: every sealed block opens (AES-GCM authentication under the
   collection's DEK, bound to collection and block number - the CKKS ciphertexts
   inside are *not* decrypted); the audit log's entries hash to its last signed
-  checkpoint and an exported bundle verifies entry by entry.
+  checkpoint and an exported bundle verifies entry by entry; and every
+  collection holds exactly the subjects the log says were enrolled minus those it
+  says were erased (vault/core/ledger.py). The one difference a crash may leave -
+  the log's last enrolment(s) of a collection (or one erasure) written but not
+  committed - is counted as ``subjects_pending_recovery``, not reported: the next
+  start records it. More subjects in the store than the log accounts for is
+  always reported (an enrolment missing from the audit trail).
 
 Wrapped keys (and embedding profiles) of a collection that does not exist (a
 crash between storing a new collection's key and its row) are counted, not
@@ -28,12 +34,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from vault.audit.bundle import export_bundle
+from vault.audit.entry import decode_entry
 from vault.audit.log import MerkleAuditLog
 from vault.audit.verify import verify_bundle
 from vault.blob import SchemeId, split_blob
 from vault.core.auditkey import AUDIT_SIGNING_KEY_META, load_or_create_audit_signer
 from vault.core.datakeys import DEK_META_PREFIX, CollectionDataKeys, key_data
 from vault.core.disclosure import disclosure_of
+from vault.core.ledger import replay
 from vault.core.protection import PROFILE_META_PREFIX
 from vault.core.retention import retention_of
 from vault.core.transform_seeds import SEED_META_PREFIX
@@ -43,7 +51,13 @@ from vault.schemes.ckks_blocks import block_blob_id
 from vault.store.base import TemplateStore
 from vault.store.integrity import sqlite_problems
 
-__all__ = ["FsckReport", "check_audit_log", "check_sealed_blocks", "check_store"]
+__all__ = [
+    "FsckReport",
+    "check_audit_log",
+    "check_log_accounts_for_store",
+    "check_sealed_blocks",
+    "check_store",
+]
 
 _SCHEMES = {
     "ckks": {SchemeId.CKKS},
@@ -165,7 +179,31 @@ def check_audit_log(
                     handle.write(data)
             verified = verify_bundle(bundle, log.verifier_key)
             report.counts["audit_entries_verified"] = verified.size
+        check_log_accounts_for_store(log, store, report)
     except VaultError as error:
         report.problems.append(f"audit log: {error}")
     finally:
         log.close()
+
+
+def check_log_accounts_for_store(
+    log: MerkleAuditLog, store: TemplateStore, report: FsckReport
+) -> None:
+    """Every collection's stored subjects equal enrolled minus erased in the log."""
+    ledgers = replay(decode_entry(data) for _, data, _ in log.iter_rows(0, log.size))
+    for record in store.list_collections():
+        stored = store.count_subjects(record.name)
+        ledger = ledgers.get(record.name)
+        logged = ledger.live if ledger is not None else 0
+        missing = logged - stored
+        # At most one erasure per collection runs at a time (its writer lock).
+        pending = set() if ledger is None else ledger.pending_candidates()
+        if missing == 0:
+            continue
+        if missing > 0 and (missing in pending or missing - 1 in pending):
+            report.counts["subjects_pending_recovery"] += missing
+            continue
+        report.problems.append(
+            f"collection {record.name!r}: the store holds {stored} subject(s) but the audit "
+            f"log accounts for {logged} (enrolled minus erased)"
+        )

@@ -13,7 +13,9 @@ Each request is all-or-nothing on its own: one whose ids are taken (by the store
 or by an earlier request of the same batch), or whose caller's deadline has
 passed, is refused alone and the rest go ahead. A failure of the commit itself
 (the store, the key service) refuses every request of that batch, and nothing of
-it is stored.
+it is stored. ``commit`` also receives each accepted request's ``tag`` with its
+ids, so that the core can write every request's audit entry before the store
+commit makes the enrolment visible.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -38,6 +41,7 @@ class _Request:
     subject_ids: list[str]
     units: np.ndarray
     deadline: float | None
+    tag: Any = None
     done: bool = False
     error: BaseException | None = None
     ids: set[str] = field(init=False)
@@ -51,15 +55,15 @@ class EnrollmentQueue:
 
     Args:
         taken: Which of these ids are already enrolled (called under ``writer``).
-        commit: Plan, store and apply one enrolment of (ids, unit rows); raises if
-            nothing was stored.
+        commit: Plan, store and apply one enrolment of (ids, unit rows, and each
+            accepted request's (tag, ids)); raises if nothing was stored.
         writer: The collection's writer lock (erasures hold it too).
     """
 
     def __init__(
         self,
         taken: Callable[[Sequence[str]], list[str]],
-        commit: Callable[[list[str], np.ndarray], None],
+        commit: Callable[[list[str], np.ndarray, list[tuple[Any, list[str]]]], None],
         writer: threading.Lock,
     ) -> None:
         self._taken = taken
@@ -69,15 +73,17 @@ class EnrollmentQueue:
         self._cond = threading.Condition()
         self._leading = False
 
-    def submit(self, subject_ids: Sequence[str], units: np.ndarray) -> None:
+    def submit(self, subject_ids: Sequence[str], units: np.ndarray, tag: Any = None) -> None:
         """Enrol ``units`` under ``subject_ids``; return once they are stored.
+
+        ``tag`` travels with the request to ``commit`` (the core's audit context).
 
         Raises:
             AlreadyExists: Some of the ids are enrolled (nothing of this request stored).
             DeadlineExceeded: The caller's deadline passed before the commit.
             VaultError: The commit failed (nothing of this request stored).
         """
-        request = _Request(list(subject_ids), units, deadline.current())
+        request = _Request(list(subject_ids), units, deadline.current(), tag)
         with self._cond:
             self._pending.append(request)
             while self._leading and not request.done:
@@ -132,6 +138,7 @@ class EnrollmentQueue:
                     self._commit(
                         [s for r in accepted for s in r.subject_ids],
                         np.concatenate([r.units for r in accepted]),
+                        [(r.tag, r.subject_ids) for r in accepted],
                     )
         except BaseException as error:  # answered to the requests, raised in their threads
             for request in batch:

@@ -44,8 +44,10 @@ def check_subject_ids(subject_ids: Sequence[str], expected: int) -> None:
 
 
 def check_top_k(top_k: int) -> None:
-    if not 1 <= top_k <= MAX_TOP_K:
-        raise InvalidArgument(f"top_k must be between 1 and {MAX_TOP_K}")
+    """One rule (docs/security.md): top_k >= 1; anything above the collection's
+    ``max_top_k`` (itself at most :data:`MAX_TOP_K`) is capped, never refused."""
+    if top_k < 1:
+        raise InvalidArgument("top_k must be at least 1")
 
 
 def check_purposes(purposes: Sequence[str]) -> None:

@@ -3,6 +3,8 @@
 Order inside every use case: validate (no crypto yet) -> plan (crypto, nothing
 visible) -> commit to the store (atomic) -> apply in memory -> audit. A failure
 before the commit changes nothing; the audit entry records the outcome either way.
+Enrolment writes its entries *before* the store commit (vault/core/ledger.py), so
+a crash can never leave a stored subject that the log does not list.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from typing import Any
 
 import numpy as np
 
@@ -20,6 +23,8 @@ from vault.audit.base import AuditEvent, AuditSink
 from vault.core.datakeys import CollectionDataKeys, key_data
 from vault.core.disclosure import config_with_disclosure, disclosure_of
 from vault.core.group_commit import EnrollmentQueue
+from vault.core.ledger import ENROLL_ACTION, ROLLBACK_ACTION, chunked
+from vault.core.matching import MAX_DECOY_TRIES, DecoyPool, above_threshold
 from vault.core.protection import (
     check_mode,
     load_profile,
@@ -39,7 +44,7 @@ from vault.core.requests import (
 )
 from vault.core.retention import config_with_retention, retention_of
 from vault.core.transform_seeds import SeedSource
-from vault.core.verify_budget import FailedVerifyBudget
+from vault.core.verify_budget import FailedVerifyBudget, UnmatchedProbeBudget
 from vault.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, VaultError
 from vault.he.keyset import CkksKeySet
 from vault.keys.datakey import DataKey
@@ -51,7 +56,7 @@ from vault.types import (
     CollectionInfo,
     CollectionSpec,
     DeleteResult,
-    Match,
+    IdentifyResult,
     ProtectionMode,
     RequestContext,
     VerifyResult,
@@ -62,6 +67,7 @@ __all__ = ["VaultCore"]
 log = logging.getLogger(__name__)
 _MAX_LISTED_SUBJECTS = 1000
 _MAX_DIM = 8192
+_Details = dict[str, str | int | float | bool]
 
 
 class _CollectionLocks:
@@ -74,11 +80,13 @@ class _CollectionLocks:
         self,
         *,
         taken: Callable[[Sequence[str]], list[str]],
-        commit: Callable[[list[str], np.ndarray], None],
+        commit: Callable[[list[str], np.ndarray, list[tuple[Any, list[str]]]], None],
     ) -> None:
         self.writer = threading.Lock()
         self.state = threading.RLock()
         self.enrollments = EnrollmentQueue(taken, commit, self.writer)
+        # Enrolled ids an unknown id's Verify is scored against (see matching.py).
+        self.decoys = DecoyPool()
 
 
 class VaultCore:
@@ -96,10 +104,15 @@ class VaultCore:
         key_service_available: Callable[[], bool] = lambda: True,
         clock: Callable[[], float] = time.time,
         verify_budget: FailedVerifyBudget | None = None,
+        identify_budget: UnmatchedProbeBudget | None = None,
     ) -> None:
         self._store = store
         # Locks out a caller's repeated failed verifications of one subject (hill-climbing).
         self._verify_budget = verify_budget or FailedVerifyBudget()
+        # Caps a caller's unmatched Identify probes per collection (the same climb, 1:N).
+        self._identify_budget = identify_budget or UnmatchedProbeBudget()
+        #: Verifications of unknown ids scored against a decoy (observable in tests).
+        self.decoy_scorings = 0
         self._keyset = keyset
         self._audit = audit
         self._pseudonym_key = pseudonym_key
@@ -126,27 +139,87 @@ class VaultCore:
             profile=load_profile(self._store, record),
         )
         # Stream blocks one at a time: materialising them all would double peak memory.
-        collection.load(
-            self._store.iter_blocks(record.name), self._store.list_subjects(record.name)
-        )
+        subjects = self._store.list_subjects(record.name)
+        collection.load(self._store.iter_blocks(record.name), subjects)
         self._collections[record.name] = collection
         self._locks[record.name] = _CollectionLocks(
             taken=lambda ids: [s for s in ids if collection.location(s) is not None],
-            commit=lambda ids, units: self._commit_enrollment(record.name, ids, units),
+            commit=lambda ids, units, tags: self._commit_enrollment(record.name, ids, units, tags),
         )
+        self._locks[record.name].decoys.add(s.subject_id for s in subjects)
         log.info("loaded collection %s (%d templates)", record.name, collection.size)
         return collection
 
     def _sealer(self, name: str) -> BlobSealer | None:
         return None if self._data_keys is None else self._data_keys.sealer(name)
 
-    def _commit_enrollment(self, name: str, subject_ids: list[str], units: np.ndarray) -> None:
-        """Encrypt or transform, store, then show one enrolment (writer lock held)."""
+    def _commit_enrollment(
+        self,
+        name: str,
+        subject_ids: list[str],
+        units: np.ndarray,
+        requests: list[tuple[Any, list[str]]],
+    ) -> None:
+        """Encrypt or transform, audit, store, then show one enrolment (writer lock held).
+
+        Each request's entries are written before the store commit: an enrolment
+        the log cannot record does not happen, and a crash after the entries but
+        before the commit is found and recorded at the next start.
+        """
         target, lock = self._collection(name)
         plan = target.plan_enrollment(subject_ids, units, enrolled_at=self._clock())
-        self._store.commit_enrollment(name, plan.blocks, plan.subjects)
+        written: list[tuple[RequestContext, list[str]]] = []
+        try:
+            for (ctx, details), ids in requests:
+                written.append((ctx, ids))
+                self._append_listed(ENROLL_ACTION, name, ctx, ids, "ok", details)
+            deadline.check("the enrolment was stored")
+            self._store.commit_enrollment(name, plan.blocks, plan.subjects)
+        except BaseException as error:
+            for ctx, ids in written:  # their entries said "ok": take them back
+                self._append_listed(
+                    ROLLBACK_ACTION, name, ctx, ids, "ok", {"reason": type(error).__name__}
+                )
+            raise
         with lock.state:
             target.apply_enrollment(plan)
+        lock.decoys.add(subject_ids)
+
+    def _append_listed(
+        self,
+        action: str,
+        collection: str,
+        ctx: RequestContext,
+        subject_ids: Sequence[str],
+        outcome: str,
+        details: _Details,
+    ) -> None:
+        """Append one entry per chunk of up to 1,000 pseudonyms (vault/core/ledger.py)."""
+        pseudonyms = [self._pseudonym(collection, s) for s in subject_ids]
+        for listed, chunk in chunked(pseudonyms):
+            self._append_event(action, collection, ctx, listed, outcome, {**details, **chunk})
+
+    def _append_event(
+        self,
+        action: str,
+        collection: str,
+        ctx: RequestContext,
+        pseudonyms: Sequence[str],
+        outcome: str,
+        details: _Details,
+    ) -> None:
+        self._audit.append(
+            AuditEvent(
+                time=self._clock(),
+                actor=ctx.actor,
+                action=action,
+                collection=collection,
+                outcome=outcome,
+                purpose=ctx.purpose,
+                subjects=tuple(pseudonyms),
+                details=details,
+            )
+        )
 
     def _discard_material_of_uncreated(self, name: str) -> None:
         """Undo what a refused create stored, so no orphan wrapped key or profile stays."""
@@ -192,17 +265,13 @@ class VaultCore:
             raise
         finally:
             listed = subjects if len(subjects) <= _MAX_LISTED_SUBJECTS else ()
-            self._audit.append(
-                AuditEvent(
-                    time=self._clock(),
-                    actor=ctx.actor,
-                    action=action,
-                    collection=collection,
-                    outcome=outcome,
-                    purpose=ctx.purpose,
-                    subjects=tuple(self._pseudonym(collection, s) for s in listed),
-                    details=details,
-                )
+            self._append_event(
+                action,
+                collection,
+                ctx,
+                [self._pseudonym(collection, s) for s in listed],
+                outcome,
+                details,
             )
 
     @staticmethod
@@ -300,22 +369,33 @@ class VaultCore:
         ctx: RequestContext,
     ) -> int:
         subject_ids = list(subject_ids)
-        with self._audited(
-            "enroll",
-            collection,
-            ctx,
-            subject_ids,
-            count=len(subject_ids),
-            consent_ref=ctx.consent_ref,
-            legal_basis=ctx.legal_basis,
-        ):
+        details: _Details = {
+            "count": len(subject_ids),
+            "consent_ref": ctx.consent_ref,
+            "legal_basis": ctx.legal_basis,
+        }
+        try:
             target, lock = self._collection(collection)
             check_consent(ctx)
             check_purpose(ctx.purpose, target.record.purposes)
             units = validate_templates(templates, target.record.dim)
             check_subject_ids(subject_ids, len(units))
-            lock.enrollments.submit(subject_ids, units)  # group commit, see group_commit.py
+            # Group commit (group_commit.py); the "ok" entries are written inside it,
+            # before the store commit.
+            lock.enrollments.submit(subject_ids, units, (ctx, details))
             return len(subject_ids)
+        except BaseException as error:
+            outcome = type(error).__name__ if isinstance(error, VaultError) else "internal_error"
+            listed = subject_ids if len(subject_ids) <= _MAX_LISTED_SUBJECTS else []
+            self._append_event(
+                ENROLL_ACTION,
+                collection,
+                ctx,
+                [self._pseudonym(collection, s) for s in listed],
+                outcome,
+                details,
+            )
+            raise
 
     def verify(
         self, collection: str, subject_id: str, template: np.ndarray, ctx: RequestContext
@@ -327,22 +407,48 @@ class VaultCore:
             if len(probe) != 1:
                 raise InvalidArgument("verify takes exactly one probe")
             self._verify_budget.check(ctx.actor, collection, subject_id)
+            threshold = target.record.match_threshold
             with lock.state:
                 deadline.check("scoring")
                 if target.location(subject_id) is None:
-                    # Same answer shape as a mismatch: callers can't probe for ids.
-                    details["decision"] = "no_match"
-                    self._verify_budget.record(ctx.actor, collection, subject_id, matched=False)
-                    return disclosure_of(target.record).verify(VerifyResult(False, 0.0))
-                score = target.verify_score(subject_id, probe[0])
-            match = score >= target.record.match_threshold
+                    # Scored like a mismatch, against a decoy (matching.py): callers
+                    # can't tell unknown ids by answer, score or time.
+                    score = self._decoy_score(collection, subject_id, probe[0], threshold)
+                else:
+                    score = target.verify_score(subject_id, probe[0])
+            match = score >= threshold
             self._verify_budget.record(ctx.actor, collection, subject_id, matched=match)
             details["decision"] = "match" if match else "no_match"
             return disclosure_of(target.record).verify(VerifyResult(match=match, score=score))
 
+    def _decoy_score(
+        self, collection: str, subject_id: str, probe: np.ndarray, threshold: float
+    ) -> float:
+        """A never-matching score of ``probe`` against the unknown id's decoys
+        (state lock held)."""
+        target, lock = self._collection(collection)
+        self.decoy_scorings += 1
+        seed = int.from_bytes(
+            self._pseudonym_key.mac(f"decoy\x00{collection}\x00{subject_id}".encode())[:8], "big"
+        )
+        score = 0.0
+        for attempt in range(MAX_DECOY_TRIES):
+            decoy = lock.decoys.draw(seed + attempt, lambda s: target.location(s) is not None)
+            if decoy is None:
+                return score  # an empty collection: nobody to tell apart
+            score = target.verify_score(decoy, probe)
+            if score < threshold:
+                return score
+        return min(score, threshold - 10.0 ** -disclosure_of(target.record).score_decimals)
+
     def identify(
         self, collection: str, probes: np.ndarray, top_k: int, ctx: RequestContext
-    ) -> list[list[Match]]:
+    ) -> IdentifyResult:
+        """Candidates at or above the match threshold, best first, per probe.
+
+        The rate limit (per probe, in the transport) and the unmatched-probe budget
+        (here) charge every probe of the call, not the call.
+        """
         with self._audited("identify", collection, ctx, top_k=top_k) as details:
             target, lock = self._collection(collection)
             if not target.record.allow_identification:
@@ -352,9 +458,18 @@ class VaultCore:
             units = validate_templates(probes, target.record.dim, what="probes")
             details["probes"] = len(units)
             policy = disclosure_of(target.record)
+            self._identify_budget.check(ctx.actor, collection, len(units))
             with lock.state:
                 deadline.check("scoring")
-                return policy.matches(target.identify(units, policy.top_k(top_k)))
+                found = above_threshold(
+                    target.identify(units, policy.top_k(top_k)), target.record.match_threshold
+                )
+            unmatched = sum(1 for row in found if not row)
+            self._identify_budget.record(ctx.actor, collection, unmatched)
+            details["unmatched"] = unmatched
+            capped = policy.top_k(top_k) < top_k
+            details["top_k_capped"] = capped
+            return IdentifyResult(policy.matches(found), top_k_capped=capped)
 
     def encrypted_scores_for_evaluation(
         self, collection: str, probes: np.ndarray
@@ -424,8 +539,9 @@ class VaultCore:
         self, collection: str, subject_id: str, ctx: RequestContext, **details: int
     ) -> None:
         """Erase one older-version template (its own audit event, like a delete)."""
-        with self._audited("keys.revoke", collection, ctx, [subject_id], **details):
-            self._erase_one(collection, subject_id)  # False: erased meanwhile
+        with self._audited("keys.revoke", collection, ctx, [subject_id], **details) as info:
+            if not self._erase_one(collection, subject_id):
+                info["erased"] = 0  # erased meanwhile: the log must not count it twice
 
     def transform_key_status(self, collection: str) -> dict[int, int]:
         """Live templates per transform key version of a keyed collection."""

@@ -21,7 +21,7 @@ def validate_templates(templates: object, dim: int, *, what: str = "templates") 
 
     Raises:
         TemplateError: wrong type, dtype, shape, an empty batch, a non-finite value,
-            or a (near-)zero vector.
+            a norm that overflows float64, or a (near-)zero vector.
     """
     if not isinstance(templates, np.ndarray):
         raise TemplateError(f"{what} must be a numpy array")
@@ -39,7 +39,13 @@ def validate_templates(templates: object, dim: int, *, what: str = "templates") 
     finite = np.isfinite(values).all(axis=1)
     if not finite.all():
         raise TemplateError(f"{what}: {_rows(~finite)} contain NaN or infinity")
-    norms = np.linalg.norm(values, axis=1)
+    with np.errstate(over="ignore"):  # an overflow is what the next check refuses
+        norms = np.linalg.norm(values, axis=1)
+    # Finite values can still square to infinity (all 1e300): such a row would
+    # normalise to zeros and be stored as a template that matches nothing.
+    overflow = ~np.isfinite(norms)
+    if overflow.any():
+        raise TemplateError(f"{what}: {_rows(overflow)} have a norm too large to represent")
     if (norms < MIN_NORM).any():
         raise TemplateError(f"{what}: {_rows(norms < MIN_NORM)} have zero norm")
     return values / norms[:, None]

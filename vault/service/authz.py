@@ -26,7 +26,7 @@ from cryptography.x509.oid import NameOID
 
 from vault.errors import PermissionDenied, Unauthenticated, VaultError
 from vault.service.errors import to_rpc_status
-from vault.service.ratelimit import RATE_LIMITED_RPCS, RateLimiter
+from vault.service.ratelimit import RATE_LIMITED_RPCS, RateLimiter, probe_cost
 from vault.service.roles import OPEN, CertIdentity, Role, RoleMap, allowed_roles
 from vault.types import RequestContext
 
@@ -152,7 +152,7 @@ class AuthorizationInterceptor(grpc.ServerInterceptor):
             return handler
         return _guarded(handler, functools.partial(self._check, method))
 
-    def _check(self, method: str, context: Any) -> None:
+    def _check(self, method: str, context: Any, request: Any = None) -> None:
         caller = caller_of(context, self._role_map)
         error: VaultError | None = None
         if caller is None:
@@ -171,7 +171,10 @@ class AuthorizationInterceptor(grpc.ServerInterceptor):
             assert caller is not None
             try:
                 # On loopback plaintext every connection is the one local admin.
-                self._limiter.take("local" if self._role_map is None else caller.name)
+                self._limiter.take(
+                    "local" if self._role_map is None else caller.name,
+                    probe_cost(method, request),  # Identify pays per probe row
+                )
             except VaultError as limited:
                 status = to_rpc_status(limited, method=method)
                 context.abort(status.code, status.details)
@@ -186,11 +189,13 @@ class AuthorizationInterceptor(grpc.ServerInterceptor):
             _log.error("could not audit a refused call: %s", type(failure).__name__)
 
 
-def _guarded(handler: grpc.RpcMethodHandler, check: Callable[[Any], None]) -> Any:
+def _guarded(handler: grpc.RpcMethodHandler, check: Callable[[Any, Any], None]) -> Any:
+    unary = not handler.request_streaming
+
     def wrap(behavior: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
         @functools.wraps(behavior)
         def guarded(request: Any, context: Any) -> Any:
-            check(context)
+            check(context, request if unary else None)
             return behavior(request, context)
 
         return guarded

@@ -183,16 +183,17 @@ def encode_verify_result(result: VerifyResult) -> vault_pb2.VerifyResponse:
     return vault_pb2.VerifyResponse(match=result.match, score=result.score)
 
 
-
 def encode_matches(results: Sequence[Sequence[Match]]) -> vault_pb2.IdentifyResponse:
-    """Encode one candidate list per probe, keeping the order of both."""
+    """Encode one candidate list per probe, keeping the order of both (and, for an
+    :class:`IdentifyResult`, whether top_k was capped)."""
     return vault_pb2.IdentifyResponse(
         results=[
             vault_pb2.ProbeResult(
                 matches=[vault_pb2.Candidate(subject_id=m.subject_id, score=m.score) for m in row]
             )
             for row in results
-        ]
+        ],
+        top_k_capped=bool(getattr(results, "top_k_capped", False)),
     )
 
 

@@ -3,9 +3,13 @@
 Scores are an oracle: an attacker who may ask many questions can hill-climb a
 probe towards an enrolled template (see ``docs/security.md``). Each caller (its
 certificate identity; on loopback plaintext, the single local admin) gets a
-bucket of ``burst`` tokens refilled at ``rate`` per second; a Verify or Identify
-call takes one token, and a call that finds the bucket empty is answered
-RESOURCE_EXHAUSTED without reaching the core.
+bucket of ``burst`` tokens refilled at ``rate`` per second. A token is one
+*probe*: a Verify takes one, an Identify one per probe row (a 4,096-probe call
+takes 4,096 - charging per call let one call search 4,096 probes for the price
+of one). A call is admitted when the bucket holds its cost, or is full for a call
+larger than the burst; it then takes its whole cost, so the bucket may go into
+debt that the client works off at ``rate`` before its next call. A call that is
+not admitted is answered RESOURCE_EXHAUSTED without reaching the core.
 """
 
 from __future__ import annotations
@@ -14,16 +18,16 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 from vault.errors import ConfigurationError, ResourceExhausted
 
-__all__ = ["DEFAULT_RATE_LIMIT", "RATE_LIMITED_RPCS", "RateLimit", "RateLimiter"]
+__all__ = ["DEFAULT_RATE_LIMIT", "RATE_LIMITED_RPCS", "RateLimit", "RateLimiter", "probe_cost"]
 
-#: Calls of these RPCs take a token.
-RATE_LIMITED_RPCS: Final = frozenset(
-    {"/biovault.v1.TemplateVault/Verify", "/biovault.v1.TemplateVault/Identify"}
-)
+_IDENTIFY: Final = "/biovault.v1.TemplateVault/Identify"
+#: Calls of these RPCs take tokens (see :func:`probe_cost`).
+RATE_LIMITED_RPCS: Final = frozenset({"/biovault.v1.TemplateVault/Verify", _IDENTIFY})
+_ITEM_BYTES: Final = {1: 4, 2: 8}  # DTYPE_FLOAT32, DTYPE_FLOAT64
 _MAX_CLIENTS: Final = 10_000
 
 
@@ -39,9 +43,11 @@ class RateLimit:
             raise ConfigurationError("a rate limit needs rate > 0 and burst >= 1")
 
 
-#: 20 scoring calls per second per client with bursts of 100: ample for a
-#: matching node, and a hill-climber needs ~10^4-10^5 calls (hours, not seconds).
-DEFAULT_RATE_LIMIT: Final = RateLimit(rate=20.0, burst=100)
+#: 100 probes per second per client with bursts of 1,000 (the defaults of
+#: ``serve``): ample for a matching node; a hill-climber needs ~10^4-10^5 probes,
+#: and the verify lockout and unmatched-probe budget (vault/core/verify_budget.py)
+#: stop it long before the rate limit would.
+DEFAULT_RATE_LIMIT: Final = RateLimit(rate=100.0, burst=1000)
 
 
 class RateLimiter:
@@ -58,26 +64,29 @@ class RateLimiter:
         self._lock = threading.Lock()
         self._buckets: dict[str, tuple[float, float]] = {}  # client -> (tokens, updated)
 
-    def take(self, client: str) -> None:
-        """Take one token for ``client``.
+    def take(self, client: str, cost: int = 1) -> None:
+        """Take ``cost`` tokens (probes) for ``client``.
 
         Raises:
-            ResourceExhausted: If the client's bucket is empty.
+            ResourceExhausted: If the bucket holds fewer than ``cost`` tokens (or,
+                for a cost above the burst, is not full).
         """
         now = self._clock()
+        burst = float(self._limit.burst)
+        needed = min(float(max(cost, 1)), burst)
         with self._lock:
-            tokens, updated = self._buckets.get(client, (float(self._limit.burst), now))
-            tokens = min(float(self._limit.burst), tokens + (now - updated) * self._limit.rate)
-            if tokens < 1.0:
+            tokens, updated = self._buckets.get(client, (burst, now))
+            tokens = min(burst, tokens + (now - updated) * self._limit.rate)
+            if tokens < needed:
                 self._buckets[client] = (tokens, now)
-                wait = (1.0 - tokens) / self._limit.rate
+                wait = (needed - tokens) / self._limit.rate
                 raise ResourceExhausted(
-                    f"rate limit of {self._limit.rate:g} scoring calls per second exceeded; "
-                    f"retry in {wait:.2f} s"
+                    f"rate limit of {self._limit.rate:g} scoring probes per second exceeded; "
+                    f"this call needs {max(cost, 1)}; retry in {wait:.2f} s"
                 )
             if len(self._buckets) >= _MAX_CLIENTS and client not in self._buckets:
                 self._forget_full()
-            self._buckets[client] = (tokens - 1.0, now)
+            self._buckets[client] = (tokens - max(cost, 1), now)
 
     def _forget_full(self) -> None:
         """Drop buckets that have refilled (they hold no state worth keeping)."""
@@ -89,3 +98,16 @@ class RateLimiter:
         ]
         for name in full:
             del self._buckets[name]
+
+
+def probe_cost(method: str, request: Any) -> int:
+    """Tokens a scoring call costs: its probe rows (Identify), else one.
+
+    Read from the wire batch before the handler decodes it; a malformed batch
+    costs one (the handler refuses it).
+    """
+    if method != _IDENTIFY or request is None or not request.HasField("probes"):
+        return 1
+    batch = request.probes
+    row_bytes = batch.dim * _ITEM_BYTES.get(batch.dtype, 0)
+    return max(1, len(batch.data) // row_bytes) if row_bytes else 1

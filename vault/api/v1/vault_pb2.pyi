@@ -171,10 +171,12 @@ class ProbeResult(_message.Message):
     def __init__(self, matches: _Optional[_Iterable[_Union[Candidate, _Mapping]]] = ...) -> None: ...
 
 class IdentifyResponse(_message.Message):
-    __slots__ = ("results",)
+    __slots__ = ("results", "top_k_capped")
     RESULTS_FIELD_NUMBER: _ClassVar[int]
+    TOP_K_CAPPED_FIELD_NUMBER: _ClassVar[int]
     results: _containers.RepeatedCompositeFieldContainer[ProbeResult]
-    def __init__(self, results: _Optional[_Iterable[_Union[ProbeResult, _Mapping]]] = ...) -> None: ...
+    top_k_capped: bool
+    def __init__(self, results: _Optional[_Iterable[_Union[ProbeResult, _Mapping]]] = ..., top_k_capped: _Optional[bool] = ...) -> None: ...
 
 class DeleteRequest(_message.Message):
     __slots__ = ("collection", "subject_id", "purpose")
