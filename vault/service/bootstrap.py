@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,6 +62,10 @@ class VaultServices:
     core: VaultCore
     key_admin: KeyOps
     compliance: ComplianceApi | None = None
+    #: Registers a callback run whenever readiness changes without the key service
+    #: being asked (the encryption worker pool breaking or healing), so health can
+    #: publish it at once instead of at its next periodic refresh.
+    watch_readiness: Callable[[Callable[[], None]], None] | None = None
 
 
 def _prepare_data_dir(path: Path) -> Path:
@@ -136,7 +140,9 @@ def open_vault_services(settings: ServeSettings) -> Iterator[VaultServices]:
             pseudonym_key=pseudonym_key,
             data_keys=data_keys,
             transform_seeds=VaultSeedSource(store, keys),
-            key_service_available=keys.is_available,
+            # Serving needs the key service and a working encryption pool: while
+            # the pool replaces a dead worker, enrolment and erasure fail fast.
+            key_service_available=lambda: keyset.workers_ready() and keys.is_available(),
         )
         key_admin = KeyOps(
             store=store, keys=keys, data_keys=data_keys, audit=audit, keyset_params=params
@@ -148,7 +154,13 @@ def open_vault_services(settings: ServeSettings) -> Iterator[VaultServices]:
         retention.start()
         stack.callback(retention.stop)
         log.info("vault ready: data in %s, key service at %s", data_dir, keys.addr)
-        yield VaultServices(core=core, key_admin=key_admin, compliance=core)
+        workers = keyset.workers
+        yield VaultServices(
+            core=core,
+            key_admin=key_admin,
+            compliance=core,
+            watch_readiness=None if workers is None else workers.watch,
+        )
 
 
 def run_fsck(settings: ServeSettings, *, with_keys: bool = True) -> FsckReport:

@@ -86,8 +86,10 @@ class VaultHealth(health.HealthServicer):
             if serving != self._serving:
                 _log.info("vault is %s", "SERVING" if serving else "NOT_SERVING")
                 self._serving = serving
-            for name in self._names:
-                self.set(name, _SERVING if serving else _NOT_SERVING)
+                # Only changes are published: every set() is one message to every
+                # watcher, and Watch promises changes, not a heartbeat.
+                for name in self._names:
+                    self.set(name, _SERVING if serving else _NOT_SERVING)
         return serving
 
     def Check(self, request: Any, context: Any) -> Any:
