@@ -84,10 +84,14 @@ def open_vault(settings: ServeSettings) -> Iterator[VaultCore]:
 
 
 def _open_key_service(
-    settings: ServeSettings, data_dir: Path, stack: ExitStack
+    settings: ServeSettings,
+    data_dir: Path,
+    stack: ExitStack,
+    embedded_started: list[EmbeddedOpenBao] | None = None,
 ) -> HcVaultKeyService:
     """The configured Vault, or the embedded OpenBao started for ``data_dir``;
-    ``stack`` closes (and stops) what this opened."""
+    ``stack`` closes (and stops) what this opened; an embedded server is also
+    appended to ``embedded_started``."""
     vault_addr = settings.vault_addr or os.environ.get("VAULT_ADDR")
     if vault_addr:
         addr, login = vault_addr, _vault_login(settings)
@@ -96,6 +100,8 @@ def _open_key_service(
         addr, token = embedded.start()
         login = TokenLogin(token)
         stack.callback(embedded.stop)
+        if embedded_started is not None:
+            embedded_started.append(embedded)
     keys = HcVaultKeyService(
         addr=addr,
         login=login,
@@ -114,7 +120,8 @@ def open_vault_services(settings: ServeSettings) -> Iterator[VaultServices]:
     """Start every component for ``settings`` and yield the core and key operations."""
     data_dir = _prepare_data_dir(settings.data_dir)
     with ExitStack() as stack:
-        keys = _open_key_service(settings, data_dir, stack)
+        embedded: list[EmbeddedOpenBao] = []
+        keys = _open_key_service(settings, data_dir, stack, embedded)
         keys.ensure_transit()
         store = SqliteTemplateStore(data_dir / "vault.db")
         stack.callback(store.close)
@@ -131,6 +138,8 @@ def open_vault_services(settings: ServeSettings) -> Iterator[VaultServices]:
         pseudonym_key = load_or_create_pseudonym_key(store, keys)
         # After the fork above: renewal is a thread, and threads do not survive fork().
         keys.start_token_renewal()
+        for server in embedded:  # a thread too: restarts a killed server and unseals it
+            server.supervise()
         # Collection DEKs are unwrapped here, once; blocks that fail to open stop start-up.
         data_keys = CollectionDataKeys(store, keys)
         core = CompliantVault(
