@@ -46,6 +46,8 @@ _PR_SET_PDEATHSIG: Final = 1
 _START_TIMEOUT: Final = 60.0
 _MAX_BACKOFF: Final = 5.0
 _REAP_SECONDS: Final = 5.0
+#: How often an idle host checks that its workers are alive.
+_LIVENESS_SECONDS: Final = 0.5
 _INHERITED: CkksKeySet | None = None
 
 
@@ -126,6 +128,7 @@ class _Host:
         self._wake_r, self._wake_w = os.pipe()
         self._broken = False
         self._executor: ProcessPoolExecutor | None = None
+        self._workers: list[int] = []
 
     def send(self, message: tuple[Any, ...]) -> None:
         try:
@@ -162,23 +165,29 @@ class _Host:
                 continue
             with self._state_lock:
                 self._executor, self._broken = executor, False
-            self.send(("ready", _children_of(os.getpid())))
+            self._workers = _children_of(os.getpid())
+            self.send(("ready", self._workers))
             return
 
     def encrypt(self, job: int, values: np.ndarray, scale: float) -> None:
-        with self._state_lock:
-            executor = None if self._broken else self._executor
-        if executor is None:
-            self.send(("failed", job, "the encryption worker pool is being replaced"))
-            return
         slices = split_rows(len(values), self._processes)
+        # A pool found broken before any of this job ran (a worker died while idle)
+        # is replaced first: the job itself lost nothing, so it need not fail.
+        for attempt in range(2):
+            with self._state_lock:
+                executor = None if self._broken else self._executor
+            try:
+                if executor is None:
+                    raise BrokenProcessPool("the pool is being replaced")
+                futures = [executor.submit(_encrypt, values[part], scale) for part in slices]
+                break
+            except BrokenProcessPool:
+                self.mark_broken()
+                if attempt:
+                    self.send(("failed", job, "the encryption worker pool is being replaced"))
+                    return
+                self.rebuild()
         gather = _Gather(self, job, len(slices))
-        try:
-            futures = [executor.submit(_encrypt, values[part], scale) for part in slices]
-        except BrokenProcessPool:
-            self.mark_broken()
-            self.send(("failed", job, "an encryption worker process died"))
-            return
         for index, future in enumerate(futures):
             future.add_done_callback(functools.partial(gather.part_done, index))
 
@@ -193,9 +202,12 @@ class _Host:
     def serve(self) -> None:
         self.build()
         while True:
-            ready = wait([self._conn, self._wake_r])
-            if self._wake_r in ready:
-                os.read(self._wake_r, 64)
+            ready = wait([self._conn, self._wake_r], timeout=_LIVENESS_SECONDS)
+            if not ready and not all(_is_live_child(pid) for pid in self._workers):
+                self.mark_broken()  # a worker died while idle: replace it now
+            if self._wake_r in ready or self._broken:
+                if self._wake_r in ready:
+                    os.read(self._wake_r, 64)
                 if self._broken:
                     self.rebuild()
             if self._conn in ready:
@@ -207,6 +219,15 @@ class _Host:
                     return
                 if message[0] == "encrypt":
                     self.encrypt(*message[1:])
+
+
+def _is_live_child(pid: int) -> bool:
+    """True while ``pid`` is our child and not a zombie."""
+    try:
+        fields = open(f"/proc/{pid}/stat", encoding="ascii").read().rsplit(")", 1)[1].split()  # noqa: SIM115
+    except OSError:
+        return not sys.platform.startswith("linux")  # no /proc: rely on the executor
+    return fields[0] not in ("Z", "X") and int(fields[1]) == os.getpid()
 
 
 def _children_of(pid: int) -> list[int]:

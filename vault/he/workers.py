@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import enum
+import gc
 import itertools
 import logging
 import multiprocessing
@@ -84,6 +85,11 @@ class HeWorkers:
         self._keyset = keyset  # for in-process encryption once the host is lost
         self._state = PoolState.DEGRADED
         ours, theirs = multiprocessing.Pipe(duplex=True)
+        # Everything the host inherits is frozen out of its garbage collector: a
+        # TenSEAL context destroyed there would join pool threads that were not
+        # forked with it (a segfault, seen in tests). Garbage is collected here.
+        gc.collect()
+        gc.freeze()
         pid = os.fork()
         if pid == 0:  # the host; never returns into the service's code
             status = 1
@@ -92,6 +98,7 @@ class HeWorkers:
                 status = run_host(theirs, processes, owner=self._owner)
             finally:
                 os._exit(status)
+        gc.unfreeze()
         theirs.close()
         self._host_pid: int | None = pid
         self._conn = ours
