@@ -29,6 +29,7 @@ def _watch(channel: grpc.Channel, service: str = "") -> tuple[queue.Queue, grpc.
         try:
             for response in stream:
                 statuses.put(response.status)
+            statuses.put("END")
         except grpc.RpcError as error:
             statuses.put(error.code())
 
@@ -76,14 +77,15 @@ def test_watchers_do_not_take_the_rpc_threads(live: tuple[FakeVault, Served]) ->
 
 
 def test_watch_ends_with_not_serving_on_shutdown() -> None:
-    """Closing health (server shutdown) sends NOT_SERVING to every watcher."""
+    """Closing health (server shutdown) sends NOT_SERVING to every watcher, then ends
+    the stream, so open watchers do not hold shutdown for the grace period."""
     fake = FakeVault()
     with (
         served(fake, health_interval=60.0) as running,
         grpc.insecure_channel(running.target) as channel,
     ):
-        statuses, stream = _watch(channel)
+        statuses, _ = _watch(channel)
         assert statuses.get(timeout=10) == SERVING
         running.health.close()
         assert statuses.get(timeout=10) == NOT_SERVING
-        stream.cancel()
+        assert statuses.get(timeout=10) == "END"

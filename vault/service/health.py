@@ -66,6 +66,8 @@ class VaultHealth(health.HealthServicer):
         self._stop = threading.Event()
         self._serving: bool | None = None
         self._refresh_lock = threading.Lock()
+        self._watchers: set[Any] = set()
+        self._watchers_lock = threading.Lock()
         self.refresh()
         self._thread = threading.Thread(target=self._loop, name="biovault-health", daemon=True)
         self._thread.start()
@@ -101,7 +103,16 @@ class VaultHealth(health.HealthServicer):
         """The standard watch: the current status, then every change, until the
         caller hangs up; a request that does not parse is INVALID_ARGUMENT."""
         _refuse_malformed(request, context)
-        return super().Watch(request, context, send_response_callback)
+        watcher = super().Watch(request, context, send_response_callback)
+        if watcher is not None:  # the blocking form: a generator we can end on close()
+            with self._watchers_lock:
+                self._watchers.add(watcher)
+            context.add_callback(lambda: self._forget(watcher))
+        return watcher
+
+    def _forget(self, watcher: Any) -> None:
+        with self._watchers_lock:
+            self._watchers.discard(watcher)
 
     @property
     def serving(self) -> bool:
@@ -112,10 +123,14 @@ class VaultHealth(health.HealthServicer):
         """Report NOT_SERVING from now on and stop the background thread."""
         self._stop.set()
         self.enter_graceful_shutdown()
+        # Every watcher has been sent NOT_SERVING; now end their streams, or they
+        # would hold the server's shutdown for the whole grace period.
+        with self._watchers_lock:
+            watchers, self._watchers = list(self._watchers), set()
+        for watcher in watchers:
+            watcher.close()
         if self._thread is not threading.current_thread():
             self._thread.join(timeout=max(self._interval, 1.0) + 1.0)
-        # Watch streams end when the server stops (each sends its final message);
-        # their threads are not waited for here.
         self._watch_pool.shutdown(wait=False)
 
     def _loop(self) -> None:
