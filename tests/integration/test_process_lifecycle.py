@@ -156,7 +156,11 @@ def test_a_group_sigterm_ends_serve_gracefully(tmp_path: Path) -> None:
         assert service.process is not None
         left_behind = _descendants(service.process.pid)
         _encryption_workers(service)  # the pool exists
+        statuses, channel = _watch(service.target)  # a client-side health checker
+        assert statuses.get(timeout=10) == "SERVING"
         elapsed = _group_sigterm_twice(service)
+        assert statuses.get(timeout=10) == "NOT_SERVING"  # told before the stream ended
+        channel.close()
     finally:
         service.stop(timeout=5)
     print(f"group SIGTERM x2 -> exit 0 in {elapsed:.2f} s")
