@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vault.errors import EncryptionUnavailable
+from vault.errors import EncryptionUnavailable, VaultError
 from vault.he.keyset import CkksKeySet
 from vault.he.workers import HeWorkers, PoolState
 
@@ -112,3 +112,15 @@ def test_close_ends_host_and_workers_even_after_stray_sigterms(pool) -> None:  #
     keyset.stop_workers()
     assert time.monotonic() - started < 30  # a correctness bound: it returns
     assert _eventually(lambda: not any(_alive(pid) for pid in everyone), timeout=10)
+
+
+def test_a_fault_inside_a_worker_is_not_reported_as_an_outage(pool) -> None:  # type: ignore[no-untyped-def]
+    """An exception in the encryption is a plain VaultError; the pool stays READY."""
+    keyset, workers, states = pool
+    wrong = np.zeros((40, keyset.params.poly_modulus_degree + 1))
+    with pytest.raises(VaultError) as caught:
+        keyset.encrypt_coefficients(wrong, SCALE)
+    assert not isinstance(caught.value, EncryptionUnavailable)
+    assert workers.state is PoolState.READY and not states
+    values = _rows(keyset, 40)
+    assert _decrypts(keyset, values, keyset.encrypt_coefficients(values, SCALE))

@@ -7,16 +7,17 @@ fork start method), hands them coefficient rows and returns their ciphertexts.
 When a worker dies the executor fails every call it held with
 ``BrokenProcessPool``; the host reports that, shuts the broken executor down
 (joining its threads) and forks a new one. Each such fork therefore happens in a
-process with exactly one thread, which is what makes replacing workers safe: a
-fork from the multi-threaded service could copy a lock (SEAL's memory pool, the
-allocator, gRPC's internals) held by another thread into a child that then
-deadlocks on it.
+process with exactly one thread (the host was forked without the service's
+threads, and the broken executor's are joined first), which is what makes
+replacing workers safe: a fork from the multi-threaded service could copy a lock
+(SEAL's memory pool, the allocator, gRPC's internals) held by another thread into
+a child that then deadlocks on it.
 
 Messages (tuples over one duplex pipe):
 
 * service -> host: ``("encrypt", job, values, scale)``, ``("stop",)``
 * host -> service: ``("ready", pids)``, ``("degraded", reason)``,
-  ``("done", job, residues)``, ``("failed", job, reason)``
+  ``("done", job, residues)``, ``("failed", job, reason, retryable)``
 """
 
 from __future__ import annotations
@@ -114,9 +115,10 @@ class _Gather:
             return
         if isinstance(error, BrokenProcessPool):
             self._host.mark_broken()
-            self._host.send(("failed", self._job, "an encryption worker process died"))
+            self._host.send(("failed", self._job, "an encryption worker process died", True))
         else:
-            self._host.send(("failed", self._job, f"encryption failed: {type(error).__name__}"))
+            reason = f"encryption failed in a worker: {type(error).__name__}"
+            self._host.send(("failed", self._job, reason, False))
 
 
 class _Host:
@@ -184,7 +186,7 @@ class _Host:
             except BrokenProcessPool:
                 self.mark_broken()
                 if attempt:
-                    self.send(("failed", job, "the encryption worker pool is being replaced"))
+                    self.send(("failed", job, "the encryption worker pool is being replaced", True))
                     return
                 self.rebuild()
         gather = _Gather(self, job, len(slices))

@@ -5,15 +5,18 @@ they inherit it in memory and no key bytes ever cross a pipe, a file or a pickle
 Only coefficient rows go in and ciphertext residues come out.
 
 Replacing a dead worker needs a new fork, and forking the running service is not
-safe: its gRPC, health and renewal threads may hold a lock (SEAL's memory pool,
-the allocator) that the child would then wait on forever. So at start-up, while
-the service is still single-threaded, we fork one *host* process
-(:mod:`vault.he._workerhost`). The host keeps a ``ProcessPoolExecutor`` of forked
-workers and replaces a broken one from its own single thread. Alternatives
+safe: its RPC threads run SEAL (decryption) and gRPC, and may hold a lock (SEAL's
+memory pool, the allocator, gRPC's internals) that the child would then wait on
+forever. So at start-up, before any thread of the service's own exists (only the
+idle pools of TenSEAL and OpenBLAS, which hold no lock while idle and which the
+workers never use), we fork one *host* process (:mod:`vault.he._workerhost`). It
+keeps a ``ProcessPoolExecutor`` of forked workers and replaces a broken pool from
+its one thread, after joining the broken executor's threads. Alternatives
 considered: ``forkserver``/``spawn`` start fresh interpreters, so the key set
 would have to be sent to them; forking replacements from the service risks the
 deadlock above. The price of the host is one more pipe hop per job (rows in,
-ciphertexts out); docs/operations.md records its measured cost.
+ciphertexts out): 1.05-1.16x the former ``multiprocessing.Pool``'s time for 512
+ciphertexts, measured side by side (docs/operations.md).
 
 States seen by the service: READY; DEGRADED while the host replaces a broken
 pool (calls fail at once with :class:`~vault.errors.EncryptionUnavailable`);
@@ -39,7 +42,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 
-from vault.errors import EncryptionUnavailable
+from vault.errors import EncryptionUnavailable, VaultError
 from vault.he._workerhost import run_host, set_inherited_keyset
 
 if TYPE_CHECKING:
@@ -182,8 +185,10 @@ class HeWorkers:
             if future is not None:
                 if kind == "done":
                     future.set_result(message[2])
-                else:
+                elif message[3]:  # retryable: the pool lost a worker
                     future.set_exception(EncryptionUnavailable(message[2]))
+                else:  # a fault in the encryption itself: retrying cannot help
+                    future.set_exception(VaultError(message[2]))
             return False
         with self._lock:
             if self._state is PoolState.CLOSED:
