@@ -116,6 +116,19 @@ def _wait_for_log(path: Path, text: str, *, after: int, timeout: float = 120.0) 
         time.sleep(0.02)
 
 
+def _cpu_ticks(pid: int) -> int:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])  # utime + stime
+
+
+def _wait_until_busy(pid: int, ticks: int = 5, timeout: float = 60.0) -> None:
+    """Return once the idle process ``pid`` has used ``ticks`` more CPU ticks."""
+    start, deadline = _cpu_ticks(pid), time.monotonic() + timeout
+    while _cpu_ticks(pid) - start < ticks:
+        assert time.monotonic() < deadline, f"worker {pid} never started working"
+        time.sleep(0.005)
+
+
 def _group_sigterm_twice(service: ServiceProcess) -> float:
     """SIGTERM the process group and every descendant (what a cgroup kill reaches),
     again 0.3 s later; return the seconds until serve exited."""
@@ -201,8 +214,9 @@ def test_a_killed_worker_fails_one_call_and_the_pool_heals(tmp_path: Path, openb
         caller = threading.Thread(target=enrol)
         caller.start()
         _wait_for_log(service.log_path, "encrypting block 1/", after=mark)
-        time.sleep(0.3)  # inside the first block's encryption
-        os.kill(min(workers), signal.SIGKILL)
+        victim = min(workers)
+        _wait_until_busy(victim)  # killed while it encrypts, not between two calls
+        os.kill(victim, signal.SIGKILL)
         caller.join(timeout=120)
         assert not caller.is_alive(), "the enrol hung after a worker died"
         assert len(outcome) == 1 and isinstance(outcome[0], ClientError), outcome
