@@ -105,10 +105,14 @@ class HeWorkers:
         theirs.close()
         self._host_pid: int | None = pid
         self._conn = ours
-        if not ours.poll(_START_SECONDS):
+        try:
+            if not ours.poll(_START_SECONDS):
+                raise EOFError
+            self._apply(ours.recv())
+        except (EOFError, OSError):
             self._stop_host()
-            raise EncryptionUnavailable("the encryption workers did not start")
-        self._apply(ours.recv())
+            ours.close()
+            raise EncryptionUnavailable("the encryption workers did not start") from None
         # Started after the fork above: the host must be forked single-threaded.
         self._reader = threading.Thread(target=self._read, name="biovault-he-pool", daemon=True)
         self._reader.start()
