@@ -34,6 +34,7 @@ import time
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from multiprocessing.connection import Connection, wait
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
@@ -226,7 +227,7 @@ class _Host:
 def _is_live_child(pid: int) -> bool:
     """True while ``pid`` is our child and not a zombie."""
     try:
-        fields = open(f"/proc/{pid}/stat", encoding="ascii").read().rsplit(")", 1)[1].split()  # noqa: SIM115
+        fields = Path(f"/proc/{pid}/stat").read_text(encoding="ascii").rsplit(")", 1)[1].split()
     except OSError:
         return not sys.platform.startswith("linux")  # no /proc: rely on the executor
     return fields[0] not in ("Z", "X") and int(fields[1]) == os.getpid()
@@ -235,9 +236,7 @@ def _is_live_child(pid: int) -> bool:
 def _children_of(pid: int) -> list[int]:
     """Live child pids of ``pid`` (Linux /proc; empty elsewhere)."""
     try:
-        text = (
-            open(f"/proc/{pid}/task/{pid}/children", encoding="ascii").read()  # noqa: SIM115
-        )
+        text = Path(f"/proc/{pid}/task/{pid}/children").read_text(encoding="ascii")
     except OSError:
         return []
     return [int(word) for word in text.split()]
