@@ -13,6 +13,7 @@ __all__ = [
     "AlreadyExists",
     "ConfigurationError",
     "DeadlineExceeded",
+    "EncryptionUnavailable",
     "FailedPrecondition",
     "IntegrityError",
     "InvalidArgument",
@@ -83,6 +84,10 @@ class WrappedKeyRejected(KeyServiceError):
     Kept apart from other refusals (such as permission denied) so that envelope code
     can report stored data that fails authentication as an :class:`IntegrityError`.
     """
+
+
+class EncryptionUnavailable(VaultError):
+    """The encryption worker pool lost a worker (or is being rebuilt); retry shortly."""
 
 
 class IntegrityError(VaultError):

@@ -48,9 +48,12 @@ class ServiceProcess:
         token: str | None,
         extra_args: Sequence[str] = (),
         tls: ClientTls | None = None,
+        own_process_group: bool = False,
     ) -> None:
         self.tls = tls  # what the readiness poll connects with (serve's TLS flags go in extra_args)
         self.data_dir = data_dir
+        # Like a systemd unit or a shell job: signals can then go to the whole group.
+        self.own_process_group = own_process_group
         self.extra_args = tuple(extra_args)
         self.log_path = log_path
         self.port = free_loopback_port()
@@ -79,6 +82,7 @@ class ServiceProcess:
             stdout=log,
             stderr=subprocess.STDOUT,
             env=self.env,
+            process_group=0 if self.own_process_group else None,
         )
         log.close()
         deadline = time.monotonic() + timeout

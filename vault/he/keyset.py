@@ -33,7 +33,7 @@ from vault.he.sealformat import (
     parse_plaintext,
     write_ciphertext,
 )
-from vault.he.workers import HeWorkers
+from vault.he.workers import HeWorkers, PoolState
 
 __all__ = ["CkksKeySet"]
 
@@ -167,6 +167,15 @@ class CkksKeySet:
         """Fork ``processes`` workers that inherit this key set (call before threads start)."""
         if processes > 1 and self._workers is None:
             self._workers = HeWorkers(self, processes)
+
+    @property
+    def workers(self) -> HeWorkers | None:
+        """The worker pool, if :meth:`start_workers` started one."""
+        return self._workers
+
+    def workers_ready(self) -> bool:
+        """False while the worker pool is broken, being replaced or lost."""
+        return self._workers is None or self._workers.state is PoolState.READY
 
     def stop_workers(self) -> None:
         if self._workers is not None:

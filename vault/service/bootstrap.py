@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,6 +62,10 @@ class VaultServices:
     core: VaultCore
     key_admin: KeyOps
     compliance: ComplianceApi | None = None
+    #: Registers a callback run whenever readiness changes without the key service
+    #: being asked (the encryption worker pool breaking or healing), so health can
+    #: publish it at once instead of at its next periodic refresh.
+    watch_readiness: Callable[[Callable[[], None]], None] | None = None
 
 
 def _prepare_data_dir(path: Path) -> Path:
@@ -80,10 +84,14 @@ def open_vault(settings: ServeSettings) -> Iterator[VaultCore]:
 
 
 def _open_key_service(
-    settings: ServeSettings, data_dir: Path, stack: ExitStack
+    settings: ServeSettings,
+    data_dir: Path,
+    stack: ExitStack,
+    embedded_started: list[EmbeddedOpenBao] | None = None,
 ) -> HcVaultKeyService:
     """The configured Vault, or the embedded OpenBao started for ``data_dir``;
-    ``stack`` closes (and stops) what this opened."""
+    ``stack`` closes (and stops) what this opened; an embedded server is also
+    appended to ``embedded_started``."""
     vault_addr = settings.vault_addr or os.environ.get("VAULT_ADDR")
     if vault_addr:
         addr, login = vault_addr, _vault_login(settings)
@@ -92,6 +100,8 @@ def _open_key_service(
         addr, token = embedded.start()
         login = TokenLogin(token)
         stack.callback(embedded.stop)
+        if embedded_started is not None:
+            embedded_started.append(embedded)
     keys = HcVaultKeyService(
         addr=addr,
         login=login,
@@ -110,7 +120,8 @@ def open_vault_services(settings: ServeSettings) -> Iterator[VaultServices]:
     """Start every component for ``settings`` and yield the core and key operations."""
     data_dir = _prepare_data_dir(settings.data_dir)
     with ExitStack() as stack:
-        keys = _open_key_service(settings, data_dir, stack)
+        embedded: list[EmbeddedOpenBao] = []
+        keys = _open_key_service(settings, data_dir, stack, embedded)
         keys.ensure_transit()
         store = SqliteTemplateStore(data_dir / "vault.db")
         stack.callback(store.close)
@@ -127,6 +138,8 @@ def open_vault_services(settings: ServeSettings) -> Iterator[VaultServices]:
         pseudonym_key = load_or_create_pseudonym_key(store, keys)
         # After the fork above: renewal is a thread, and threads do not survive fork().
         keys.start_token_renewal()
+        for server in embedded:  # a thread too: restarts a killed server and unseals it
+            server.supervise()
         # Collection DEKs are unwrapped here, once; blocks that fail to open stop start-up.
         data_keys = CollectionDataKeys(store, keys)
         core = CompliantVault(
@@ -136,7 +149,9 @@ def open_vault_services(settings: ServeSettings) -> Iterator[VaultServices]:
             pseudonym_key=pseudonym_key,
             data_keys=data_keys,
             transform_seeds=VaultSeedSource(store, keys),
-            key_service_available=keys.is_available,
+            # Serving needs the key service and a working encryption pool: while
+            # the pool replaces a dead worker, enrolment and erasure fail fast.
+            key_service_available=lambda: keyset.workers_ready() and keys.is_available(),
         )
         key_admin = KeyOps(
             store=store, keys=keys, data_keys=data_keys, audit=audit, keyset_params=params
@@ -148,7 +163,13 @@ def open_vault_services(settings: ServeSettings) -> Iterator[VaultServices]:
         retention.start()
         stack.callback(retention.stop)
         log.info("vault ready: data in %s, key service at %s", data_dir, keys.addr)
-        yield VaultServices(core=core, key_admin=key_admin, compliance=core)
+        workers = keyset.workers
+        yield VaultServices(
+            core=core,
+            key_admin=key_admin,
+            compliance=core,
+            watch_readiness=None if workers is None else workers.watch,
+        )
 
 
 def run_fsck(settings: ServeSettings, *, with_keys: bool = True) -> FsckReport:

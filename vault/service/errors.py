@@ -49,6 +49,7 @@ STATUS_BY_ERROR: Final[tuple[tuple[type[errors.VaultError], grpc.StatusCode], ..
     (errors.KeyServiceError, grpc.StatusCode.UNAVAILABLE),  # includes KeyServiceUnavailable
     (errors.IntegrityError, grpc.StatusCode.DATA_LOSS),
     (errors.StorageError, grpc.StatusCode.UNAVAILABLE),
+    (errors.EncryptionUnavailable, grpc.StatusCode.UNAVAILABLE),
 )
 
 INTERNAL_DETAILS: Final = "internal error; the service logged the incident"

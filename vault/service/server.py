@@ -198,6 +198,9 @@ def run(
             metrics=metrics,
         )
         health_ref.append(health_servicer)
+        watch_readiness = getattr(services, "watch_readiness", None)
+        if watch_readiness is not None:
+            watch_readiness(health_servicer.refresh)
         if settings.metrics_listen:
             exporter.callback(serve_metrics(settings.metrics_listen, metrics))
             _log.info("metrics on http://%s/metrics", settings.metrics_listen)

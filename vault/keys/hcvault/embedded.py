@@ -15,12 +15,20 @@ Layout under ``<data_dir>/openbao`` (mode 0700)::
     init.json     unseal key + root token (0600, written atomically)
     raft/         OpenBao storage
     openbao.log   the server's output
+
+:meth:`EmbeddedOpenBao.supervise` keeps the server up: when it exits without
+being asked to (killed, crashed, OOM), a supervisor thread reaps it (no zombie),
+starts it again from the same storage and unseals it, with exponential backoff
+while restarts keep failing. The service's key client simply finds Vault
+available again, and health returns to SERVING, without a service restart.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import subprocess
+import threading
 import time
 from pathlib import Path
 from types import TracebackType
@@ -29,7 +37,7 @@ from typing import Any
 import hvac
 import requests
 
-from vault.errors import ConfigurationError, KeyServiceUnavailable
+from vault.errors import ConfigurationError, KeyServiceUnavailable, VaultError
 from vault.keys.hcvault._devstate import LOOPBACK, DevPorts, InitSecrets, render_config
 from vault.keys.hcvault._errors import translated_errors
 from vault.keys.hcvault.binary import find_bao_binary
@@ -43,6 +51,8 @@ logger = logging.getLogger("vault.keys.embedded")
 _NODE_ID = "biovault-dev"
 _POLL_SECONDS = 0.1
 _POLL_TIMEOUT = 2.0
+#: A server that lived this long counts as healthy: the next crash restarts at once.
+_STABLE_SECONDS = 30.0
 # Environment variables that would silently override the generated config.
 _OVERRIDE_PREFIXES = ("VAULT_", "BAO_")
 
@@ -86,6 +96,11 @@ class EmbeddedOpenBao:
         self._child: Any = None
         self._addr: str | None = None
         self._token: str | None = None
+        # Guards the child handle between start/stop and the supervisor thread.
+        self._lock = threading.RLock()
+        self._stopping = threading.Event()
+        self._supervisor: threading.Thread | None = None
+        self.restarts = 0
 
     @property
     def home(self) -> Path:
@@ -127,6 +142,10 @@ class EmbeddedOpenBao:
                 ``bao`` binary is missing.
             KeyServiceUnavailable: The server exited or did not become active in time.
         """
+        self._stopping.clear()
+        return self._start()
+
+    def _start(self) -> tuple[str, str]:
         if self._child is not None and self._child.poll() is None:
             return self.addr, self.token
         logger.info("starting embedded OpenBao (development only) in %s", self._home)
@@ -155,13 +174,18 @@ class EmbeddedOpenBao:
         env = {k: v for k, v in os.environ.items() if not k.startswith(_OVERRIDE_PREFIXES)}
         self._addr = f"http://{LOOPBACK}:{ports.api}"
         try:
-            self._child = start_tied_child(argv, log_path=self.log_path, env=env)
+            child = start_tied_child(argv, log_path=self.log_path, env=env)
         except OSError as e:
             raise ConfigurationError(f"cannot run {argv[0]}: {e.strerror}") from e
+        with self._lock:
+            if self._stopping.is_set():  # stop() ran while a restart was starting
+                stop_child(child, grace_seconds=10.0)
+                raise KeyServiceUnavailable("the embedded OpenBao is stopping")
+            self._child = child
         try:
             self._token = self._bring_up(started + self._startup_timeout)
         except BaseException:
-            self.stop()
+            self._stop_child()
             raise
         logger.info(
             "embedded OpenBao ready at %s in %.1f s (development only)",
@@ -171,13 +195,88 @@ class EmbeddedOpenBao:
         return self._addr, self._token
 
     def stop(self) -> None:
-        """SIGTERM the server, SIGKILL it if it lingers; safe to call repeatedly."""
-        child, self._child, self._token = self._child, None, None
+        """SIGTERM the server, SIGKILL it if it lingers; safe to call repeatedly.
+
+        Also ends supervision: the server is stopped before the supervisor thread
+        ends, because a server it restarted dies with that thread.
+        """
+        self._stopping.set()
+        self._stop_child()
+        supervisor, self._supervisor = self._supervisor, None
+        if supervisor is not None and supervisor is not threading.current_thread():
+            supervisor.join(timeout=30.0)
+            self._stop_child()  # one it started while we were stopping the last
+
+    def supervise(self, *, backoff: float = 1.0, max_backoff: float = 30.0) -> None:
+        """Restart the server whenever it exits on its own, until :meth:`stop`.
+
+        Call after :meth:`start`, once the process may have threads: the supervisor
+        is one, and servers it restarts are tied to it (they die with it).
+
+        Args:
+            backoff: Seconds before retrying a failed restart (doubles each time).
+            max_backoff: Longest wait between two restart attempts.
+        """
+        if self._supervisor is not None or self._stopping.is_set():
+            return
+        self._supervisor = threading.Thread(
+            target=self._supervise,
+            args=(backoff, max_backoff),
+            name="biovault-openbao-supervisor",
+            daemon=True,
+        )
+        self._supervisor.start()
+
+    def _stop_child(self) -> None:
+        with self._lock:
+            child, self._child, self._token = self._child, None, None
         if child is None:
             return
         if child.poll() is None:
             logger.info("stopping embedded OpenBao (pid %d)", child.pid)
         stop_child(child, grace_seconds=10.0)
+
+    def _supervise(self, backoff: float, max_backoff: float) -> None:
+        delay, up_since = backoff, time.monotonic()
+        while not self._stopping.is_set():
+            with self._lock:
+                child = self._child
+            if child is not None:
+                try:
+                    status = child.wait(timeout=0.5)  # also reaps it: no zombie
+                except subprocess.TimeoutExpired:
+                    continue
+                if self._stopping.is_set():
+                    return
+                logger.error(
+                    "embedded OpenBao (pid %d) exited with status %s; restarting it",
+                    child.pid,
+                    status,
+                )
+                with self._lock:
+                    if self._child is child:
+                        self._child, self._token = None, None
+                if time.monotonic() - up_since >= _STABLE_SECONDS:
+                    delay = backoff  # it had been fine for a while: restart at once
+                elif self._stopping.wait(delay):
+                    return
+                else:
+                    delay = min(2 * delay, max_backoff)
+            try:
+                self._start()
+            except (VaultError, OSError) as error:  # every failure is retried, never fatal
+                if self._stopping.is_set():
+                    return
+                logger.error(
+                    "embedded OpenBao restart failed: %s; retrying in %.0f s", error, delay
+                )
+                if self._stopping.wait(delay):
+                    return
+                delay = min(2 * delay, max_backoff)
+                continue
+            self.restarts += 1
+            up_since = time.monotonic()
+            logger.info("embedded OpenBao restarted and unsealed (restart %d)", self.restarts)
 
     def __enter__(self) -> EmbeddedOpenBao:
         self.start()
@@ -251,6 +350,8 @@ class EmbeddedOpenBao:
 
     def _wait_for(self, client: Any, deadline: float, what: str, ready: Any) -> dict[str, Any]:
         while True:
+            if self._stopping.is_set():
+                raise KeyServiceUnavailable("the embedded OpenBao is stopping")
             code = self._child.poll() if self._child is not None else None
             if code is not None:
                 raise KeyServiceUnavailable(
