@@ -13,7 +13,7 @@ import numpy as np
 
 from tests.support.service import ServiceProcess, run_cli
 from tests.support.synthetic import identities
-from vault.service.client import VaultClient
+from vault.client import VaultClient
 
 #: Correctness bounds (it must recover, and stop), not speed targets.
 RECOVERY_BOUND_SECONDS = 60.0

@@ -24,7 +24,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from tests.support.service import ServiceProcess, run_cli
 from tests.support.synthetic import identities
-from vault.service.client import ClientError, VaultClient
+from vault.client import ClientError, VaultClient
 
 PURPOSE = {"purpose": "access", "consent_ref": "c-1", "legal_basis": "consent"}
 #: A correctness bound (the service must end), not a speed target.
