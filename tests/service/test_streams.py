@@ -172,3 +172,26 @@ def test_stream_limits_refuse_nonsense(limits: dict[str, Any]) -> None:
     """Caps below one, a per-caller cap above the total, or no timeout are refused."""
     with pytest.raises(ConfigurationError):
         StreamLimits(**limits)
+
+
+def test_an_idle_reflection_stream_is_ended_quietly_after_the_idle_timeout(caplog) -> None:
+    """The client learns why; the server logs one warning, not a failing-handler traceback."""
+    release = threading.Event()
+    limits = StreamLimits(max_streams=1, per_caller=1, idle_timeout=0.5)
+    with served(_core(), workers=WORKERS, stream_limits=limits) as live:
+        channel = grpc.insecure_channel(live.target)
+        try:
+            stub = reflection_pb2_grpc.ServerReflectionStub(channel)
+            call = stub.ServerReflectionInfo(_idle(release), timeout=30)
+            deadline = time.monotonic() + 20
+            while not call.done() and time.monotonic() < deadline:
+                time.sleep(0.02)
+            code, details = _code_and_details(call)
+            time.sleep(0.2)  # let the handler thread finish and log whatever it logs
+        finally:
+            release.set()
+            channel.close()
+    assert code is grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert "ServerReflectionInfo: the stream sent nothing for 0.5 s" in details
+    assert "ended an idle ServerReflectionInfo stream" in caplog.text
+    assert "Exception iterating responses" not in caplog.text

@@ -26,6 +26,7 @@ from cryptography.x509.oid import NameOID
 
 from vault.errors import PermissionDenied, Unauthenticated, VaultError
 from vault.service.errors import to_rpc_status
+from vault.service.metrics import note_refusal
 from vault.service.ratelimit import RATE_LIMITED_RPCS, RateLimiter
 from vault.service.roles import OPEN, CertIdentity, Role, RoleMap, allowed_roles
 from vault.types import RequestContext
@@ -172,6 +173,7 @@ class AuthorizationInterceptor(grpc.ServerInterceptor):
                 # On loopback plaintext every connection is the one local admin.
                 self._limiter.take("local" if self._role_map is None else caller.name)
             except VaultError as limited:
+                note_refusal("rate_limit")  # told apart from lockouts in the metrics
                 status = to_rpc_status(limited, method=method)
                 context.abort(status.code, status.details)
 

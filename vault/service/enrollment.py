@@ -83,6 +83,10 @@ def collect_enrollment(
             _check_consistent(first, chunk, where)
         total_bytes += len(chunk.templates.data)
         if total_bytes > max_bytes:
+            # Imported here so the client side of this module stays free of prometheus.
+            from vault.service.metrics import note_refusal
+
+            note_refusal("enroll_too_large")
             raise ResourceExhausted(
                 f"enroll stream exceeds {max_bytes} bytes of templates; split it into several calls"
             )

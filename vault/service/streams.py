@@ -47,6 +47,7 @@ import grpc
 
 from vault.errors import ConfigurationError, ResourceExhausted
 from vault.service.errors import RpcStatus, to_rpc_status
+from vault.service.metrics import note_refusal
 
 __all__ = ["DEFAULT_STREAM_LIMITS", "HEALTH_CHECK", "CallScheduler", "StreamLimits"]
 
@@ -93,13 +94,14 @@ DEFAULT_STREAM_LIMITS: Final = StreamLimits()
 class _Stream:
     """One admitted stream: who holds it, and since when it waits for a message."""
 
-    __slots__ = ("caller", "context", "method", "waiting_since")
+    __slots__ = ("caller", "context", "expired", "method", "waiting_since")
 
     def __init__(self, caller: str, method: str, context: Any) -> None:
         self.caller = caller
         self.method = method
         self.context = context
         self.waiting_since: float | None = None
+        self.expired: ResourceExhausted | None = None
 
 
 class _IdleTracked:
@@ -116,6 +118,13 @@ class _IdleTracked:
         self._stream.waiting_since = time.monotonic()
         try:
             return next(self._requests)
+        except grpc.RpcError as ended:
+            if self._stream.expired is None:
+                raise
+            # Noted and raised here, in the call's own thread and context, so the
+            # handler's error boundary and the metrics see why the stream ended.
+            note_refusal("stream_idle")
+            raise self._stream.expired from ended
         finally:
             self._stream.waiting_since = None
 
@@ -199,6 +208,11 @@ class CallScheduler(grpc.ServerInterceptor):
                 stream, request = admitted(request, context)
                 try:
                     yield from behavior(request, context)
+                except ResourceExhausted:
+                    if stream.expired is None:
+                        raise
+                    # The client already has the status; ending quietly keeps gRPC
+                    # from logging the idle close as a failing handler.
                 finally:
                     self._release(stream)
 
@@ -238,6 +252,7 @@ class CallScheduler(grpc.ServerInterceptor):
                 self._start_watchdog()
                 return stream
         _log.warning("refused a %s stream for %s: stream limit", name, caller)
+        note_refusal("stream_limit")
         status = to_rpc_status(ResourceExhausted(refusal), method=method)
         context.abort(status.code, status.details)
         raise AssertionError("grpc.ServicerContext.abort returned")  # pragma: no cover
@@ -275,6 +290,11 @@ class CallScheduler(grpc.ServerInterceptor):
                 if s.waiting_since is not None and now - s.waiting_since >= timeout
             ]
             for stream in idle:
+                name = stream.method.rsplit("/", 1)[-1]
+                stream.expired = ResourceExhausted(
+                    f"{name}: the stream sent nothing for {timeout:g} s and was closed to free "
+                    "its slot; open it when the data is ready and send without pauses"
+                )
                 self._open.discard(stream)
                 left = self._per_caller[stream.caller] - 1
                 if left:
@@ -282,13 +302,10 @@ class CallScheduler(grpc.ServerInterceptor):
                 else:
                     del self._per_caller[stream.caller]
         for stream in idle:
+            assert stream.expired is not None
             name = stream.method.rsplit("/", 1)[-1]
             _log.warning("ended an idle %s stream of %s after %g s", name, stream.caller, timeout)
-            error = ResourceExhausted(
-                f"{name}: the stream sent nothing for {timeout:g} s and was closed to free "
-                "its slot; open it when the data is ready and send without pauses"
-            )
-            _end_call(stream.context, to_rpc_status(error, method=stream.method))
+            _end_call(stream.context, to_rpc_status(stream.expired, method=stream.method))
         return min(1.0, timeout / 4)
 
     def wait_closed(self, seconds: float) -> bool:
