@@ -5,18 +5,22 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from concurrent import futures
 from typing import Any
 
 import grpc
 import numpy as np
 import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2_grpc
+from prometheus_client import generate_latest
 
 from tests.service.fakes import FakeVault, served, unit_rows
 from vault.api.v1 import vault_pb2, vault_pb2_grpc
 from vault.errors import ConfigurationError
 from vault.service.codec import encode_templates
-from vault.service.streams import StreamLimits
+from vault.service.metrics import MetricsInterceptor, VaultMetrics
+from vault.service.streams import CallScheduler, StreamLimits
 from vault.types import CollectionSpec, ProtectionMode, RequestContext, VerifyResult
 
 DIM = 4
@@ -195,3 +199,55 @@ def test_an_idle_reflection_stream_is_ended_quietly_after_the_idle_timeout(caplo
     assert "ServerReflectionInfo: the stream sent nothing for 0.5 s" in details
     assert "ended an idle ServerReflectionInfo stream" in caplog.text
     assert "Exception iterating responses" not in caplog.text
+
+
+def _non_blocking_watch(request: Any, context: Any, send: Any) -> None:
+    """A Watch in gRPC's non-blocking style: answer through ``send`` and return at once.
+
+    (Not grpc_health's own servicer: in grpcio-health-checking 1.85 cancelling one of
+    its non-blocking watches while another sends deadlocks the server's polling
+    thread, with or without interceptors.)
+    """
+    send(health_pb2.HealthCheckResponse(status=health_pb2.HealthCheckResponse.SERVING))
+    send(None)  # ends the call with OK
+
+
+_non_blocking_watch.experimental_non_blocking = True  # type: ignore[attr-defined]
+
+
+def test_non_blocking_stream_handlers_pass_the_interceptors_and_hold_no_slot() -> None:
+    """Ten non-blocking Watch calls at once with one stream slot: none is refused."""
+    scheduler = CallScheduler(
+        StreamLimits(max_streams=1, per_caller=1), caller_of=lambda _context: "local"
+    )
+    metrics = VaultMetrics()
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=WORKERS),
+        interceptors=[MetricsInterceptor(metrics), scheduler],
+    )
+    handler = grpc.unary_stream_rpc_method_handler(
+        _non_blocking_watch,
+        request_deserializer=health_pb2.HealthCheckRequest.FromString,
+        response_serializer=health_pb2.HealthCheckResponse.SerializeToString,
+    )
+    server.add_generic_rpc_handlers(
+        (grpc.method_handlers_generic_handler("grpc.health.v1.Health", {"Watch": handler}),)
+    )
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+    try:
+        stub = health_pb2_grpc.HealthStub(channel)
+        watches = [stub.Watch(health_pb2.HealthCheckRequest(), timeout=10) for _ in range(10)]
+        answers = [[r.status for r in w] for w in watches]
+    finally:
+        channel.close()
+        server.stop(None).wait()
+        scheduler.close()
+    assert answers == [[health_pb2.HealthCheckResponse.SERVING]] * 10
+    assert scheduler.open_streams() == 0
+    text = generate_latest(metrics.registry).decode()
+    assert (
+        'biovault_requests_total{grpc_code="OK",grpc_method="Watch",'
+        'grpc_service="grpc.health.v1.Health",grpc_type="server_stream"} 10.0'
+    ) in text
