@@ -17,7 +17,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from vault.api.v1 import vault_pb2, vault_pb2_grpc
 from vault.service import codec
-from vault.service.enrollment import default_chunk_rows, enrollment_chunks
+from vault.service.enrollment import default_chunk_rows, enrollment_chunks, rows_metadata
 from vault.service.tls import ChannelClient, ClientTls
 from vault.types import CollectionInfo, CollectionSpec, DeleteResult, Match, VerifyResult
 
@@ -163,7 +163,11 @@ class VaultClient(ChannelClient):
         if first is None:
             return 0
         with translated_errors():
-            reply = self._stub.Enroll(_prepend(first, chunks), timeout=self._timeout)
+            reply = self._stub.Enroll(
+                _prepend(first, chunks),
+                timeout=self._timeout,
+                metadata=rows_metadata(len(subject_ids)),
+            )
         return int(reply.enrolled)
 
     def verify(

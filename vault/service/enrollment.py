@@ -3,6 +3,13 @@
 A large enrollment travels as a client stream of ``EnrollRequest`` chunks so no
 single message crosses the gRPC size limit; the servicer gathers the whole
 stream into one array and one id list so the core enrolls it all or nothing.
+
+The client declares the stream's row count in the ``biovault-enroll-rows``
+request header, and the servicer refuses a stream that ends short of it. gRPC
+Python can report a client's cancel as a plain end of stream (its "no more
+messages" event may arrive before "cancelled"): measured, 46 of 200 streams
+cancelled after their first chunk were enrolled in part without the check.
+Clients that send no header (older ones, grpcurl) are served as before.
 """
 
 from __future__ import annotations
@@ -21,10 +28,13 @@ from vault.service.wire import MalformedRequest
 __all__ = [
     "DEFAULT_CHUNK_BYTES",
     "DEFAULT_MAX_ENROLL_BYTES",
+    "ROWS_HEADER",
     "Enrollment",
     "collect_enrollment",
+    "declared_rows",
     "default_chunk_rows",
     "enrollment_chunks",
+    "rows_metadata",
 ]
 
 #: Target size of one streamed chunk; well under gRPC's 4 MiB default limit.
@@ -33,6 +43,8 @@ DEFAULT_CHUNK_BYTES: Final = 3 * 1024 * 1024
 DEFAULT_MAX_ENROLL_BYTES: Final = 1024 * 1024 * 1024
 _CONSENT_FIELDS: Final = ("collection", "purpose", "consent_ref", "legal_basis")
 _ID_OVERHEAD_BYTES: Final = 8  # protobuf tag and length prefix of each id, rounded up
+#: Request header carrying how many rows the whole Enroll stream holds.
+ROWS_HEADER: Final = "biovault-enroll-rows"
 
 
 @dataclass(frozen=True)
@@ -47,24 +59,48 @@ class Enrollment:
     legal_basis: str
 
 
+def rows_metadata(rows: int) -> tuple[tuple[str, str]]:
+    """The request metadata that declares an Enroll stream of ``rows`` rows."""
+    return ((ROWS_HEADER, str(rows)),)
+
+
+def declared_rows(metadata: Iterable[tuple[str, str | bytes]] | None) -> int | None:
+    """The row count an Enroll call declared in its metadata (None: not declared).
+
+    Raises:
+        InvalidArgument: If the header is not a non-negative integer.
+    """
+    for key, value in metadata or ():
+        if key == ROWS_HEADER:
+            text = value.decode("ascii", "replace") if isinstance(value, bytes) else value
+            if not text.isdigit():
+                raise InvalidArgument(f"the {ROWS_HEADER} header must be a row count")
+            return int(text)
+    return None
+
+
 def collect_enrollment(
     chunks: Iterable[vault_pb2.EnrollRequest | MalformedRequest],
     *,
     max_bytes: int = DEFAULT_MAX_ENROLL_BYTES,
+    expected_rows: int | None = None,
 ) -> Enrollment:
     """Gather an Enroll stream into one :class:`Enrollment`.
 
     Args:
         chunks: The request iterator of the stream.
         max_bytes: Largest total template payload accepted.
+        expected_rows: Rows the client declared (see :func:`declared_rows`); None
+            accepts whatever arrives.
 
     Returns:
         All ids and rows of the stream, in order.
 
     Raises:
         InvalidArgument: If the stream is empty, the first chunk names no
-            collection, a later chunk changes a consent field, dim or dtype, or a
-            chunk's id count differs from its row count.
+            collection, a later chunk changes a consent field, dim or dtype, a
+            chunk's id count differs from its row count, or the stream ends with
+            other than ``expected_rows`` rows (cut off or cancelled).
         ResourceExhausted: If the payload exceeds ``max_bytes``.
     """
     first: vault_pb2.EnrollRequest | None = None
@@ -101,6 +137,11 @@ def collect_enrollment(
         arrays.append(rows)
     if first is None:
         raise InvalidArgument("the enroll stream carried no chunks")
+    if expected_rows is not None and len(ids) != expected_rows:
+        raise InvalidArgument(
+            f"the enroll stream ended with {len(ids)} of the {expected_rows} rows it "
+            "declared (cancelled or cut off); nothing was enrolled"
+        )
     templates = arrays[0] if len(arrays) == 1 else np.concatenate(arrays)
     return Enrollment(
         collection=first.collection,
