@@ -26,7 +26,7 @@ Options weighed, by measurement with the same set-up:
   its own**, so it answers on the same port even while every RPC thread is busy.
   Measured after, against a real ``serve`` (mutual TLS, 8 threads): 1,000 idle
   streams (reflection or Enroll) from one certificate, 4 held and 996 refused;
-  health SERVING in 4-6 ms and Verify in 6-9 ms (``docs/security.md``).
+  health SERVING in 4-11 ms and Verify in 6-20 ms (``benchmarks/idle_streams.py``).
 
 Reflection stays open to every verified certificate (the schema is public, and
 operators discover the API with it); the caps make its streams harmless.
