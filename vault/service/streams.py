@@ -256,14 +256,18 @@ class CallScheduler(grpc.ServerInterceptor):
 
     def _release(self, stream: _Stream) -> None:
         with self._lock:
-            if stream not in self._open:
-                return
-            self._open.discard(stream)
-            left = self._per_caller[stream.caller] - 1
-            if left:
-                self._per_caller[stream.caller] = left
-            else:
-                del self._per_caller[stream.caller]
+            self._forget_locked(stream)
+
+    def _forget_locked(self, stream: _Stream) -> None:
+        """Free the slot of ``stream`` (idempotent); the caller holds the lock."""
+        if stream not in self._open:
+            return
+        self._open.discard(stream)
+        left = self._per_caller[stream.caller] - 1
+        if left:
+            self._per_caller[stream.caller] = left
+        else:
+            del self._per_caller[stream.caller]
 
     def _start_watchdog(self) -> None:
         if self._watchdog is None and not self._closed.is_set():
@@ -292,12 +296,7 @@ class CallScheduler(grpc.ServerInterceptor):
                     f"{name}: the stream sent nothing for {timeout:g} s and was closed to free "
                     "its slot; open it when the data is ready and send without pauses"
                 )
-                self._open.discard(stream)
-                left = self._per_caller[stream.caller] - 1
-                if left:
-                    self._per_caller[stream.caller] = left
-                else:
-                    del self._per_caller[stream.caller]
+                self._forget_locked(stream)
         for stream in idle:
             assert stream.expired is not None
             name = stream.method.rsplit("/", 1)[-1]
