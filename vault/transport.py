@@ -13,7 +13,14 @@ from pathlib import Path
 
 from vault.errors import ConfigurationError
 
-__all__ = ["is_loopback_host", "read_pem", "require_plaintext_allowed", "split_host_port"]
+__all__ = [
+    "ENROLL_ROWS_HEADER",
+    "is_loopback_host", "read_pem", "require_plaintext_allowed", "split_host_port"]
+
+#: Request header in which a client declares how many rows its whole Enroll stream
+#: holds, so that a stream gRPC reports as ended (a cancel can look like that) but
+#: that is short is refused instead of half-enrolled.
+ENROLL_ROWS_HEADER = "biovault-enroll-rows"
 
 _LOOPBACK_NAMES = frozenset({"localhost", "localhost.", "ip6-localhost"})
 

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Iterator
+
 import grpc
 import numpy as np
 import pytest
@@ -10,7 +14,7 @@ from tests.service.fakes import FakeVault, Served, served, unit_rows
 from vault.api.v1 import vault_pb2, vault_pb2_grpc
 from vault.client import ClientError, VaultClient
 from vault.client import codec as client_codec
-from vault.client.enrollment import default_chunk_rows, enrollment_chunks
+from vault.client.enrollment import default_chunk_rows, enrollment_chunks, rows_metadata
 from vault.errors import InvalidArgument, ResourceExhausted
 from vault.service.enrollment import collect_enrollment
 from vault.types import CollectionSpec, ProtectionMode, RequestContext
@@ -143,3 +147,71 @@ def test_default_chunk_rows_stay_under_the_target_size() -> None:
     rows = default_chunk_rows(512, 4, longest_id=36)
     assert rows * (512 * 4 + 36) <= 3 * 1024 * 1024 < (rows + 2) * (512 * 4 + 36 + 8)
     assert default_chunk_rows(10**7, 8, longest_id=10) == 1
+
+
+def _first_chunk_then_wait(
+    collection: str,
+    subject: str,
+    rng: np.random.Generator,
+    sent: threading.Event,
+    hold: threading.Event,
+) -> Iterator[vault_pb2.EnrollRequest]:
+    yield vault_pb2.EnrollRequest(
+        collection=collection,
+        subject_ids=[subject],
+        templates=client_codec.encode_templates(unit_rows(rng, 1, DIM)),
+    )
+    sent.set()
+    hold.wait(5)
+
+
+def test_a_cancelled_stream_enrolls_none_of_its_rows(
+    live: Served, fake: FakeVault, collection: str, rng: np.random.Generator
+) -> None:
+    """Streams cancelled after the first of two declared chunks: no row of any is enrolled."""
+    with grpc.insecure_channel(live.target) as channel:
+        stub = vault_pb2_grpc.TemplateVaultStub(channel)
+        for attempt in range(40):  # without the declared count about a quarter got in
+            sent, hold = threading.Event(), threading.Event()
+            chunks = _first_chunk_then_wait(collection, f"cut-{attempt}", rng, sent, hold)
+            call = stub.Enroll.future(chunks, timeout=10, metadata=rows_metadata(2))
+            assert sent.wait(5)
+            time.sleep(0.01)
+            call.cancel()
+            hold.set()
+        time.sleep(0.5)  # let the last handlers finish
+    assert [name for name, _ in fake.calls if name == "enroll"] == []
+
+
+def test_the_client_declares_its_rows_and_a_short_stream_is_refused(
+    live: Served, fake: FakeVault, collection: str, rng: np.random.Generator
+) -> None:
+    """VaultClient sends the row count; a stream that ends short of it changes nothing."""
+    with live.client(timeout=10) as client:
+        assert client.enroll(collection, ["a", "b", "c"], unit_rows(rng, 3, DIM), chunk_rows=1) == 3
+    channel = grpc.insecure_channel(live.target)
+    stub = vault_pb2_grpc.TemplateVaultStub(channel)
+    short = vault_pb2.EnrollRequest(
+        collection=collection,
+        subject_ids=["d"],
+        templates=client_codec.encode_templates(unit_rows(rng, 1, DIM)),
+    )
+    with pytest.raises(grpc.RpcError) as refused:
+        stub.Enroll(iter([short]), timeout=10, metadata=rows_metadata(2))
+    assert refused.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert "ended with 1 of the 2 rows it declared" in refused.value.details()
+    with pytest.raises(grpc.RpcError) as malformed:
+        stub.Enroll(iter([short]), timeout=10, metadata=(("biovault-enroll-rows", "two"),))
+    channel.close()
+    assert malformed.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert len([1 for name, _ in fake.calls if name == "enroll"]) == 1
+
+
+def test_streams_without_a_declared_count_are_served_as_before(rng: np.random.Generator) -> None:
+    """Older clients send no header: the stream is enrolled as it arrives."""
+    rows = unit_rows(rng, 2, DIM)
+    chunks = list(enrollment_chunks("c", ["x", "y"], rows, chunk_rows=1))
+    assert collect_enrollment(chunks).subject_ids == ("x", "y")
+    assert collect_enrollment(chunks, expected_rows=2).subject_ids == ("x", "y")
+    with pytest.raises(InvalidArgument, match="ended with 2 of the 3 rows"):
+        collect_enrollment(chunks, expected_rows=3)

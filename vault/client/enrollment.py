@@ -15,8 +15,9 @@ import numpy as np
 from vault.api.v1 import vault_pb2
 from vault.client.codec import encode_templates
 from vault.errors import InvalidArgument
+from vault.transport import ENROLL_ROWS_HEADER
 
-__all__ = ["DEFAULT_CHUNK_BYTES", "default_chunk_rows", "enrollment_chunks"]
+__all__ = ["DEFAULT_CHUNK_BYTES", "default_chunk_rows", "enrollment_chunks", "rows_metadata"]
 
 #: Target size of one streamed chunk; well under gRPC's 4 MiB default limit.
 DEFAULT_CHUNK_BYTES: Final = 3 * 1024 * 1024
@@ -94,3 +95,8 @@ def enrollment_chunks(
         yield request
         if on_chunk is not None:
             on_chunk(stop)
+
+
+def rows_metadata(rows: int) -> tuple[tuple[str, str]]:
+    """The request metadata that declares an Enroll stream of ``rows`` rows."""
+    return ((ENROLL_ROWS_HEADER, str(rows)),)

@@ -21,7 +21,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from vault.api.v1 import vault_pb2, vault_pb2_grpc
 from vault.client import codec
 from vault.client.channel import ChannelClient, translated_errors
-from vault.client.enrollment import default_chunk_rows, enrollment_chunks
+from vault.client.enrollment import default_chunk_rows, enrollment_chunks, rows_metadata
 from vault.errors import InvalidArgument
 from vault.types import (
     CollectionInfo,
@@ -164,7 +164,11 @@ class VaultClient(ChannelClient):
         if first is None:
             return 0
         with translated_errors():
-            reply = self._stub.Enroll(_prepend(first, chunks), timeout=self._timeout)
+            reply = self._stub.Enroll(
+                _prepend(first, chunks),
+                timeout=self._timeout,
+                metadata=rows_metadata(len(subject_ids)),
+            )
         return int(reply.enrolled)
 
     def verify(

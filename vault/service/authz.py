@@ -26,6 +26,7 @@ from cryptography.x509.oid import NameOID
 
 from vault.errors import PermissionDenied, Unauthenticated, VaultError
 from vault.service.errors import to_rpc_status
+from vault.service.metrics import note_refusal
 from vault.service.ratelimit import RATE_LIMITED_RPCS, RateLimiter, probe_cost
 from vault.service.roles import OPEN, CertIdentity, Role, RoleMap, allowed_roles
 from vault.types import RequestContext
@@ -176,6 +177,7 @@ class AuthorizationInterceptor(grpc.ServerInterceptor):
                     probe_cost(method, request),  # Identify pays per probe row
                 )
             except VaultError as limited:
+                note_refusal("rate_limit")  # told apart from lockouts in the metrics
                 status = to_rpc_status(limited, method=method)
                 context.abort(status.code, status.details)
 

@@ -1,34 +1,98 @@
-"""Prometheus metrics: requests and latency by RPC and status, gallery sizes, Vault health.
+"""Prometheus metrics: RPCs by gRPC service, method and code, refusals by cause,
+gallery sizes, health, the process's memory and CPU, and the build.
 
-Labels (and the access log, ``vault.access``) carry only RPC names, status code
-names and collection names - never a subject id, a score, a template or anything
-from a request body. The exporter
-is plain HTTP on its own port (``serve --metrics-listen HOST:PORT``); it is off
-by default, and what it shows is safe to scrape without authentication.
+RPC metrics use the grpc-ecosystem label names (``grpc_type``, ``grpc_service``,
+``grpc_method``, ``grpc_code``), so dashboards written for go-grpc-prometheus and
+py-grpc-prometheus read them. Labels (and the access log, ``vault.access``) carry
+only service, method and status code names, refusal causes and collection names -
+never a subject id, a score, a template or anything from a request body. The
+exporter is plain HTTP on its own port (``serve --metrics-listen HOST:PORT``); it
+is off by default, and what it shows is safe to scrape without authentication.
 """
 
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import functools
 import logging
+import platform
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, Final
 
 import grpc
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    GCCollector,
+    Histogram,
+    Info,
+    PlatformCollector,
+    ProcessCollector,
+    start_http_server,
+)
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from vault import __version__
 from vault.transport import split_host_port
 
-__all__ = ["MetricsInterceptor", "VaultMetrics", "serve_metrics"]
+__all__ = [
+    "REFUSAL_REASONS",
+    "MetricsInterceptor",
+    "VaultMetrics",
+    "note_refusal",
+    "serve_metrics",
+]
 
 #: One line per finished RPC: method, status code and milliseconds, nothing else.
 _access = logging.getLogger("vault.access")
 
 _BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+_RPC_LABELS: Final = ("grpc_type", "grpc_service", "grpc_method", "grpc_code")
+
+#: Why a call was answered RESOURCE_EXHAUSTED (the ``reason`` label of
+#: ``biovault_refusals_total``). A rate-limit refusal says "this caller asks too
+#: often"; a lockout says "this caller failed to verify one subject too many times"
+#: - the second is the hill-climbing signal, so operators must see them apart.
+REFUSAL_REASONS: Final = frozenset(
+    {
+        "rate_limit",
+        "failed_verify_lockout",
+        "stream_limit",
+        "stream_idle",
+        "enroll_too_large",
+        "other",
+    }
+)
+
+# Set by the layer that refuses a call, read by the metrics interceptor when the call
+# ends. gRPC runs each call in a context of its own, so a value never leaks from one
+# call into another.
+_refusal: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "biovault_refusal", default=None
+)
+
+
+def note_refusal(reason: str) -> None:
+    """Record why the current call is being refused (call where the refusal is mapped).
+
+    Args:
+        reason: One of :data:`REFUSAL_REASONS`.
+    """
+    _refusal.set(reason if reason in REFUSAL_REASONS else "other")
+
+
+def _refusal_reason(method: str) -> str:
+    noted = _refusal.get()
+    if noted is not None:
+        return noted
+    # Nothing in the service layer noted a reason, so the core refused: the
+    # failed-verification budget (vault/core/verify_budget.py) is its only
+    # RESOURCE_EXHAUSTED, and it guards Verify.
+    return "failed_verify_lockout" if method == "Verify" else "other"
 
 
 class _VaultState(Collector):
@@ -75,32 +139,63 @@ class VaultMetrics:
         self.registry = CollectorRegistry()
         self.requests = Counter(
             "biovault_requests",
-            "RPCs handled, by method and status code",
-            ["rpc", "code"],
+            "RPCs handled, by gRPC type, service, method and status code",
+            _RPC_LABELS,
             registry=self.registry,
         )
         self.latency = Histogram(
             "biovault_request_seconds",
-            "RPC handling time, by method and status code",
-            ["rpc", "code"],
+            "RPC handling time, by gRPC type, service, method and status code",
+            _RPC_LABELS,
             buckets=_BUCKETS,
+            registry=self.registry,
+        )
+        self.refusals = Counter(
+            "biovault_refusals",
+            "RPCs answered RESOURCE_EXHAUSTED, by service, method and cause "
+            "(rate_limit, failed_verify_lockout, stream_limit, stream_idle, ...)",
+            ["grpc_service", "grpc_method", "reason"],
             registry=self.registry,
         )
         self.in_flight = Gauge(
             "biovault_requests_in_flight", "RPCs being handled", registry=self.registry
         )
+        Info("biovault_build", "The running build", registry=self.registry).info(
+            {
+                "version": __version__,
+                "python": platform.python_version(),
+                "implementation": platform.python_implementation(),
+            }
+        )
+        # Resident memory and CPU of the service process: HE keys, galleries and
+        # worker pools make memory the first thing to watch.
+        ProcessCollector(registry=self.registry)
+        PlatformCollector(registry=self.registry)
+        GCCollector(registry=self.registry)
         self.registry.register(_VaultState(sizes, serving))
 
-    def observe(self, rpc: str, code: str, seconds: float) -> None:
-        """Count one finished RPC and write its access-log line (same fields as labels)."""
-        self.requests.labels(rpc, code).inc()
-        self.latency.labels(rpc, code).observe(seconds)
+    def observe(self, rpc: str, code: str, seconds: float, *, grpc_type: str = "unary") -> None:
+        """Count one finished RPC and write its access-log line.
+
+        Args:
+            rpc: ``Service.Method`` as logged, e.g. ``TemplateVault.Verify``, or the full
+                ``package.Service.Method``; the labels split it into service and method.
+            code: The gRPC status code name.
+            seconds: Handling time.
+            grpc_type: ``unary``, ``client_stream``, ``server_stream`` or ``bidi_stream``.
+        """
+        service, _, method = rpc.rpartition(".")
+        self.requests.labels(grpc_type, service, method, code).inc()
+        self.latency.labels(grpc_type, service, method, code).observe(seconds)
+        if code == "RESOURCE_EXHAUSTED":
+            self.refusals.labels(service, method, _refusal_reason(method)).inc()
+        short = f"{service.rsplit('.', 1)[-1]}.{method}"
         _access.info(
             "%s %s %.1f ms",
-            rpc,
+            short,
             code,
             seconds * 1e3,
-            extra={"rpc": rpc, "code": code, "ms": round(seconds * 1e3, 2)},
+            extra={"rpc": short, "code": code, "ms": round(seconds * 1e3, 2)},
         )
 
 
@@ -126,14 +221,21 @@ class MetricsInterceptor(grpc.ServerInterceptor):
         if handler is None:
             return None
         rpc = handler_call_details.method.rsplit("/", 2)
-        name = f"{rpc[-2].rsplit('.', 1)[-1]}.{rpc[-1]}" if len(rpc) == 3 else "unknown"
+        name = f"{rpc[-2]}.{rpc[-1]}" if len(rpc) == 3 else "unknown.unknown"
         return _wrapped(handler, name, self._metrics)
 
 
+def _type_of(handler: grpc.RpcMethodHandler) -> str:
+    if handler.request_streaming:
+        return "bidi_stream" if handler.response_streaming else "client_stream"
+    return "server_stream" if handler.response_streaming else "unary"
+
+
 @contextlib.contextmanager
-def _measured(metrics: VaultMetrics, name: str, context: Any) -> Iterator[None]:
+def _measured(metrics: VaultMetrics, name: str, grpc_type: str, context: Any) -> Iterator[None]:
     """Count the RPC in flight while the block runs, then observe its code and time."""
     started, error = time.perf_counter(), None
+    _refusal.set(None)
     metrics.in_flight.inc()
     try:
         yield
@@ -142,22 +244,30 @@ def _measured(metrics: VaultMetrics, name: str, context: Any) -> Iterator[None]:
         raise
     finally:
         metrics.in_flight.dec()
-        metrics.observe(name, _code_of(context, error), time.perf_counter() - started)
+        code = _code_of(context, error)
+        metrics.observe(name, code, time.perf_counter() - started, grpc_type=grpc_type)
 
 
 def _wrapped(handler: grpc.RpcMethodHandler, name: str, metrics: VaultMetrics) -> Any:
-    def unary(behavior: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
+    grpc_type = _type_of(handler)
+
+    def unary(behavior: Callable[..., Any]) -> Callable[..., Any]:
+        # ``*rest`` passes on the response callback of a non-blocking handler
+        # (health Watch), which answers through it and returns at once.
         @functools.wraps(behavior)
-        def timed(request: Any, context: Any) -> Any:
-            with _measured(metrics, name, context):
-                return behavior(request, context)
+        def timed(request: Any, context: Any, *rest: Any) -> Any:
+            with _measured(metrics, name, grpc_type, context):
+                return behavior(request, context, *rest)
 
         return timed
 
-    def streaming(behavior: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
+    def streaming(behavior: Callable[..., Any]) -> Callable[..., Any]:
+        if getattr(behavior, "experimental_non_blocking", False):
+            return unary(behavior)
+
         @functools.wraps(behavior)
         def timed(request: Any, context: Any) -> Iterator[Any]:
-            with _measured(metrics, name, context):
+            with _measured(metrics, name, grpc_type, context):
                 yield from behavior(request, context)
 
         return timed

@@ -11,6 +11,7 @@ import contextlib
 import logging
 import signal
 import threading
+import weakref
 from collections.abc import Callable, Iterator
 from concurrent import futures
 from types import FrameType
@@ -25,7 +26,7 @@ from vault.core.api import VaultApi
 from vault.core.compliance import ComplianceApi
 from vault.errors import ConfigurationError
 from vault.service.admin import KeyAdminApi, add_key_admin
-from vault.service.authz import AuthorizationInterceptor, RefusalAudit
+from vault.service.authz import AuthorizationInterceptor, RefusalAudit, actor_of
 from vault.service.compliance_servicer import add_compliance_services
 from vault.service.enrollment import DEFAULT_MAX_ENROLL_BYTES
 from vault.service.health import DEFAULT_HEALTH_INTERVAL, VaultHealth
@@ -33,6 +34,7 @@ from vault.service.metrics import MetricsInterceptor, VaultMetrics, serve_metric
 from vault.service.ratelimit import RateLimit, RateLimiter
 from vault.service.roles import RoleMap
 from vault.service.servicer import TemplateVaultServicer
+from vault.service.streams import DEFAULT_STREAM_LIMITS, CallScheduler, StreamLimits
 from vault.service.tls import ServerTls
 from vault.service.transform_admin import TransformKeyApi, add_transform_key_admin
 from vault.service.wire import SERVICE_NAME, add_service, add_template_vault
@@ -58,6 +60,7 @@ def build_server(
     role_map: RoleMap | None = None,
     rate_limit: RateLimit | None = None,
     metrics: VaultMetrics | None = None,
+    stream_limits: StreamLimits = DEFAULT_STREAM_LIMITS,
 ) -> tuple[grpc.Server, VaultHealth, int]:
     """Create a bound, not yet started server for ``api``.
 
@@ -78,6 +81,9 @@ def build_server(
         role_map: Certificate -> roles mapping under TLS (None: the default rule).
         rate_limit: Per-client bucket for Verify/Identify (None: unlimited).
         metrics: Where RPC counts and latencies go (None: not measured).
+        stream_limits: Open streams allowed in total and per caller, and their
+            idle timeout (streams and health checks run on pools of their own;
+            see :mod:`vault.service.streams`).
 
     Returns:
         The server, its health servicer (call ``close()`` when stopping) and the
@@ -104,11 +110,17 @@ def build_server(
         audit=cast(RefusalAudit | None, audit),
         limiter=None if rate_limit is None else RateLimiter(rate_limit),
     )
-    # Metrics first, so refused calls are counted too.
-    interceptors: list[grpc.ServerInterceptor] = [interceptor]
+    # On loopback plaintext every local caller is the one admin, as for the rate limit.
+    scheduler = CallScheduler(
+        stream_limits, caller_of=(lambda _c: "local") if tls is None else actor_of
+    )
+    # Metrics first, so refused calls are counted too; the scheduler last, so only
+    # authorised callers take stream slots.
+    interceptors: list[grpc.ServerInterceptor] = [interceptor, scheduler]
     if metrics is not None:
         interceptors.insert(0, MetricsInterceptor(metrics))
     server = grpc.server(executor, options=options, interceptors=interceptors)
+    weakref.finalize(server, scheduler.close)
     add_template_vault(TemplateVaultServicer(api, max_enroll_bytes=max_enroll_bytes), server)
     admin_names = () if key_admin is None else (add_key_admin(key_admin, server),)
     transform_names = (

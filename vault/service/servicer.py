@@ -13,7 +13,11 @@ from vault.api.v1 import vault_pb2, vault_pb2_grpc
 from vault.core.api import VaultApi
 from vault.service import codec
 from vault.service.authz import actor_of
-from vault.service.enrollment import DEFAULT_MAX_ENROLL_BYTES, collect_enrollment
+from vault.service.enrollment import (
+    DEFAULT_MAX_ENROLL_BYTES,
+    collect_enrollment,
+    declared_rows,
+)
 from vault.service.errors import rpc_boundary
 from vault.types import RequestContext
 
@@ -78,7 +82,11 @@ class TemplateVaultServicer(vault_pb2_grpc.TemplateVaultServicer):
         self, request_iterator: Iterator[vault_pb2.EnrollRequest], context: Any
     ) -> vault_pb2.EnrollResponse:
         """Gather the whole stream, then enroll it in one core call."""
-        batch = collect_enrollment(request_iterator, max_bytes=self._max_enroll_bytes)
+        batch = collect_enrollment(
+            request_iterator,
+            max_bytes=self._max_enroll_bytes,
+            expected_rows=declared_rows(context.invocation_metadata()),
+        )
         ctx = request_context(
             context,
             purpose=batch.purpose,
