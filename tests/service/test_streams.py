@@ -17,8 +17,8 @@ from prometheus_client import generate_latest
 
 from tests.service.fakes import FakeVault, served, unit_rows
 from vault.api.v1 import vault_pb2, vault_pb2_grpc
-from vault.errors import ConfigurationError
 from vault.client.codec import encode_templates
+from vault.errors import ConfigurationError
 from vault.service.metrics import MetricsInterceptor, VaultMetrics
 from vault.service.streams import CallScheduler, StreamLimits
 from vault.types import CollectionSpec, ProtectionMode, RequestContext, VerifyResult
