@@ -20,7 +20,10 @@ CONTRACT_KEYS = {
     "enroll_templates_per_s",
     "max_abs_score_error",
     "top1_agreement",
+    "plaintext_batched_ms_per_probe",
+    "batched_ratio_vs_plaintext_batched",
 }
+STAGE_NAMES = {"product", "reduction", "decryption", "decode", "top_k"}
 
 
 def test_bench_writes_every_contract_key(tmp_path, capsys):
@@ -55,6 +58,15 @@ def test_bench_writes_every_contract_key(tmp_path, capsys):
     assert result["max_abs_score_error"] < 1e-3 and result["top1_agreement"] == 1.0
     assert result["ratio_vs_plaintext"] > 0 and result["bytes_per_template"] > 0
     assert "scaled" in result["baselines"]["method"]
+    assert result["plaintext_batched_ms_per_probe"] > 0
+    ratio = result["he_batched_ms_per_probe"] / result["plaintext_batched_ms_per_probe"]
+    assert abs(result["batched_ratio_vs_plaintext_batched"] - ratio) < 1e-9
+    # The stage clock covers the timed calls: every stage named, none negative, and
+    # together no more than the wall time they were measured in.
+    for kind, total in (("single", "he_ms_per_probe"), ("batched", "he_batched_ms_per_probe")):
+        stages = result["stages"][kind]
+        assert set(stages) >= STAGE_NAMES and min(stages.values()) >= 0
+        assert 0 < sum(stages.values()) <= result[total] * 1.05
     assert plot.stat().st_size > 1000
     assert "top-1 agreement" in capsys.readouterr().out
 

@@ -24,6 +24,7 @@ from vault.errors import InvalidArgument
 from vault.he.keyset import CkksKeySet
 from vault.he.modmath import center, reduce_exact
 from vault.he.params import exact_l1_budget, probe_bits
+from vault.he.stages import STAGES
 
 __all__ = ["EncryptedGallery", "GalleryScores"]
 
@@ -122,7 +123,11 @@ class EncryptedGallery:
                 continue
             # Multiply only the column span that holds live blocks of this chunk.
             low, high = (used[0] - first) * width, (used[-1] - first + 1) * width
-            product = reduce_exact(q @ chunk[:, low:high], self.prime)
+            with STAGES.timing("product"):
+                raw = q @ chunk[:, low:high]
+            with STAGES.timing("reduction"):
+                product = reduce_exact(raw, self.prime)
+            del raw
             for position in used:
                 offset = (position - first) * width - low
                 residues[:, wanted[position]] = product[:, offset : offset + width].reshape(

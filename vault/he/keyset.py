@@ -17,6 +17,7 @@ import shutil
 import struct
 import tempfile
 import threading
+import time
 import weakref
 from pathlib import Path
 
@@ -33,6 +34,7 @@ from vault.he.sealformat import (
     parse_plaintext,
     write_ciphertext,
 )
+from vault.he.stages import STAGES
 from vault.he.workers import HeWorkers
 
 __all__ = ["CkksKeySet"]
@@ -235,6 +237,7 @@ class CkksKeySet:
         # Decode in small batches so the FFT's working set stays in cache.
         for first in range(0, len(residues), _DECODE_BATCH):
             batch = residues[first : first + _DECODE_BATCH]
+            clock = time.perf_counter()
             for row, cipher_residues in enumerate(batch):
                 serialized = write_ciphertext(self._layout, scale, cipher_residues[:, None, :])
                 vector = ts._ts_cpp.CKKSVector(
@@ -242,7 +245,10 @@ class CkksKeySet:
                 )
                 self._decryptor.decrypt(vector.ciphertext()[0], plain)
                 slots[row] = self._encoder.decode_complex(plain)
+            decoding = time.perf_counter()
             out[first : first + len(batch)] = self.embedding.from_slots(slots[: len(batch)])
+            STAGES.add("decryption", decoding - clock)
+            STAGES.add("decode", time.perf_counter() - decoding)
         return out
 
     def monomial_ntt(self, position: int) -> np.ndarray:

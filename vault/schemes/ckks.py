@@ -24,6 +24,7 @@ import numpy as np
 from vault.he.gallery import EncryptedGallery
 from vault.he.keyset import CkksKeySet
 from vault.he.modmath import mulmod_scalar_vector
+from vault.he.stages import STAGES
 from vault.keys.sealing import BlobSealer
 from vault.schemes.ckks_blocks import decode_block, encode_block
 from vault.schemes.ranking import top_k_matches
@@ -278,5 +279,7 @@ class CkksCollection:
 
     def identify(self, probes: np.ndarray, top_k: int) -> list[list[Match]]:
         """Top-k live subjects for each unit probe row, best first."""
-        ids, scores = self.all_scores(probes)
-        return top_k_matches(ids, scores, top_k)
+        result = self.gallery.score(probes)
+        with STAGES.timing("top_k"):
+            ids, columns = self._live_columns(result.block_nos)
+            return top_k_matches(ids, result.scores[:, columns], top_k)
