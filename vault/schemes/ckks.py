@@ -1,11 +1,14 @@
 """CKKS protection of a collection: coefficient-packed encrypted blocks.
 
 A collection's templates fill blocks of N slots. Enrolling encrypts the new
-templates' coordinates as fresh ciphertexts and adds them, residue by residue, to
-the block's existing ciphertexts (CKKS addition). Erasing a template adds a
-uniformly random pad, modulo the prime, to that template's coefficient in every
-ciphertext of its block: the coefficient becomes a one-time-padded value that no
-key can recover, while the other N-1 templates are untouched. Slots are never
+templates' coordinates as fresh ciphertexts (the shared form of vault.he.secret)
+and adds them, residue by residue, to the block's existing ciphertexts (CKKS
+addition). Erasing a template adds a uniformly random pad, modulo the prime, to
+that template's coefficient of c0 in every ciphertext of its block (ciphertexts
+are in coefficient form, so coefficient t of c0 shifts message coefficient t and
+nothing else): the coefficient becomes a one-time-padded value that no key can
+recover, while the other N-1 templates are untouched. Blocks in the old pair form
+(read from v1 storage) take no new templates; they are erased the same way. Slots are never
 reused; a block whose last template is erased is dropped outright.
 
 Every method here is pure planning or in-memory work; the core commits plans to the
@@ -21,9 +24,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from vault.he.gallery import EncryptedGallery
+from vault.he.gallery import BlockResidues, EncryptedGallery
 from vault.he.keyset import CkksKeySet
-from vault.he.modmath import mulmod_scalar_vector
 from vault.he.stages import STAGES
 from vault.keys.sealing import BlobSealer
 from vault.schemes.ckks_blocks import decode_block, encode_block
@@ -44,6 +46,7 @@ class BlockState:
     live: int
     encryptions: int
     subjects: list[str | None]
+    shared: bool = True  # False: an old pair-form block, closed to new templates
 
 
 @dataclass(frozen=True)
@@ -52,7 +55,7 @@ class EnrollmentPlan:
 
     blocks: tuple[BlockRecord, ...]
     subjects: tuple[SubjectRecord, ...]
-    residues: dict[int, np.ndarray]
+    residues: dict[int, BlockResidues]
 
 
 @dataclass(frozen=True)
@@ -63,7 +66,7 @@ class ErasurePlan:
     block_no: int
     slot: int
     replacement: BlockRecord | None
-    residues: np.ndarray | None
+    residues: BlockResidues | None
 
 
 class CkksCollection:
@@ -88,7 +91,7 @@ class CkksCollection:
         self._live_cache = None
         degree = self._params.poly_modulus_degree
         for block in blocks:
-            _, residues = decode_block(
+            _, stored = decode_block(
                 block.blob,
                 dim=self.record.dim,
                 degree=degree,
@@ -97,9 +100,19 @@ class CkksCollection:
                 sealer=self._sealer,
                 block_no=block.block_no,
             )
-            self.gallery.put_block(block.block_no, residues)
+            residues = stored.residues
+            if stored.ntt_form:
+                # A v1 block as SEAL wrote it: SEAL's inverse NTT, once, per ciphertext.
+                assert residues.c1 is not None
+                pairs = self._keyset.ntt_to_coefficients(np.stack([residues.c0, residues.c1], 1))
+                residues = BlockResidues(pairs[:, 0], c1=pairs[:, 1])
+            self.gallery.put(block.block_no, residues)
             self._blocks[block.block_no] = BlockState(
-                block.next_slot, block.live, block.encryptions, [None] * degree
+                block.next_slot,
+                block.live,
+                block.encryptions,
+                [None] * degree,
+                shared=residues.shared,
             )
         for subject in subjects:
             self._blocks[subject.block_no].subjects[subject.slot] = subject.subject_id
@@ -126,14 +139,11 @@ class CkksCollection:
             log.info("encrypting block %d/%d (%d templates)", index, len(placements), count)
             values = np.zeros((self.record.dim, degree))
             values[:, first_slot : first_slot + count] = templates[row : row + count].T
-            fresh = self._keyset.encrypt_coefficients(values, scale).reshape(
-                self.record.dim, 2, degree
-            )
+            c0, a = self._keyset.encrypt_block(values, scale)
+            fresh = BlockResidues(c0, a=a)
             state = self._blocks.get(block_no)
             if state is not None:
-                fresh = (fresh + self.gallery.block_residues(block_no)) % np.uint64(
-                    self._keyset.prime
-                )
+                fresh = self.gallery.block(block_no).add(fresh, self._keyset.prime)
             residues[block_no] = fresh
             blocks.append(
                 BlockRecord(
@@ -174,6 +184,7 @@ class CkksCollection:
         # Only the newest block takes more templates, and only while its noise budget lasts.
         if (
             state
+            and state.shared
             and state.next_slot < degree
             and state.encryptions < self._params.max_block_encryptions
         ):
@@ -199,7 +210,7 @@ class CkksCollection:
                 block.live,
                 block.encryptions,
             )
-            self.gallery.put_block(block.block_no, plan.residues[block.block_no])
+            self.gallery.put(block.block_no, plan.residues[block.block_no])
         for subject in plan.subjects:
             self._blocks[subject.block_no].subjects[subject.slot] = subject.subject_id
             self._where[subject.subject_id] = (subject.block_no, subject.slot)
@@ -215,9 +226,10 @@ class CkksCollection:
         # 128 random bits per pad reduced mod p: bias below 2^-90, i.e. uniform.
         raw = np.frombuffer(os.urandom(16 * self.record.dim), dtype="<u8").reshape(-1, 2)
         pads = np.array([(int(hi) << 64 | int(lo)) % prime for lo, hi in raw], dtype=np.uint64)
-        residues = self.gallery.block_residues(block_no)
-        shift = mulmod_scalar_vector(pads, self._keyset.monomial_ntt(slot), prime)
-        residues[:, 0, :] = (residues[:, 0, :] + shift) % np.uint64(prime)
+        current = self.gallery.block(block_no)
+        c0 = current.c0
+        c0[:, slot] = (c0[:, slot] + pads) % np.uint64(prime)
+        residues = BlockResidues(c0, a=current.a, c1=current.c1)
         replacement = BlockRecord(
             self.record.name,
             block_no,
@@ -245,7 +257,7 @@ class CkksCollection:
             self.gallery.drop_block(plan.block_no)
             del self._blocks[plan.block_no]
         else:
-            self.gallery.put_block(plan.block_no, plan.residues)
+            self.gallery.put(plan.block_no, plan.residues)
 
     # --- matching -------------------------------------------------------------
     def verify_score(self, subject_id: str, probe: np.ndarray) -> float:
@@ -282,4 +294,11 @@ class CkksCollection:
         result = self.gallery.score(probes)
         with STAGES.timing("top_k"):
             ids, columns = self._live_columns(result.block_nos)
-            return top_k_matches(ids, result.scores[:, columns], top_k)
+            scores = result.scores
+            # A full gallery (the common case) needs no gather: skip a copy of every score.
+            full = len(columns) == scores.shape[1] and (
+                not len(columns) or columns[-1] == len(columns) - 1
+            )
+            if not full:
+                scores = scores[:, columns]
+            return top_k_matches(ids, scores, top_k)
