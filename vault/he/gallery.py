@@ -218,10 +218,21 @@ class EncryptedGallery:
         if shared:
             assert secrets is not None
             spectra = np.stack([self._a[b][1] for _, _, b in shared])
-            c0 = product[:, [o for o, _, _ in shared]]
-            out[:, [i for _, i, _ in shared]] = self._keyset.decrypt_shared_products(
-                c0, spectra, secrets, self.score_scale
-            )
+            o_first, i_first = shared[0][0], shared[0][1]
+            count = len(shared)
+            if all(o == o_first + n and i == i_first + n for n, (o, i, _) in enumerate(shared)):
+                # Consecutive blocks (the usual case): decrypt views in place, no copies.
+                self._keyset.decrypt_shared_products(
+                    product[:, o_first : o_first + count],
+                    spectra,
+                    secrets,
+                    self.score_scale,
+                    out[:, i_first : i_first + count],
+                )
+            else:
+                out[:, [i for _, i, _ in shared]] = self._keyset.decrypt_shared_products(
+                    product[:, [o for o, _, _ in shared]], spectra, secrets, self.score_scale
+                )
         for o, (i, b) in zip(offsets, targets, strict=True):
             if b in self._c1:
                 with STAGES.timing("product"):

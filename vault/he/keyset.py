@@ -271,10 +271,15 @@ class CkksKeySet:
         return self._secret.probe_secrets(probes, dim)
 
     def decrypt_shared_products(
-        self, c0: np.ndarray, a_spectra: np.ndarray, probe_secrets: np.ndarray, scale: float
+        self,
+        c0: np.ndarray,
+        a_spectra: np.ndarray,
+        probe_secrets: np.ndarray,
+        scale: float,
+        out: np.ndarray | None = None,
     ) -> np.ndarray:
         """Messages of shared-form score ciphertexts (see SecretPolynomial.decrypt_shared)."""
-        return self._secret.decrypt_shared(c0, a_spectra, probe_secrets, scale)
+        return self._secret.decrypt_shared(c0, a_spectra, probe_secrets, scale, out)
 
     def fft(self) -> NegacyclicFFT:
         """The ring's FFT (public arithmetic; no key inside)."""

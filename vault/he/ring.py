@@ -20,6 +20,7 @@ Randomness for encryption comes from ``os.urandom`` (the kernel CSPRNG) only.
 
 from __future__ import annotations
 
+import math
 import os
 
 import numpy as np
@@ -72,13 +73,15 @@ class NegacyclicFFT:
         self, uniform: np.ndarray, ternary_spectra: np.ndarray, prime: int
     ) -> np.ndarray:
         """(u_r * s_r) mod p, exactly, for residues u (1 or k, N) in [0, p) and ternary
-        secrets given by their spectra (1 or k, N/2); rows broadcast. Returns (k, N) int64.
+        secrets given by their spectra (1 or k, N/2); rows broadcast.
+
+        Returns (k, N) float64 integers in [0, p) (exact: every value is below 2^49).
         """
         mask = np.uint64((1 << _LIMB) - 1)
         limbs = np.stack([uniform & mask, uniform >> np.uint64(_LIMB)], axis=1)
         limb_spectra = self.forward(limbs.astype(np.float64))  # (ku, 2, N/2)
         rows = max(len(uniform), len(ternary_spectra))
-        out = np.empty((rows, self.degree), dtype=np.int64)
+        out = np.empty((rows, self.degree))
         for first in range(0, rows, _BATCH):
             span = slice(first, min(rows, first + _BATCH))
             u = limb_spectra[span] if len(limb_spectra) > 1 else limb_spectra
@@ -88,8 +91,9 @@ class NegacyclicFFT:
             # An error near 1/2 would mean the float product cannot be trusted.
             if np.abs(products - rounded).max() > 0.25:
                 raise IntegrityError("negacyclic product lost exactness")
-            whole = rounded.astype(np.int64)
-            out[span] = np.mod((whole[:, 1] << _LIMB) + whole[:, 0], prime)
+            combined = rounded[:, 1] * float(1 << _LIMB)
+            combined += rounded[:, 0]
+            out[span] = np.mod(combined, float(prime))
         return out
 
 
@@ -118,23 +122,50 @@ def sample_uniform_mod(prime: int, count: int) -> np.ndarray:
     return out
 
 
+def _rounded_gaussian_thresholds() -> tuple[np.ndarray, int]:
+    """uint64 CDF thresholds of round(X), X ~ N(0, 3.2^2) conditioned on |X| <= 6 sigma."""
+    bound = math.floor(NOISE_BOUND + 0.5)
+
+    def cdf(x: float) -> float:
+        return 0.5 * (1.0 + math.erf(x / (NOISE_SIGMA * math.sqrt(2.0))))
+
+    lo, hi = cdf(-NOISE_BOUND), cdf(NOISE_BOUND)
+    # P(round(X) <= k | |X| <= bound) for k = -bound .. bound - 1 (the last is 1).
+    edges = [min(k + 0.5, NOISE_BOUND) for k in range(-bound, bound)]
+    cumulative = [(cdf(e) - lo) / (hi - lo) for e in edges]
+    return np.array([min(int(c * 2.0**64), 2**64 - 1) for c in cumulative], np.uint64), bound
+
+
+_THRESHOLDS, _BOUND = _rounded_gaussian_thresholds()
+_BUCKET_BITS = 16
+
+
+def _bucket_table() -> tuple[np.ndarray, np.ndarray]:
+    """Index of the sample for each top-16-bit bucket, and whether a threshold falls
+    inside the bucket (then the full 64 bits decide, by binary search)."""
+    shift = np.uint64(64 - _BUCKET_BITS)
+    starts = np.arange(1 << _BUCKET_BITS, dtype=np.uint64) << shift
+    ends = starts + ((np.uint64(1) << shift) - np.uint64(1))
+    first = np.searchsorted(_THRESHOLDS, starts, side="right")
+    last = np.searchsorted(_THRESHOLDS, ends, side="right")
+    return first.astype(np.int8), first != last
+
+
+_BUCKET_INDEX, _BUCKET_SPLIT = _bucket_table()
+
+
 def sample_rounded_gaussian(shape: tuple[int, ...]) -> np.ndarray:
-    """Rounded normal(0, 3.2) integers, redrawn beyond 6 sigma (SEAL's error distribution),
-    from the kernel CSPRNG via Box-Muller on 53-bit uniforms."""
+    """Rounded normal(0, 3.2) integers conditioned on |X| <= 6 sigma (SEAL's clipped
+    normal), by inverse transform of 64-bit uniforms from the kernel CSPRNG."""
     count = int(np.prod(shape))
-    out = np.empty(count)
-    filled = 0
-    while filled < count:
-        pairs = (count - filled + 1) // 2
-        raw = np.frombuffer(os.urandom(16 * pairs), dtype="<u8") >> np.uint64(11)
-        uniform = (raw.astype(np.float64) + 0.5) * 2.0**-53  # in (0, 1)
-        radius = np.sqrt(-2.0 * np.log(uniform[:pairs])) * NOISE_SIGMA
-        angle = 2.0 * np.pi * uniform[pairs:]
-        normal = np.concatenate([radius * np.cos(angle), radius * np.sin(angle)])
-        normal = normal[np.abs(normal) <= NOISE_BOUND][: count - filled]
-        out[filled : filled + len(normal)] = normal
-        filled += len(normal)
-    return np.rint(out).reshape(shape)
+    uniform = np.frombuffer(os.urandom(8 * count), dtype="<u8")
+    bucket = (uniform >> np.uint64(64 - _BUCKET_BITS)).astype(np.intp)
+    index = _BUCKET_INDEX[bucket].astype(np.float64)
+    # ~38 of 65,536 buckets hold a threshold: only their samples need the search.
+    split = np.flatnonzero(_BUCKET_SPLIT[bucket])
+    index[split] = np.searchsorted(_THRESHOLDS, uniform[split], side="right")
+    index -= _BOUND
+    return index.reshape(shape)
 
 
 def sample_ternary_from_stream(stream: bytes, count: int) -> np.ndarray | None:

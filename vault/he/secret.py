@@ -68,7 +68,7 @@ class SecretPolynomial:
         cached = self._coordinates.get(dim)
         if cached is None:
             key = self._secret.tobytes()
-            rows = np.empty((dim, self.degree))
+            rows = np.empty((dim, self.degree), dtype=np.float32)
             for j in range(dim):
                 length = 2 * self.degree
                 while True:
@@ -80,13 +80,13 @@ class SecretPolynomial:
                         break
                     length *= 2
                 rows[j] = values
-            cached = (rows, self.fft.forward(rows))
+            cached = (rows, self.fft.forward(rows.astype(np.float64)))
             self._coordinates[dim] = cached
         return cached
 
     # --- encryption -----------------------------------------------------------
     def _plain(self, values: np.ndarray, scale: float) -> np.ndarray:
-        return np.rint(np.asarray(values, dtype=np.float64) * scale).astype(np.int64)
+        return np.rint(np.asarray(values, dtype=np.float64) * scale)
 
     def encrypt_pairs(self, values: np.ndarray, scale: float) -> np.ndarray:
         """(k, N) message coefficients -> (k, 2, N) uint64 pair-form ciphertexts."""
@@ -94,9 +94,12 @@ class SecretPolynomial:
         p = self.prime
         a = sample_uniform_mod(p, k * self.degree).reshape(k, self.degree)
         a_s = self.fft.exact_ternary_products(a, self._s_spectrum, p)
-        noise = sample_rounded_gaussian((k, self.degree)).astype(np.int64)
+        # Everything below is an integer under 2^53, so float64 arithmetic is exact.
+        c0 = sample_rounded_gaussian((k, self.degree))
+        c0 += self._plain(values, scale)
+        c0 -= a_s
         out = np.empty((k, 2, self.degree), dtype=np.uint64)
-        out[:, 0] = np.mod(noise + self._plain(values, scale) - a_s, p)
+        out[:, 0] = np.mod(c0, float(p))
         out[:, 1] = a
         return out
 
@@ -107,9 +110,10 @@ class SecretPolynomial:
         _, spectra = self._coordinate_secrets(dim)
         a = sample_uniform_mod(p, self.degree)
         a_s = self.fft.exact_ternary_products(a[None, :], spectra, p)
-        noise = sample_rounded_gaussian((dim, self.degree)).astype(np.int64)
-        c0 = np.mod(noise + self._plain(values, scale) - a_s, p).astype(np.uint64)
-        return c0, a
+        c0 = sample_rounded_gaussian((dim, self.degree))
+        c0 += self._plain(values, scale)
+        c0 -= a_s
+        return np.mod(c0, float(p), out=c0).astype(np.uint64), a
 
     # --- decryption -----------------------------------------------------------
     def decrypt_pairs(self, c0: np.ndarray, c1: np.ndarray, scale: float) -> np.ndarray:
@@ -136,10 +140,18 @@ class SecretPolynomial:
     def probe_secrets(self, probes: np.ndarray, dim: int) -> np.ndarray:
         """Spectra of sum_j q_j s_j for integer probes (P, dim): (P, N/2)."""
         rows, _ = self._coordinate_secrets(dim)
-        return self.fft.forward(probes @ rows)  # exact: |sum| <= ||q||_1 < 2^18
+        # Exact in float32 (half the bytes to stream): every partial sum is an
+        # integer of magnitude <= ||q||_1 < 2^18 < 2^24.
+        sums = probes.astype(np.float32) @ rows
+        return self.fft.forward(sums.astype(np.float64))
 
     def decrypt_shared(
-        self, c0: np.ndarray, a_spectra: np.ndarray, probe_secrets: np.ndarray, scale: float
+        self,
+        c0: np.ndarray,
+        a_spectra: np.ndarray,
+        probe_secrets: np.ndarray,
+        scale: float,
+        out: np.ndarray | None = None,
     ) -> np.ndarray:
         """Messages of shared-form score ciphertexts.
 
@@ -148,8 +160,9 @@ class SecretPolynomial:
             a_spectra: (B, N/2) spectra of each block's centred a.
             probe_secrets: (P, N/2) from :meth:`probe_secrets`.
             scale: Delta * 2^s.
+            out: Where to write the (P, B, N) messages (may be a view into a larger array).
         """
         with STAGES.timing("decryption"):
-            message = self.fft.inverse(probe_secrets[:, None, :] * a_spectra[None, :, :])
+            message = self.fft.inverse(probe_secrets[:, None, :] * a_spectra[None, :, :], out)
             message += c0
         return self._finish(message, scale)
