@@ -22,6 +22,7 @@ CONTRACT_KEYS = {
     "top1_agreement",
     "plaintext_batched_ms_per_probe",
     "batched_ratio_vs_plaintext_batched",
+    "erase_subjects_per_s",
 }
 STAGE_NAMES = {"product", "reduction", "decryption", "decode", "top_k"}
 
@@ -59,6 +60,8 @@ def test_bench_writes_every_contract_key(tmp_path, capsys):
     assert result["ratio_vs_plaintext"] > 0 and result["bytes_per_template"] > 0
     assert "scaled" in result["baselines"]["method"]
     assert result["plaintext_batched_ms_per_probe"] > 0
+    assert result["erase_subjects_per_s"] > 0
+    assert result["erase"]["subjects"] == result["erase"]["receipts"] == 150  # half of 300
     ratio = result["he_batched_ms_per_probe"] / result["plaintext_batched_ms_per_probe"]
     assert abs(result["batched_ratio_vs_plaintext_batched"] - ratio) < 1e-9
     # The stage clock covers the timed calls: every stage named, none negative, and

@@ -98,6 +98,11 @@ class EncryptedGallery:
         self._c1: dict[int, np.ndarray] = {}  # pair: centred float64 (dim, N)
 
     # --- layout ---------------------------------------------------------------
+    @staticmethod
+    def shared_block_bytes(dim: int, degree: int) -> int:
+        """Memory one shared-form block takes here: float64 c0 columns, a, a's spectrum."""
+        return dim * degree * 8 + degree * 8 + (degree // 2) * 16
+
     @property
     def block_nos(self) -> tuple[int, ...]:
         return tuple(sorted(self._position))

@@ -18,7 +18,6 @@ store and only then applies them, so a failed commit changes nothing.
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -26,6 +25,7 @@ import numpy as np
 
 from vault.he.gallery import BlockResidues, EncryptedGallery
 from vault.he.keyset import CkksKeySet
+from vault.he.ring import sample_uniform_mod
 from vault.he.stages import STAGES
 from vault.keys.sealing import BlobSealer
 from vault.schemes.ckks_blocks import decode_block, encode_block
@@ -33,7 +33,7 @@ from vault.schemes.ranking import top_k_matches
 from vault.store.base import BlockRecord, CollectionRecord, SubjectRecord
 from vault.types import Match
 
-__all__ = ["BlockState", "CkksCollection", "EnrollmentPlan", "ErasurePlan"]
+__all__ = ["BlockErasure", "BlockState", "CkksCollection", "EnrollmentPlan", "ErasurePlan"]
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +65,17 @@ class ErasurePlan:
     subject_id: str
     block_no: int
     slot: int
+    replacement: BlockRecord | None
+    residues: BlockResidues | None
+
+
+@dataclass(frozen=True)
+class BlockErasure:
+    """How to erase several subjects of one block at once: one rewrite, or a drop."""
+
+    block_no: int
+    subject_ids: tuple[str, ...]
+    slots: tuple[int, ...]
     replacement: BlockRecord | None
     residues: BlockResidues | None
 
@@ -218,17 +229,31 @@ class CkksCollection:
     # --- erasure --------------------------------------------------------------
     def plan_erasure(self, subject_id: str) -> ErasurePlan:
         """Pad the subject's coefficient with fresh randomness (or drop its block)."""
-        block_no, slot = self._where[subject_id]
+        [bulk] = self.plan_bulk_erasure([subject_id])
+        return ErasurePlan(
+            subject_id, bulk.block_no, bulk.slots[0], bulk.replacement, bulk.residues
+        )
+
+    def plan_bulk_erasure(self, subject_ids: Sequence[str]) -> list[BlockErasure]:
+        """One plan per block touched: pad every listed subject's coefficient in one
+        rewrite of the block, or drop the block when no other subject stays in it."""
+        by_block: dict[int, list[str]] = {}
+        for subject_id in subject_ids:
+            by_block.setdefault(self._where[subject_id][0], []).append(subject_id)
+        return [self._plan_block_erasure(b, ids) for b, ids in sorted(by_block.items())]
+
+    def _plan_block_erasure(self, block_no: int, subject_ids: list[str]) -> BlockErasure:
         state = self._blocks[block_no]
-        if state.live == 1:
-            return ErasurePlan(subject_id, block_no, slot, None, None)
+        slots = tuple(self._where[s][1] for s in subject_ids)
+        if state.live == len(set(slots)):
+            return BlockErasure(block_no, tuple(subject_ids), slots, None, None)
         prime = self._keyset.prime
-        # 128 random bits per pad reduced mod p: bias below 2^-90, i.e. uniform.
-        raw = np.frombuffer(os.urandom(16 * self.record.dim), dtype="<u8").reshape(-1, 2)
-        pads = np.array([(int(hi) << 64 | int(lo)) % prime for lo, hi in raw], dtype=np.uint64)
+        # Exactly uniform pads (rejection sampling from the kernel CSPRNG).
+        pads = sample_uniform_mod(prime, self.record.dim * len(slots))
         current = self.gallery.block(block_no)
         c0 = current.c0
-        c0[:, slot] = (c0[:, slot] + pads) % np.uint64(prime)
+        columns = list(slots)
+        c0[:, columns] = (c0[:, columns] + pads.reshape(self.record.dim, -1)) % np.uint64(prime)
         residues = BlockResidues(c0, a=current.a, c1=current.c1)
         replacement = BlockRecord(
             self.record.name,
@@ -241,10 +266,24 @@ class CkksCollection:
                 block_no=block_no,
             ),
             state.next_slot,
-            state.live - 1,
+            state.live - len(slots),
             state.encryptions,
         )
-        return ErasurePlan(subject_id, block_no, slot, replacement, residues)
+        return BlockErasure(block_no, tuple(subject_ids), slots, replacement, residues)
+
+    def apply_bulk_erasure(self, plan: BlockErasure) -> None:
+        """Make a committed bulk erasure of one block visible to scoring."""
+        self._live_cache = None
+        state = self._blocks[plan.block_no]
+        for subject_id, slot in zip(plan.subject_ids, plan.slots, strict=True):
+            state.subjects[slot] = None
+            del self._where[subject_id]
+        state.live -= len(plan.slots)
+        if plan.residues is None:
+            self.gallery.drop_block(plan.block_no)
+            del self._blocks[plan.block_no]
+        else:
+            self.gallery.put(plan.block_no, plan.residues)
 
     def apply_erasure(self, plan: ErasurePlan) -> None:
         """Make a committed erasure visible to scoring."""
