@@ -131,7 +131,10 @@ class EncryptedGallery:
         if block_no not in self._position:
             self._position[block_no] = self._allocate()
         chunk, cols = self._columns(self._position[block_no])
-        chunk[:, cols] = center(block.c0, self.prime)
+        view = chunk[:, cols]
+        # Centre straight into the chunk: no full-size float64 temporary.
+        np.copyto(view, block.c0, casting="unsafe")
+        np.subtract(view, float(self.prime), out=view, where=view > self.prime // 2)
         self._a.pop(block_no, None)
         self._c1.pop(block_no, None)
         if block.a is not None:
