@@ -121,3 +121,16 @@ def test_stored_blob_holds_no_template_bytes(keyset):
         for dtype in (np.float32, np.float64):
             encoded = row.astype(dtype).tobytes()
             assert all(encoded[i : i + 8] not in blob for i in range(0, len(encoded), 8))
+
+
+def test_vectorised_top_k_equals_the_shared_ranking():
+    """The collection's one-shot top-k gives exactly ranking.top_k_matches' answers."""
+    from vault.schemes.ckks import _top_k
+    from vault.schemes.ranking import top_k_matches
+
+    rng = np.random.default_rng(12)
+    ids = [f"s{i}" for i in range(500)]
+    scores = rng.uniform(-1, 1, (7, 500))
+    for k in (1, 5, 500, 900):
+        assert _top_k(ids, scores, k) == top_k_matches(ids, scores, k)
+    assert _top_k([], np.empty((2, 0)), 3) == [[], []]

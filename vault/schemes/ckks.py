@@ -29,7 +29,6 @@ from vault.he.ring import sample_uniform_mod
 from vault.he.stages import STAGES
 from vault.keys.sealing import BlobSealer
 from vault.schemes.ckks_blocks import decode_block, encode_block
-from vault.schemes.ranking import top_k_matches
 from vault.store.base import BlockRecord, CollectionRecord, SubjectRecord
 from vault.types import Match
 
@@ -78,6 +77,20 @@ class BlockErasure:
     slots: tuple[int, ...]
     replacement: BlockRecord | None
     residues: BlockResidues | None
+
+
+def _top_k(ids: Sequence[str], scores: np.ndarray, top_k: int) -> list[list[Match]]:
+    """Like ranking.top_k_matches, but one argpartition over all rows and no negated
+    copy of the (probes x gallery) scores."""
+    k = min(top_k, len(ids))
+    if k == 0 or len(scores) == 0:
+        return [[] for _ in range(len(scores))]
+    part = np.argpartition(scores, scores.shape[1] - k, axis=1)[:, -k:]
+    values = np.take_along_axis(scores, part, axis=1)
+    best = np.take_along_axis(part, np.argsort(-values, axis=1, kind="stable"), axis=1)
+    return [
+        [Match(ids[i], float(scores[row, i])) for i in best[row]] for row in range(len(scores))
+    ]
 
 
 class CkksCollection:
@@ -340,4 +353,4 @@ class CkksCollection:
             )
             if not full:
                 scores = scores[:, columns]
-            return top_k_matches(ids, scores, top_k)
+            return _top_k(ids, scores, top_k)
