@@ -110,3 +110,33 @@ def test_retention_sweep_erases_through_the_bulk_path(world):
     erased = [e for e in entries if e.action == "retention.erase"]
     assert len(erased) == 20 and all(e.outcome == "ok" and "deadline" in e.details for e in erased)
     assert vault.get_collection("faces", CTX).size == 0
+
+
+def test_log_append_many_signs_each_entry_and_is_all_or_nothing(tmp_path):
+    """Batched appends give the same per-entry receipts as single ones; a bad event in
+    the batch leaves the log untouched."""
+    from vault.audit.base import AuditEvent
+
+    signer = NoteSigner.generate("biovault.local/audit/batch")
+    log = MerkleAuditLog(tmp_path / "a.db", signer)
+    verifier = NoteVerifier(signer.verifier_key)
+
+    def event(i, **details):
+        return AuditEvent(
+            time=1.0 + i, actor="a", action="delete", collection="c", outcome="ok",
+            purpose="p", subjects=(f"x{i}",), details=details,
+        )  # fmt: skip
+
+    log.append(event(0))
+    assert log.append_many([event(1), event(2), event(3)]) == [1, 2, 3]
+    for seq in range(4):
+        entry, _ = verify_receipt(log.receipt(seq), verifier)
+        assert entry.subjects == (f"x{seq}",)
+    with pytest.raises(ValueError):
+        log.append_many([event(4), event(5, bad=[1, 2])])
+    assert log.size == 4
+    assert log.append_many([event(4)]) == [4]
+    log.close()
+    reopened = MerkleAuditLog(tmp_path / "a.db", signer, create=False)
+    assert reopened.size == 5
+    reopened.close()

@@ -36,6 +36,12 @@ class BenchLog(MerkleAuditLog):
         self.skipped += 1
         return -1
 
+    def append_many(self, events: list[AuditEvent]) -> list[int]:
+        if self.recording:
+            return super().append_many(events)
+        self.skipped += len(events)
+        return [-1] * len(events)
+
 
 def erase_count(gallery: int) -> int:
     """1% of the gallery, at least 1,000 subjects, at most half of it."""

@@ -6,18 +6,19 @@ purges the WAL; erasing k subjects of the same block one by one would do that k
 times. Here the subjects are grouped by block, each block is planned once (every
 listed slot padded in one rewrite, or the block dropped when nobody else is left
 in it) and committed in one transaction, and then every subject gets its *own*
-audit entry - so receipts stay per subject. Collections without a bulk planner
+audit entry (written together in one durable log write) - so receipts stay per
+subject. Collections without a bulk planner
 (cancelable) fall back to one erasure per subject.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from contextlib import ExitStack
 from typing import TYPE_CHECKING
 
 from vault import deadline
-from vault.errors import InvalidArgument, NotFound
+from vault.audit.base import AuditEvent
+from vault.errors import InvalidArgument, NotFound, VaultError
 from vault.types import DeleteResult, RequestContext
 
 if TYPE_CHECKING:
@@ -65,12 +66,8 @@ def erase_many(
         groups.setdefault(location[0], []).append(subject_id)
     results: list[DeleteResult] = []
     for ids in groups.values():
-        with ExitStack() as audits:
-            # Exits run last-in first-out: enter in reverse so entries land in order.
-            for subject_id in reversed(ids):
-                audits.enter_context(
-                    core._audited(action, collection, ctx, [subject_id], **details_of(subject_id))
-                )
+        outcome = "ok"
+        try:
             with lock.writer:
                 ids = [s for s in ids if target.location(s) is not None]  # erased meanwhile
                 if not ids:
@@ -85,6 +82,48 @@ def erase_many(
                 )
                 with lock.state:
                     applier(plan)
+        except VaultError as e:
+            outcome = type(e).__name__
+            raise
+        except Exception:
+            outcome = "internal_error"
+            raise
+        finally:
+            _audit_each(core, action, collection, ctx, ids, details_of, outcome)
         erased_at = core._clock()
         results.extend(DeleteResult(subject_id=s, erased=1, erased_at=erased_at) for s in ids)
     return results
+
+
+def _audit_each(
+    core: VaultCore,
+    action: str,
+    collection: str,
+    ctx: RequestContext,
+    subject_ids: Sequence[str],
+    details_of: Callable[[str], Details],
+    outcome: str,
+) -> None:
+    """One entry per subject, as the single erasure writes it - in one durable write
+    when the sink can (MerkleAuditLog.append_many: each entry keeps its own signed
+    checkpoint, hence its own receipt)."""
+    now = core._clock()
+    events = [
+        AuditEvent(
+            time=now,
+            actor=ctx.actor,
+            action=action,
+            collection=collection,
+            outcome=outcome,
+            purpose=ctx.purpose,
+            subjects=(core._pseudonym(collection, subject_id),),
+            details=dict(details_of(subject_id)),
+        )
+        for subject_id in subject_ids
+    ]
+    append_many = getattr(core._audit, "append_many", None)
+    if append_many is not None:
+        append_many(events)
+    else:
+        for event in events:
+            core._audit.append(event)
