@@ -144,6 +144,12 @@ class EncryptedGallery:
             assert block.c1 is not None
             self._c1[block_no] = center(block.c1, self.prime)
 
+    def put_slots(self, block_no: int, slots: list[int], c0_columns: np.ndarray) -> None:
+        """Replace the c0 coefficients of ``slots`` (an erasure's padded columns,
+        (dim, len(slots)) uint64) without rewriting the rest of the block."""
+        chunk, cols = self._columns(self._position[block_no])
+        chunk[:, [cols.start + s for s in slots]] = center(c0_columns, self.prime)
+
     def put_block(self, block_no: int, residues: np.ndarray) -> None:
         """Insert or replace a pair-form block given as (dim, 2, N) uint64 residues."""
         if residues.shape != (self.dim, 2, self.degree):

@@ -88,9 +88,7 @@ def _top_k(ids: Sequence[str], scores: np.ndarray, top_k: int) -> list[list[Matc
     part = np.argpartition(scores, scores.shape[1] - k, axis=1)[:, -k:]
     values = np.take_along_axis(scores, part, axis=1)
     best = np.take_along_axis(part, np.argsort(-values, axis=1, kind="stable"), axis=1)
-    return [
-        [Match(ids[i], float(scores[row, i])) for i in best[row]] for row in range(len(scores))
-    ]
+    return [[Match(ids[i], float(scores[row, i])) for i in best[row]] for row in range(len(scores))]
 
 
 class CkksCollection:
@@ -296,7 +294,9 @@ class CkksCollection:
             self.gallery.drop_block(plan.block_no)
             del self._blocks[plan.block_no]
         else:
-            self.gallery.put(plan.block_no, plan.residues)
+            # Only the padded c0 columns changed: patch them, not the whole block.
+            slots = list(plan.slots)
+            self.gallery.put_slots(plan.block_no, slots, plan.residues.c0[:, slots])
 
     def apply_erasure(self, plan: ErasurePlan) -> None:
         """Make a committed erasure visible to scoring."""
@@ -309,7 +309,7 @@ class CkksCollection:
             self.gallery.drop_block(plan.block_no)
             del self._blocks[plan.block_no]
         else:
-            self.gallery.put(plan.block_no, plan.residues)
+            self.gallery.put_slots(plan.block_no, [plan.slot], plan.residues.c0[:, [plan.slot]])
 
     # --- matching -------------------------------------------------------------
     def verify_score(self, subject_id: str, probe: np.ndarray) -> float:
