@@ -129,8 +129,11 @@ def test_vectorised_top_k_equals_the_shared_ranking():
     from vault.schemes.ranking import top_k_matches
 
     rng = np.random.default_rng(12)
-    ids = [f"s{i}" for i in range(500)]
-    scores = rng.uniform(-1, 1, (7, 500))
-    for k in (1, 5, 500, 900):
-        assert _top_k(ids, scores, k) == top_k_matches(ids, scores, k)
+    for n in (500, 3 * 4096 + 17, 20 * 4096 + 5):  # below, near and above the span bound
+        ids = [f"s{i}" for i in range(n)]
+        scores = rng.uniform(-1, 1, (5, n))
+        scores[1, -3:] = [2.0, 2.2, 2.1]  # winners in the tail beyond the last whole span
+        for k in (1, 5, 10):
+            assert _top_k(ids, scores, k) == top_k_matches(ids, scores, k)
+    assert _top_k(ids[:7], scores[:, :7], 900) == top_k_matches(ids[:7], scores[:, :7], 900)
     assert _top_k([], np.empty((2, 0)), 3) == [[], []]

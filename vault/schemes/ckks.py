@@ -79,16 +79,34 @@ class BlockErasure:
     residues: BlockResidues | None
 
 
+_TOPK_SPAN = 4096  # columns per span whose maximum bounds the k-th best from below
+
+
 def _top_k(ids: Sequence[str], scores: np.ndarray, top_k: int) -> list[list[Match]]:
-    """Like ranking.top_k_matches, but one argpartition over all rows and no negated
-    copy of the (probes x gallery) scores."""
+    """Best ``top_k`` per row, best first - the answers of ranking.top_k_matches, faster.
+
+    The k largest span maxima are k distinct scores, so the k-th best score is at
+    least the k-th largest span maximum: only scores at or above it (a few per
+    span touched) can be in the top k. That is one max pass and one compare pass
+    per row instead of a full argpartition with its index array.
+    """
     k = min(top_k, len(ids))
     if k == 0 or len(scores) == 0:
         return [[] for _ in range(len(scores))]
-    part = np.argpartition(scores, scores.shape[1] - k, axis=1)[:, -k:]
-    values = np.take_along_axis(scores, part, axis=1)
-    best = np.take_along_axis(part, np.argsort(-values, axis=1, kind="stable"), axis=1)
-    return [[Match(ids[i], float(scores[row, i])) for i in best[row]] for row in range(len(scores))]
+    spans = scores.shape[1] // _TOPK_SPAN
+    if spans >= k:
+        maxima = scores[:, : spans * _TOPK_SPAN].reshape(len(scores), spans, _TOPK_SPAN)
+        bound = np.partition(maxima.max(axis=2), spans - k, axis=1)[:, spans - k]
+    answers: list[list[Match]] = []
+    for row in range(len(scores)):
+        values = scores[row]
+        whole = spans < k
+        candidates = np.arange(len(values)) if whole else np.flatnonzero(values >= bound[row])
+        picked = values[candidates]
+        best = np.argpartition(-picked, k - 1)[:k]
+        best = candidates[best[np.argsort(-picked[best], kind="stable")]]
+        answers.append([Match(ids[i], float(values[i])) for i in best])
+    return answers
 
 
 class CkksCollection:
