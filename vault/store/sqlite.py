@@ -243,9 +243,7 @@ class SqliteTemplateStore(SqliteKeyData, TemplateStore):
                 if row is None:
                     raise NotFound(f"subject is not enrolled in collection {collection!r}")
                 if row[0] != target:
-                    raise InvalidArgument(
-                        "an erasure must rewrite or drop the subject's own block"
-                    )
+                    raise InvalidArgument("an erasure must rewrite or drop the subject's own block")
                 conn.execute(
                     "DELETE FROM subjects WHERE collection = ? AND subject_id = ?",
                     (collection, subject_id),
