@@ -1,9 +1,11 @@
 """The CKKS key set: the only object that can encrypt templates or decrypt scores.
 
-The secret key lives inside a TenSEAL context for the whole life of the process.
-It leaves that context in exactly one way - :meth:`CkksKeySet.unsafe_serialize`,
-whose output the caller must envelope-encrypt at once. Handles cannot be pickled,
-so a key set cannot leak through multiprocessing or caching by accident.
+The secret key lives inside this handle for the whole life of the process: in its
+TenSEAL context and, as a polynomial for the numpy engine, in a private slot. It
+leaves the handle in exactly one way - :meth:`CkksKeySet.unsafe_serialize`, whose
+output the caller must envelope-encrypt at once. Handles (and the polynomial)
+cannot be pickled, so a key set cannot leak through multiprocessing or caching by
+accident.
 
 Encryption is symmetric (secret-key) CKKS: the vault is the only party that ever
 encrypts, and a fresh symmetric ciphertext carries roughly sqrt(N) times less
