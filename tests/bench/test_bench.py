@@ -20,7 +20,11 @@ CONTRACT_KEYS = {
     "enroll_templates_per_s",
     "max_abs_score_error",
     "top1_agreement",
+    "plaintext_batched_ms_per_probe",
+    "batched_ratio_vs_plaintext_batched",
+    "erase_subjects_per_s",
 }
+STAGE_NAMES = {"product", "reduction", "decryption", "decode", "top_k"}
 
 
 def test_bench_writes_every_contract_key(tmp_path, capsys):
@@ -55,6 +59,17 @@ def test_bench_writes_every_contract_key(tmp_path, capsys):
     assert result["max_abs_score_error"] < 1e-3 and result["top1_agreement"] == 1.0
     assert result["ratio_vs_plaintext"] > 0 and result["bytes_per_template"] > 0
     assert "scaled" in result["baselines"]["method"]
+    assert result["plaintext_batched_ms_per_probe"] > 0
+    assert result["erase_subjects_per_s"] > 0
+    assert result["erase"]["subjects"] == result["erase"]["receipts"] == 150  # half of 300
+    ratio = result["he_batched_ms_per_probe"] / result["plaintext_batched_ms_per_probe"]
+    assert abs(result["batched_ratio_vs_plaintext_batched"] - ratio) < 1e-9
+    # The stage clock covers the timed calls: every stage named, none negative, and
+    # together no more than the wall time they were measured in.
+    for kind, total in (("single", "he_ms_per_probe"), ("batched", "he_batched_ms_per_probe")):
+        stages = result["stages"][kind]
+        assert set(stages) >= STAGE_NAMES and min(stages.values()) >= 0
+        assert 0 < sum(stages.values()) <= result[total] * 1.05
     assert plot.stat().st_size > 1000
     assert "top-1 agreement" in capsys.readouterr().out
 

@@ -138,3 +138,31 @@ def test_a_fault_inside_a_worker_is_not_reported_as_an_outage(pool) -> None:  # 
     assert workers.state is PoolState.READY and not states
     values = _rows(keyset, 40)
     assert _decrypts(keyset, values, keyset.encrypt_coefficients(values, SCALE))
+
+
+def test_a_shared_form_block_split_over_the_workers_scores_like_plaintext(pool) -> None:  # type: ignore[no-untyped-def]
+    """encrypt_block on the pool (one ``a`` drawn by the caller, coordinates split over
+    the workers) gives a block that scores within 1e-3 of plaintext under that ``a``."""
+    from tests.support.synthetic import identities, samples
+    from vault.he.gallery import BlockResidues, EncryptedGallery
+
+    keyset, workers, _ = pool
+    dim, n = 64, keyset.params.poly_modulus_degree
+    rng = np.random.default_rng(11)
+    templates = identities(200, dim, rng)
+    values = np.zeros((dim, n))
+    values[:, :200] = templates.T
+    busy_before = [_cpu_ticks(pid) for pid in workers.worker_pids]
+    c0, a = keyset.encrypt_block(values, SCALE)
+    assert c0.shape == (dim, n) and a.shape == (n,)
+    assert all(_cpu_ticks(p) > t for p, t in zip(workers.worker_pids, busy_before, strict=True))
+    gallery = EncryptedGallery(keyset, dim)
+    gallery.put(0, BlockResidues(c0, a=a))
+    probes = samples(templates[:6], rng)
+    scores = gallery.score(probes).scores.reshape(len(probes), n)[:, :200]
+    assert np.abs(scores - probes @ templates.T).max() < 1e-3
+
+
+def _cpu_ticks(pid: int) -> int:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])

@@ -121,3 +121,19 @@ def test_stored_blob_holds_no_template_bytes(keyset):
         for dtype in (np.float32, np.float64):
             encoded = row.astype(dtype).tobytes()
             assert all(encoded[i : i + 8] not in blob for i in range(0, len(encoded), 8))
+
+
+def test_vectorised_top_k_equals_the_shared_ranking():
+    """The collection's one-shot top-k gives exactly ranking.top_k_matches' answers."""
+    from vault.schemes.ckks import _top_k
+    from vault.schemes.ranking import top_k_matches
+
+    rng = np.random.default_rng(12)
+    for n in (500, 3 * 4096 + 17, 20 * 4096 + 5):  # below, near and above the span bound
+        ids = [f"s{i}" for i in range(n)]
+        scores = rng.uniform(-1, 1, (5, n))
+        scores[1, -3:] = [2.0, 2.2, 2.1]  # winners in the tail beyond the last whole span
+        for k in (1, 5, 10):
+            assert _top_k(ids, scores, k) == top_k_matches(ids, scores, k)
+    assert _top_k(ids[:7], scores[:, :7], 900) == top_k_matches(ids[:7], scores[:, :7], 900)
+    assert _top_k([], np.empty((2, 0)), 3) == [[], []]

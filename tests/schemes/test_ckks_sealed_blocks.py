@@ -5,7 +5,7 @@ import os
 import numpy as np
 import pytest
 
-from tests.support.synthetic import identities
+from tests.support.synthetic import identities, samples
 from vault.errors import IntegrityError
 from vault.keys.datakey import DataKey
 from vault.keys.dataring import DataKeyRing
@@ -36,11 +36,14 @@ def test_sealed_blocks_reload_and_refuse_being_moved(keyset):
     templates = identities(20, DIM, rng)
     plan = collection.plan_enrollment([f"s{i}" for i in range(20)], templates, enrolled_at=1.0)
     blob = plan.blocks[0].blob
-    raw_size = DIM * 2 * 4096 * 8
+    # v2 payload: its 16-byte header, then c0 and the shared a packed at 36 bits.
+    raw_size = 16 + (DIM + 1) * 4096 * 36 // 8
     assert len(blob) == 16 + raw_size + 28
     args = {"dim": DIM, "degree": 4096, "params_id": 1, "prime": keyset.prime}
-    _, residues = decode_block(blob, sealer=sealer, block_no=0, **args)
-    assert np.array_equal(residues, plan.residues[0])
+    _, stored = decode_block(blob, sealer=sealer, block_no=0, **args)
+    assert stored.version == 2 and not stored.ntt_form
+    assert np.array_equal(stored.residues.c0, plan.residues[0].c0)
+    assert np.array_equal(stored.residues.a, plan.residues[0].a)
     with pytest.raises(IntegrityError, match="failed authentication"):
         decode_block(blob, sealer=sealer, block_no=1, **args)
     with pytest.raises(IntegrityError, match="failed authentication"):
@@ -55,3 +58,41 @@ def test_sealed_blocks_reload_and_refuse_being_moved(keyset):
         decode_block(bare, sealer=sealer, block_no=0, **args)
     with pytest.raises(IntegrityError, match="wrong size"):
         decode_block(blob, **args)
+
+
+def test_blocks_in_the_old_format_still_load_score_and_erase(keyset):
+    """A v1 block (SEAL's NTT-form pairs as raw u64, sealed) loads, scores its
+    templates, takes no new ones, and is rewritten in the v2 pair form on erasure."""
+    from vault.schemes.ckks_blocks import encode_block_v1
+    from vault.store.base import BlockRecord, SubjectRecord
+
+    rng = np.random.default_rng(8)
+    sealer = _sealer()
+    templates = identities(12, DIM, rng)
+    values = np.zeros((DIM, 4096))
+    values[:, :12] = templates.T
+    old = keyset.encrypt_ntt_with_seal(values, 2.0**20)  # what the engine used to store
+    blob = encode_block_v1(old, params_id=1, key_version=1, sealer=sealer, block_no=0)
+    assert len(blob) == 16 + DIM * 2 * 4096 * 8 + 28
+    args = {"dim": DIM, "degree": 4096, "params_id": 1, "prime": keyset.prime}
+    _, stored = decode_block(blob, sealer=sealer, block_no=0, **args)
+    assert stored.version == 1 and stored.ntt_form
+    ids = [f"old{i}" for i in range(12)]
+    collection = CkksCollection(keyset, _record(), sealer=sealer)
+    collection.load(
+        [BlockRecord("c", 0, blob, 12, 12, 1)],
+        [SubjectRecord("c", sid, 0, slot, 1, 1.0) for slot, sid in enumerate(ids)],
+    )
+    probes = samples(templates, rng, spread=0.3)
+    assert [r[0].subject_id for r in collection.identify(probes, 1)] == ids
+    assert abs(collection.verify_score("old3", templates[3]) - 1.0) < 1e-3
+    # New templates open a new (shared-form) block instead of extending the old one.
+    plan = collection.plan_enrollment(["new"], templates[:1], enrolled_at=2.0)
+    assert [b.block_no for b in plan.blocks] == [1] and plan.residues[1].shared
+    erasure = collection.plan_erasure("old3")
+    assert erasure.replacement is not None
+    _, rewritten = decode_block(erasure.replacement.blob, sealer=sealer, block_no=0, **args)
+    assert rewritten.version == 2 and not rewritten.residues.shared
+    collection.apply_erasure(erasure)
+    assert abs(collection.gallery.score_block(templates[3], 0)[3] - 1.0) > 0.1
+    assert abs(collection.verify_score("old4", templates[4]) - 1.0) < 1e-3

@@ -75,6 +75,21 @@ class LogDatabase:
             (seq, entry, checkpoint),
         )
 
+    def append_many(self, rows: list[tuple[int, bytes, str]]) -> None:
+        """Insert rows (seq, entry, checkpoint) in one transaction: one durable commit."""
+        try:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                self._conn.executemany(
+                    "INSERT INTO entries (seq, entry, checkpoint) VALUES (?, ?, ?)", rows
+                )
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+        except sqlite3.Error as e:
+            raise StorageError(f"audit log {self.path}: {e}") from e
+
     def count(self) -> int:
         """Number of rows."""
         return int(self._execute("SELECT count(*) FROM entries").fetchone()[0])

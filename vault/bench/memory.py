@@ -59,8 +59,9 @@ def _child(db_path: str, dim: int, queue: multiprocessing.Queue) -> None:
     store.close()
 
 
-def serving_rss(db_path: Path, dim: int) -> dict[str, float]:
-    """RSS of a fresh process serving ``db_path``, and its ratio to the bytes at rest."""
+def serving_rss(db_path: Path, dim: int, in_memory_bytes: int = 0) -> dict[str, float]:
+    """RSS of a fresh process serving ``db_path``, and its ratio to the bytes at rest
+    and (given ``in_memory_bytes``, what the loaded gallery's residues occupy) to those."""
     context = multiprocessing.get_context("spawn")
     queue: multiprocessing.Queue = context.Queue()
     child = context.Process(target=_child, args=(str(db_path), dim, queue))
@@ -71,4 +72,13 @@ def serving_rss(db_path: Path, dim: int) -> dict[str, float]:
     result["bytes_at_rest"] = at_rest
     result["rss_ratio_vs_at_rest"] = result["rss_bytes"] / at_rest
     result["peak_rss_ratio_vs_at_rest"] = result["peak_rss_bytes"] / at_rest
+    if in_memory_bytes:
+        result["in_memory_residue_bytes"] = in_memory_bytes
+        result["rss_ratio_vs_in_memory_residues"] = result["rss_bytes"] / in_memory_bytes
+        result["peak_rss_ratio_vs_in_memory_residues"] = result["peak_rss_bytes"] / in_memory_bytes
     return result
+
+
+def own_peak_rss() -> int:
+    """This process's peak resident set so far (VmHWM), in bytes."""
+    return _status_bytes("VmHWM")

@@ -86,13 +86,19 @@ def register(commands: Commands) -> None:
 
     delete = commands.add_parser(
         "delete",
-        help="erase one subject's templates",
-        description="Erase every template of one subject beyond recovery; the erasure is "
-        "logged and comes with a signed receipt (--receipt).",
+        help="erase one subject's templates (or many)",
+        description="Erase every template of one subject (--id) or of many (--ids FILE) beyond "
+        "recovery; each erasure is logged and comes with a signed receipt (--receipt, "
+        "or one file per subject under --receipts DIR).",
     )
     add_client_flags(delete)
     delete.add_argument("--collection", required=True, help="collection holding the subject")
-    delete.add_argument("--id", required=True, dest="subject_id", help="subject to erase")
+    which = delete.add_mutually_exclusive_group(required=True)
+    which.add_argument("--id", dest="subject_id", help="subject to erase")
+    which.add_argument("--ids", metavar="FILE", help="subjects to erase, one id per line")
+    delete.add_argument(
+        "--receipts", metavar="DIR", help="with --ids: one receipt per subject, DIR/<id>.json"
+    )
     delete.add_argument(
         "--purpose", default="", help="why (default: erasure-request); logged with the erasure"
     )
@@ -172,6 +178,10 @@ def _identify(args: argparse.Namespace) -> int:
 
 
 def _delete(args: argparse.Namespace) -> int:
+    if args.ids:
+        from vault.cli.bulk_delete import delete_from_file
+
+        return delete_from_file(args)
     with connect(args) as client:
         receipt = client.delete(args.collection, args.subject_id, purpose=args.purpose)
     if args.receipt:

@@ -22,12 +22,13 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Protocol
 
 from vault.audit.bundle import export_bundle
 from vault.audit.entry import LogEntry, decode_entry, format_time
 from vault.audit.log import MerkleAuditLog
+from vault.core.bulk_erase import erase_many
 from vault.core.ledger import ABSENT_ACTION, ENROLL_ACTION, chunked, replay
 from vault.core.retention import RetentionResult, retention_of
 from vault.core.vault import VaultCore
@@ -152,6 +153,21 @@ class CompliantVault(VaultCore):
             ctx = dataclasses.replace(ctx, purpose="erasure-request")
         return self._with_receipt(lambda: self._erase(collection, subject_id, ctx, action="delete"))
 
+    def delete_many(
+        self, collection: str, subject_ids: Sequence[str], ctx: RequestContext
+    ) -> list[DeleteResult]:
+        """Bulk erasure on request; every result carries its own erasure receipt."""
+        if not ctx.purpose:
+            ctx = dataclasses.replace(ctx, purpose="erasure-request")
+        with self._log.capture() as appended:
+            results = erase_many(self, collection, subject_ids, ctx, action="delete")
+        # One entry per erased subject, appended in order by this thread.
+        entries = appended[len(appended) - len(results) :]
+        return [
+            dataclasses.replace(r, receipt=self._log.receipt(seq))
+            for r, seq in zip(results, entries, strict=True)
+        ]
+
     def withdraw_consent(
         self, collection: str, subject_id: str, ctx: RequestContext
     ) -> DeleteResult:
@@ -232,22 +248,31 @@ class CompliantVault(VaultCore):
         target, _ = self._collection(name)
         retention = retention_of(target.record)
         cutoff = self._clock() - retention
-        erased: list[str] = []
-        for subject in self._store.list_subjects(name):
-            if subject.enrolled_at > cutoff:
-                continue
-            try:
-                self._erase(
-                    name,
-                    subject.subject_id,
-                    ctx,
-                    action="retention.erase",
-                    enrolled_at=format_time(round(subject.enrolled_at * 1e6)),
-                    deadline=format_time(round((subject.enrolled_at + retention) * 1e6)),
-                )
-            except NotFound:
-                continue  # erased meanwhile by someone else: nothing left to do
-            erased.append(subject.subject_id)
+        expired = {
+            subject.subject_id: subject.enrolled_at
+            for subject in self._store.list_subjects(name)
+            if subject.enrolled_at <= cutoff
+        }
+
+        def details(subject_id: str) -> dict[str, str]:
+            enrolled_at = expired[subject_id]
+            return {
+                "enrolled_at": format_time(round(enrolled_at * 1e6)),
+                "deadline": format_time(round((enrolled_at + retention) * 1e6)),
+            }
+
+        # One audited erasure per subject, one rewrite per block (vault.core.bulk_erase);
+        # subjects erased meanwhile by someone else are skipped.
+        done = erase_many(
+            self,
+            name,
+            list(expired),
+            ctx,
+            action="retention.erase",
+            details_of=details,
+            missing_ok=True,
+        )
+        erased = [result.subject_id for result in done]
         return RetentionResult(name, retention, cutoff, tuple(erased))
 
     def record_service_start(self, **details: str | int | float | bool) -> None:

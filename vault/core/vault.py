@@ -485,6 +485,14 @@ class VaultCore:
     def delete(self, collection: str, subject_id: str, ctx: RequestContext) -> DeleteResult:
         return self._erase(collection, subject_id, ctx, action="delete")
 
+    def delete_many(
+        self, collection: str, subject_ids: Sequence[str], ctx: RequestContext
+    ) -> list[DeleteResult]:
+        """Bulk erasure (one audit entry per subject, one rewrite per block touched)."""
+        from vault.core.bulk_erase import erase_many
+
+        return erase_many(self, collection, subject_ids, ctx, action="delete")
+
     def _erase(
         self,
         collection: str,

@@ -15,7 +15,8 @@ a child that then deadlocks on it.
 
 Messages (tuples over one duplex pipe):
 
-* service -> host: ``("encrypt", job, values, scale)``, ``("stop",)``
+* service -> host: ``("encrypt", job, values, scale, a)`` (``a`` None: pair rows;
+  else the coordinates of one shared-form block under that ``a``), ``("stop",)``
 * host -> service: ``("ready", pids)``, ``("degraded", reason)``,
   ``("done", job, residues)``, ``("failed", job, reason, retryable)``
 """
@@ -74,9 +75,13 @@ def _init_worker() -> None:
     _die_with_parent()
 
 
-def _encrypt(values: np.ndarray, scale: float) -> np.ndarray:
+def _encrypt(
+    values: np.ndarray, scale: float, a: np.ndarray | None, first: int, dim: int
+) -> np.ndarray:
     assert _INHERITED is not None
-    return _INHERITED.encrypt_coefficients_here(values, scale)
+    if a is None:
+        return _INHERITED.encrypt_coefficients_here(values, scale)
+    return _INHERITED.encrypt_block_rows_here(values, scale, a, first=first, dim=dim)
 
 
 def _worker_pid() -> int:
@@ -172,7 +177,7 @@ class _Host:
             self.send(("ready", self._workers))
             return
 
-    def encrypt(self, job: int, values: np.ndarray, scale: float) -> None:
+    def encrypt(self, job: int, values: np.ndarray, scale: float, a: np.ndarray | None) -> None:
         slices = split_rows(len(values), self._processes)
         # A pool found broken before any of this job ran (a worker died while idle)
         # is replaced first: the job itself lost nothing, so it need not fail.
@@ -182,7 +187,10 @@ class _Host:
             try:
                 if executor is None:
                     raise BrokenProcessPool("the pool is being replaced")
-                futures = [executor.submit(_encrypt, values[part], scale) for part in slices]
+                futures = [
+                    executor.submit(_encrypt, values[part], scale, a, part.start, len(values))
+                    for part in slices
+                ]
                 break
             except BrokenProcessPool:
                 self.mark_broken()

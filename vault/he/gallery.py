@@ -1,14 +1,22 @@
 """The encrypted gallery of one collection, held as raw residues for BLAS scoring.
 
-A block is ``dim`` ciphertexts (one per template coordinate), each two polynomials
-of N residues modulo the data prime p; coefficient t of ciphertext j encrypts
-coordinate j of the template in slot t. Stored as centred float64 in a
-(dim, 2N) column range, a probe's integer vector q~ scores *every* block at once
-with one matrix product: column c of ``q~ @ G`` is sum_j q~_j * c_{j,c}, i.e. the
-residues of the ciphertext sum_j q~_j * ct_j, whose coefficient t decrypts to
-<q, x_t> * Delta * 2^s. Products stay exact (see vault.he.params), so the result is
-reduced mod p and handed to SEAL for decryption - one decryption per block yields
-N scores. Stored templates are never decrypted.
+A block is ``dim`` coordinate ciphertexts over N slots: coefficient t of
+coordinate j's message is coordinate j of template t (coefficient packing, in
+coefficient form). Only the c0 polynomials are multiplied by the probe: stored as
+centred float64 in a (dim, N) column range, a probe's integer vector q~ scores
+*every* block at once with one matrix product, column c of ``q~ @ G`` being
+sum_j q~_j * c0_{j,c}. Products stay exact (see vault.he.params).
+
+Decryption then needs each block's second part (vault.he.secret):
+
+* **shared** blocks (what the engine writes) keep one polynomial a per block; the
+  key set turns sum_j q_j s_j into a spectrum once per probe, and each block adds
+  a * that - one FFT product per block and probe;
+* **pair** blocks (read from the old format) keep c1 per coordinate, which adds a
+  second, smaller product q~ @ C1 per such block.
+
+Either way one decryption per block yields N scores, and stored templates are
+never decrypted: only score ciphertexts sum_j q_j ct_j are.
 
 Blocks live in fixed-size chunks of columns so the gallery can grow without
 copying, and chunk allocation uses zero pages that cost no memory until written.
@@ -22,10 +30,11 @@ import numpy as np
 
 from vault.errors import InvalidArgument
 from vault.he.keyset import CkksKeySet
-from vault.he.modmath import center, reduce_exact
+from vault.he.modmath import center, uncenter
 from vault.he.params import exact_l1_budget, probe_bits
+from vault.he.stages import STAGES
 
-__all__ = ["EncryptedGallery", "GalleryScores"]
+__all__ = ["BlockResidues", "EncryptedGallery", "GalleryScores"]
 
 _BLOCKS_PER_CHUNK = 4
 
@@ -38,6 +47,36 @@ class GalleryScores:
     scores: np.ndarray  # (probes, len(block_nos) * N) float64
 
 
+@dataclass(frozen=True)
+class BlockResidues:
+    """A block's ciphertext residues in coefficient form: c0 (dim, N) and either the
+    shared a (N,) or the per-coordinate c1 (dim, N), all uint64 in [0, p)."""
+
+    c0: np.ndarray
+    a: np.ndarray | None = None
+    c1: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if (self.a is None) == (self.c1 is None):
+            raise ValueError("a block holds either a shared a or per-coordinate c1")
+
+    @property
+    def shared(self) -> bool:
+        return self.a is not None
+
+    def add(self, other: BlockResidues, prime: int) -> BlockResidues:
+        """Ciphertext addition (both blocks in the same form)."""
+        if self.shared != other.shared:
+            raise ValueError("cannot add blocks of different forms")
+        p = np.uint64(prime)
+
+        def plus(x: np.ndarray | None, y: np.ndarray | None) -> np.ndarray | None:
+            return None if x is None or y is None else (x + y) % p
+
+        c0 = (self.c0 + other.c0) % p
+        return BlockResidues(c0, plus(self.a, other.a), plus(self.c1, other.c1))
+
+
 class EncryptedGallery:
     """Raw-residue view of one collection's encrypted blocks."""
 
@@ -45,6 +84,7 @@ class EncryptedGallery:
         self, keyset: CkksKeySet, dim: int, *, blocks_per_chunk: int = _BLOCKS_PER_CHUNK
     ) -> None:
         self._keyset = keyset
+        self._fft = keyset.fft()
         self._per_chunk = blocks_per_chunk
         self.dim = dim
         self.degree = keyset.params.poly_modulus_degree
@@ -54,35 +94,67 @@ class EncryptedGallery:
         self._chunks: list[np.ndarray] = []
         self._position: dict[int, int] = {}  # block_no -> global block position
         self._free: list[int] = []
+        self._a: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # shared: (a, spectrum)
+        self._c1: dict[int, np.ndarray] = {}  # pair: centred float64 (dim, N)
 
     # --- layout ---------------------------------------------------------------
+    @staticmethod
+    def shared_block_bytes(dim: int, degree: int) -> int:
+        """Memory one shared-form block takes here: float64 c0 columns, a, a's spectrum."""
+        return dim * degree * 8 + degree * 8 + (degree // 2) * 16
+
     @property
     def block_nos(self) -> tuple[int, ...]:
         return tuple(sorted(self._position))
 
     def _columns(self, position: int) -> tuple[np.ndarray, slice]:
         chunk, offset = divmod(position, self._per_chunk)
-        width = 2 * self.degree
-        return self._chunks[chunk], slice(offset * width, (offset + 1) * width)
+        return self._chunks[chunk], slice(offset * self.degree, (offset + 1) * self.degree)
 
     def _allocate(self) -> int:
         if self._free:
             return self._free.pop()
         position = len(self._chunks) * self._per_chunk
         # np.zeros maps untouched pages lazily: unused block columns use no RAM.
-        self._chunks.append(np.zeros((self.dim, self._per_chunk * 2 * self.degree)))
+        self._chunks.append(np.zeros((self.dim, self._per_chunk * self.degree)))
         self._free.extend(range(position + self._per_chunk - 1, position, -1))
         return position
 
     # --- mutation -------------------------------------------------------------
-    def put_block(self, block_no: int, residues: np.ndarray) -> None:
-        """Insert or replace a block given as (dim, 2, N) uint64 residues."""
-        if residues.shape != (self.dim, 2, self.degree):
+    def put(self, block_no: int, block: BlockResidues) -> None:
+        """Insert or replace a block."""
+        shape = (self.dim, self.degree)
+        if block.c0.shape != shape or (block.c1 is not None and block.c1.shape != shape):
+            raise ValueError("block residues have the wrong shape")
+        if block.a is not None and block.a.shape != (self.degree,):
             raise ValueError("block residues have the wrong shape")
         if block_no not in self._position:
             self._position[block_no] = self._allocate()
         chunk, cols = self._columns(self._position[block_no])
-        chunk[:, cols] = center(residues.reshape(self.dim, 2 * self.degree), self.prime)
+        view = chunk[:, cols]
+        # Centre straight into the chunk: no full-size float64 temporary.
+        np.copyto(view, block.c0, casting="unsafe")
+        np.subtract(view, float(self.prime), out=view, where=view > self.prime // 2)
+        self._a.pop(block_no, None)
+        self._c1.pop(block_no, None)
+        if block.a is not None:
+            spectrum = self._fft.forward(center(block.a, self.prime)[None, :])[0]
+            self._a[block_no] = (block.a.copy(), spectrum)
+        else:
+            assert block.c1 is not None
+            self._c1[block_no] = center(block.c1, self.prime)
+
+    def put_slots(self, block_no: int, slots: list[int], c0_columns: np.ndarray) -> None:
+        """Replace the c0 coefficients of ``slots`` (an erasure's padded columns,
+        (dim, len(slots)) uint64) without rewriting the rest of the block."""
+        chunk, cols = self._columns(self._position[block_no])
+        chunk[:, [cols.start + s for s in slots]] = center(c0_columns, self.prime)
+
+    def put_block(self, block_no: int, residues: np.ndarray) -> None:
+        """Insert or replace a pair-form block given as (dim, 2, N) uint64 residues."""
+        if residues.shape != (self.dim, 2, self.degree):
+            raise ValueError("block residues have the wrong shape")
+        self.put(block_no, BlockResidues(residues[:, 0], c1=residues[:, 1]))
 
     def drop_block(self, block_no: int) -> None:
         """Forget a block and zero its columns."""
@@ -90,13 +162,16 @@ class EncryptedGallery:
         chunk, cols = self._columns(position)
         chunk[:, cols] = 0.0
         self._free.append(position)
+        self._a.pop(block_no, None)
+        self._c1.pop(block_no, None)
 
-    def block_residues(self, block_no: int) -> np.ndarray:
-        """Current (dim, 2, N) uint64 residues of a block."""
+    def block(self, block_no: int) -> BlockResidues:
+        """Current residues of a block (copies)."""
         chunk, cols = self._columns(self._position[block_no])
-        values = chunk[:, cols].copy()
-        values[values < 0] += self.prime
-        return values.astype(np.uint64).reshape(self.dim, 2, self.degree)
+        c0 = uncenter(chunk[:, cols], self.prime)
+        if block_no in self._a:
+            return BlockResidues(c0, a=self._a[block_no][0].copy())
+        return BlockResidues(c0, c1=uncenter(self._c1[block_no], self.prime))
 
     # --- scoring --------------------------------------------------------------
     def integer_probes(self, probes: np.ndarray) -> np.ndarray:
@@ -112,33 +187,68 @@ class EncryptedGallery:
         if not block_nos:
             return GalleryScores((), np.empty((len(probes), 0)))
         q = self.integer_probes(probes)
-        width = 2 * self.degree
-        residues = np.empty((len(q), len(block_nos), 2, self.degree), dtype=np.uint64)
-        wanted = {self._position[b]: i for i, b in enumerate(block_nos)}
+        scores = np.empty((len(q), len(block_nos), self.degree))
+        wanted = {self._position[b]: (i, b) for i, b in enumerate(block_nos)}
+        secrets = self._probe_secrets(q)
         for chunk_index, chunk in enumerate(self._chunks):
             first = chunk_index * self._per_chunk
             used = [p for p in range(first, first + self._per_chunk) if p in wanted]
             if not used:
                 continue
             # Multiply only the column span that holds live blocks of this chunk.
-            low, high = (used[0] - first) * width, (used[-1] - first + 1) * width
-            product = reduce_exact(q @ chunk[:, low:high], self.prime)
-            for position in used:
-                offset = (position - first) * width - low
-                residues[:, wanted[position]] = product[:, offset : offset + width].reshape(
-                    len(q), 2, self.degree
-                )
-        return GalleryScores(block_nos, self._decrypt(residues))
+            low, high = (used[0] - first) * self.degree, (used[-1] - first + 1) * self.degree
+            with STAGES.timing("product"):
+                product = (q @ chunk[:, low:high]).reshape(len(q), -1, self.degree)
+            offsets = [p - used[0] for p in used]
+            self._decrypt_into(scores, q, secrets, product, offsets, [wanted[p] for p in used])
+        return GalleryScores(block_nos, scores.reshape(len(q), -1))
 
     def score_block(self, probe: np.ndarray, block_no: int) -> np.ndarray:
         """Scores of one probe (dim,) against the N slots of one block."""
         q = self.integer_probes(probe[None, :])
         chunk, cols = self._columns(self._position[block_no])
-        product = reduce_exact(q @ chunk[:, cols], self.prime)
-        return self._decrypt(product.reshape(1, 1, 2, self.degree))[0]
+        product = (q @ chunk[:, cols]).reshape(1, 1, self.degree)
+        out = np.empty((1, 1, self.degree))
+        self._decrypt_into(out, q, self._probe_secrets(q), product, [0], [(0, block_no)])
+        return out[0, 0]
 
-    def _decrypt(self, residues: np.ndarray) -> np.ndarray:
-        probes, blocks = residues.shape[:2]
-        flat = residues.reshape(probes * blocks, 2, self.degree)
-        scores = self._keyset.decrypt_coefficients(flat, self.score_scale)
-        return scores.reshape(probes, blocks * self.degree)
+    def _probe_secrets(self, q: np.ndarray) -> np.ndarray | None:
+        if not self._a:
+            return None
+        with STAGES.timing("decryption"):
+            return self._keyset.probe_secrets(q, self.dim)
+
+    def _decrypt_into(
+        self,
+        out: np.ndarray,
+        q: np.ndarray,
+        secrets: np.ndarray | None,
+        product: np.ndarray,
+        offsets: list[int],
+        targets: list[tuple[int, int]],
+    ) -> None:
+        """Decrypt the score ciphertexts of ``product[:, offsets]`` into ``out[:, index]``."""
+        shared = [(o, i, b) for o, (i, b) in zip(offsets, targets, strict=True) if b in self._a]
+        if shared:
+            assert secrets is not None
+            spectra = np.stack([self._a[b][1] for _, _, b in shared])
+            o_first, i_first = shared[0][0], shared[0][1]
+            count = len(shared)
+            if all(o == o_first + n and i == i_first + n for n, (o, i, _) in enumerate(shared)):
+                # Consecutive blocks (the usual case): decrypt views in place, no copies.
+                self._keyset.decrypt_shared_products(
+                    product[:, o_first : o_first + count],
+                    spectra,
+                    secrets,
+                    self.score_scale,
+                    out[:, i_first : i_first + count],
+                )
+            else:
+                out[:, [i for _, i, _ in shared]] = self._keyset.decrypt_shared_products(
+                    product[:, [o for o, _, _ in shared]], spectra, secrets, self.score_scale
+                )
+        for o, (i, b) in zip(offsets, targets, strict=True):
+            if b in self._c1:
+                with STAGES.timing("product"):
+                    c1 = q @ self._c1[b]
+                out[:, i] = self._keyset.decrypt_pair_products(product[:, o], c1, self.score_scale)

@@ -1,17 +1,28 @@
 """The CKKS key set: the only object that can encrypt templates or decrypt scores.
 
-The secret key lives inside a TenSEAL context for the whole life of the process.
-It leaves that context in exactly one way - :meth:`CkksKeySet.unsafe_serialize`,
-whose output the caller must envelope-encrypt at once. Handles cannot be pickled,
-so a key set cannot leak through multiprocessing or caching by accident.
+The secret key lives inside this handle for the whole life of the process: in its
+TenSEAL context and, as a polynomial for the numpy engine, in a private slot. It
+leaves the handle in exactly one way - :meth:`CkksKeySet.unsafe_serialize`, whose
+output the caller must envelope-encrypt at once. Handles (and the polynomial)
+cannot be pickled, so a key set cannot leak through multiprocessing or caching by
+accident.
 
 Encryption is symmetric (secret-key) CKKS: the vault is the only party that ever
 encrypts, and a fresh symmetric ciphertext carries roughly sqrt(N) times less
 noise than a public-key one, which is what lets us use a 36-bit data prime.
+
+Ciphertexts are handled in coefficient form. SEAL holds and serialises the secret
+key; at start-up the handle reads the secret polynomial back once (SEAL decrypts
+the ciphertext (0, 1), whose message is s itself) into a
+:class:`~vault.he.secret.SecretPolynomial` in a private slot, which encrypts and
+decrypts whole blocks as vectorised numpy (see vault.he.secret for the forms and
+vault.he.ring for the arithmetic). SEAL's own encryption and decryption stay
+available for interoperability checks and to read blocks SEAL wrote (NTT form).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import struct
@@ -26,13 +37,16 @@ import tenseal.sealapi as sealapi
 
 from vault.errors import IntegrityError
 from vault.he.embedding import CoefficientEmbedding
+from vault.he.modmath import center
 from vault.he.params import CkksParams
+from vault.he.ring import NegacyclicFFT, sample_uniform_mod
 from vault.he.sealformat import (
     CiphertextLayout,
     parse_ciphertext,
     parse_plaintext,
     write_ciphertext,
 )
+from vault.he.secret import SecretPolynomial
 from vault.he.workers import HeWorkers, PoolState
 
 __all__ = ["CkksKeySet"]
@@ -88,9 +102,11 @@ class CkksKeySet:
         "_decryptor",
         "_encoder",
         "_encryptor",
+        "_evaluator",
         "_layout",
         "_lock",
         "_scratch",
+        "_secret",
         "_workers",
         "embedding",
         "params",
@@ -120,7 +136,14 @@ class CkksKeySet:
         # Remove the scratch directory with the handle, or at interpreter exit.
         weakref.finalize(self, shutil.rmtree, self._scratch, True)
         self._layout = self._probe_layout(seal_context)
+        self._evaluator = sealapi.Evaluator(seal_context)
         self._workers: HeWorkers | None = None
+        # NTT(1) is all ones, so (0, NTT(1)) decrypts to s: SEAL hands us the secret
+        # polynomial through its own decryption, and it never leaves this handle.
+        unit = np.zeros((1, 2, params.poly_modulus_degree), dtype=np.uint64)
+        unit[0, 1] = 1
+        secret = np.rint(self.decrypt_ntt_with_seal(unit, 1.0)[0])
+        self._secret = SecretPolynomial(secret.astype(np.int64), self.prime)
 
     # --- construction ---------------------------------------------------------
     @classmethod
@@ -193,23 +216,46 @@ class CkksKeySet:
         return self.encrypt_coefficients_here(values, scale)
 
     def decrypt_coefficients(self, residues: np.ndarray, scale: float) -> np.ndarray:
-        """Decrypt score ciphertexts in this process.
-
-        Measured (docs/performance.md): shipping residues to the workers and scores
-        back costs more than the decryption it spreads, so unlike encryption this
-        stays in-process. See :meth:`decrypt_coefficients_here`.
-        """
+        """Decrypt pair-form ciphertexts in this process (vectorised numpy; shipping
+        them to workers would cost more than it spreads).
+        See :meth:`decrypt_coefficients_here`."""
         return self.decrypt_coefficients_here(residues, scale)
 
     def encrypt_coefficients_here(self, values: np.ndarray, scale: float) -> np.ndarray:
-        """Encrypt rows of polynomial coefficients.
+        """Encrypt rows of polynomial coefficients as pair-form ciphertexts.
 
         Args:
             values: (k, N) float64 coefficients in message units.
             scale: CKKS scale; coefficient t of row r encodes round(values[r, t] * scale).
 
         Returns:
-            (k, 2, N) uint64 residues of k fresh ciphertexts in SEAL's NTT form.
+            (k, 2, N) uint64 residues (c0, c1) of k fresh ciphertexts in coefficient form.
+        """
+        return self._secret.encrypt_pairs(values, scale)
+
+    def encrypt_block(self, values: np.ndarray, scale: float) -> tuple[np.ndarray, np.ndarray]:
+        """Encrypt a block's (dim, N) coordinates in the shared form: ((dim, N) c0, (N,) a).
+
+        With workers, the block's uniform ``a`` is drawn here and its coordinates are
+        split over the worker processes (each holds the same inherited secret).
+        """
+        if self._workers is not None and len(values) >= _PARALLEL_MIN_ROWS:
+            a = sample_uniform_mod(self.prime, self.params.poly_modulus_degree)
+            return self._workers.encrypt(np.asarray(values, dtype=np.float64), scale, a=a), a
+        return self._secret.encrypt_shared(values, scale)
+
+    def encrypt_block_rows_here(
+        self, values: np.ndarray, scale: float, a: np.ndarray, *, first: int, dim: int
+    ) -> np.ndarray:
+        """Coordinates ``first`` .. of a ``dim``-coordinate block under its shared ``a``
+        (the part of :meth:`encrypt_block` one worker computes): (k, N) uint64 c0."""
+        return self._secret.encrypt_shared_rows(values, scale, a, first=first, dim=dim)
+
+    def encrypt_ntt_with_seal(self, values: np.ndarray, scale: float) -> np.ndarray:
+        """SEAL's own encryption (encoder + symmetric encryptor), in SEAL's NTT form.
+
+        What blocks held before the engine encrypted in numpy; kept to check
+        interoperability and to write blocks in the old format.
         """
         values = np.asarray(values, dtype=np.float64)
         slots = self.embedding.to_slots(values)
@@ -232,11 +278,72 @@ class CkksKeySet:
 
     # --- decryption of score vectors -----------------------------------------
     def decrypt_coefficients_here(self, residues: np.ndarray, scale: float) -> np.ndarray:
-        """Decrypt k score ciphertexts given as (k, 2, N) uint64 residues.
+        """Decrypt k pair-form ciphertexts given as (k, 2, N) uint64 coefficient residues."""
+        c0 = center(residues[:, 0], self.prime)
+        c1 = center(residues[:, 1], self.prime)
+        return self._secret.decrypt_pairs(c0, c1, scale)
 
-        SEAL loads, decrypts and decodes each rebuilt ciphertext; we only invert the
-        slot embedding to read the coefficients back.
+    def decrypt_pair_products(self, c0: np.ndarray, c1: np.ndarray, scale: float) -> np.ndarray:
+        """Messages of pair-form score ciphertexts given as exact float64 products (..., N)."""
+        return self._secret.decrypt_pairs(c0, c1, scale)
+
+    def probe_secrets(self, probes: np.ndarray, dim: int) -> np.ndarray:
+        """Opaque per-probe decryption aid for shared-form blocks (spectra of sum_j q_j s_j).
+
+        It is a secret-dependent value: callers inside vault.he pass it straight back to
+        :meth:`decrypt_shared_products`.
         """
+        return self._secret.probe_secrets(probes, dim)
+
+    def decrypt_shared_products(
+        self,
+        c0: np.ndarray,
+        a_spectra: np.ndarray,
+        probe_secrets: np.ndarray,
+        scale: float,
+        out: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """Messages of shared-form score ciphertexts (see SecretPolynomial.decrypt_shared)."""
+        return self._secret.decrypt_shared(c0, a_spectra, probe_secrets, scale, out)
+
+    def fft(self) -> NegacyclicFFT:
+        """The ring's FFT (public arithmetic; no key inside)."""
+        return self._secret.fft
+
+    def ntt_to_coefficients(self, residues: np.ndarray) -> np.ndarray:
+        """SEAL's inverse NTT of (k, 2, N) ciphertext residues (blocks SEAL wrote)."""
+        return self._transform(residues, to_ntt=False)
+
+    def coefficients_to_ntt(self, residues: np.ndarray) -> np.ndarray:
+        """SEAL's NTT of (k, 2, N) coefficient-form ciphertext residues."""
+        return self._transform(residues, to_ntt=True)
+
+    def _transform(self, residues: np.ndarray, *, to_ntt: bool) -> np.ndarray:
+        degree = self.params.poly_modulus_degree
+        layout = dataclasses.replace(self._layout, is_ntt_form=not to_ntt)
+        out = np.empty_like(residues, dtype=np.uint64)
+        path = self._scratch / f"ntt-{os.getpid()}-{threading.get_ident()}.bin"
+        try:
+            for row, cipher_residues in enumerate(residues):
+                serialized = write_ciphertext(layout, 1.0, cipher_residues[:, None, :])
+                vector = ts._ts_cpp.CKKSVector(
+                    self._ctx.data, _tenseal_vector_message(serialized, degree // 2, 1.0)
+                )
+                cipher = vector.ciphertext()[0]
+                if to_ntt:
+                    self._evaluator.transform_to_ntt_inplace(cipher)
+                else:
+                    self._evaluator.transform_from_ntt_inplace(cipher)
+                cipher.save(str(path))
+                _, _, parsed = parse_ciphertext(path.read_bytes())
+                out[row] = parsed[:, 0, :]
+        finally:
+            path.unlink(missing_ok=True)
+        return out
+
+    def decrypt_ntt_with_seal(self, residues: np.ndarray, scale: float) -> np.ndarray:
+        """SEAL's decryption of k NTT-form ciphertexts (k, 2, N) uint64: SEAL loads,
+        decrypts and decodes each; we invert the slot embedding."""
         degree = self.params.poly_modulus_degree
         out = np.empty((len(residues), degree))
         slots = np.empty((_DECODE_BATCH, degree // 2), dtype=np.complex128)

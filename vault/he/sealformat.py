@@ -10,9 +10,10 @@ optionally compressed (the header's ``compr_mode``: 0 none, 1 zlib, 2 zstd)::
                  DynArray<u64> (its own uncompressed SEALHeader, then count u64,
                  then count * u64 residues in [0, q_i))
 
-We parse what SEAL writes (to get raw residues for the BLAS scoring) and write
-uncompressed ciphertexts for SEAL to load back (to decrypt score vectors), so SEAL
-remains the only code that ever touches the secret key.
+We parse what SEAL writes (its ciphertexts, to read blocks stored in SEAL's NTT
+form and to convert between forms) and write uncompressed ciphertexts for SEAL to
+load back (its own decryption, kept for interoperability checks and for reading
+the secret polynomial once; see vault.he.keyset).
 """
 
 from __future__ import annotations

@@ -137,8 +137,14 @@ class HeWorkers:
         with self._lock:
             self._listeners.append(callback)
 
-    def encrypt(self, values: np.ndarray, scale: float) -> np.ndarray:
-        """Encrypt coefficient rows on the workers (see ``encrypt_coefficients_here``).
+    def encrypt(
+        self, values: np.ndarray, scale: float, *, a: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Encrypt coefficient rows on the workers.
+
+        Without ``a``: pair-form rows (see ``CkksKeySet.encrypt_coefficients_here``).
+        With ``a``: the coordinates of one shared-form block under that ``a`` (see
+        ``CkksKeySet.encrypt_block_rows_here``), split over the workers.
 
         Raises:
             EncryptionUnavailable: A worker died during the call, or the pool is
@@ -146,7 +152,9 @@ class HeWorkers:
         """
         future: Future[np.ndarray] = Future()
         if self._state is PoolState.LOST:
-            return self._keyset.encrypt_coefficients_here(values, scale)
+            if a is None:
+                return self._keyset.encrypt_coefficients_here(values, scale)
+            return self._keyset.encrypt_block_rows_here(values, scale, a, first=0, dim=len(values))
         with self._lock:
             if self._state is not PoolState.READY:
                 raise EncryptionUnavailable(
@@ -156,7 +164,7 @@ class HeWorkers:
             self._pending[job] = future
         try:
             with self._send_lock:
-                self._conn.send(("encrypt", job, values, float(scale)))
+                self._conn.send(("encrypt", job, values, float(scale), a))
         except (OSError, ValueError) as error:
             self._host_lost()
             raise EncryptionUnavailable("the encryption worker pool is gone") from error

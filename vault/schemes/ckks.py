@@ -1,11 +1,14 @@
 """CKKS protection of a collection: coefficient-packed encrypted blocks.
 
 A collection's templates fill blocks of N slots. Enrolling encrypts the new
-templates' coordinates as fresh ciphertexts and adds them, residue by residue, to
-the block's existing ciphertexts (CKKS addition). Erasing a template adds a
-uniformly random pad, modulo the prime, to that template's coefficient in every
-ciphertext of its block: the coefficient becomes a one-time-padded value that no
-key can recover, while the other N-1 templates are untouched. Slots are never
+templates' coordinates as fresh ciphertexts (the shared form of vault.he.secret)
+and adds them, residue by residue, to the block's existing ciphertexts (CKKS
+addition). Erasing a template adds a uniformly random pad, modulo the prime, to
+that template's coefficient of c0 in every ciphertext of its block (ciphertexts
+are in coefficient form, so coefficient t of c0 shifts message coefficient t and
+nothing else): the coefficient becomes a one-time-padded value that no key can
+recover, while the other N-1 templates are untouched. Blocks in the old pair form
+(read from v1 storage) take no new templates; they are erased the same way. Slots are never
 reused; a block whose last template is erased is dropped outright.
 
 Every method here is pure planning or in-memory work; the core commits plans to the
@@ -15,22 +18,21 @@ store and only then applies them, so a failed commit changes nothing.
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from vault.he.gallery import EncryptedGallery
+from vault.he.gallery import BlockResidues, EncryptedGallery
 from vault.he.keyset import CkksKeySet
-from vault.he.modmath import mulmod_scalar_vector
+from vault.he.ring import sample_uniform_mod
+from vault.he.stages import STAGES
 from vault.keys.sealing import BlobSealer
 from vault.schemes.ckks_blocks import decode_block, encode_block
-from vault.schemes.ranking import top_k_matches
 from vault.store.base import BlockRecord, CollectionRecord, SubjectRecord
 from vault.types import Match
 
-__all__ = ["BlockState", "CkksCollection", "EnrollmentPlan", "ErasurePlan"]
+__all__ = ["BlockErasure", "BlockState", "CkksCollection", "EnrollmentPlan", "ErasurePlan"]
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +45,7 @@ class BlockState:
     live: int
     encryptions: int
     subjects: list[str | None]
+    shared: bool = True  # False: an old pair-form block, closed to new templates
 
 
 @dataclass(frozen=True)
@@ -51,7 +54,7 @@ class EnrollmentPlan:
 
     blocks: tuple[BlockRecord, ...]
     subjects: tuple[SubjectRecord, ...]
-    residues: dict[int, np.ndarray]
+    residues: dict[int, BlockResidues]
 
 
 @dataclass(frozen=True)
@@ -62,7 +65,48 @@ class ErasurePlan:
     block_no: int
     slot: int
     replacement: BlockRecord | None
-    residues: np.ndarray | None
+    residues: BlockResidues | None
+
+
+@dataclass(frozen=True)
+class BlockErasure:
+    """How to erase several subjects of one block at once: one rewrite, or a drop."""
+
+    block_no: int
+    subject_ids: tuple[str, ...]
+    slots: tuple[int, ...]
+    replacement: BlockRecord | None
+    residues: BlockResidues | None
+
+
+_TOPK_SPAN = 4096  # columns per span whose maximum bounds the k-th best from below
+
+
+def _top_k(ids: Sequence[str], scores: np.ndarray, top_k: int) -> list[list[Match]]:
+    """Best ``top_k`` per row, best first - the answers of ranking.top_k_matches, faster.
+
+    The k largest span maxima are k distinct scores, so the k-th best score is at
+    least the k-th largest span maximum: only scores at or above it (a few per
+    span touched) can be in the top k. That is one max pass and one compare pass
+    per row instead of a full argpartition with its index array.
+    """
+    k = min(top_k, len(ids))
+    if k == 0 or len(scores) == 0:
+        return [[] for _ in range(len(scores))]
+    spans = scores.shape[1] // _TOPK_SPAN
+    if spans >= k:
+        maxima = scores[:, : spans * _TOPK_SPAN].reshape(len(scores), spans, _TOPK_SPAN)
+        bound = np.partition(maxima.max(axis=2), spans - k, axis=1)[:, spans - k]
+    answers: list[list[Match]] = []
+    for row in range(len(scores)):
+        values = scores[row]
+        whole = spans < k
+        candidates = np.arange(len(values)) if whole else np.flatnonzero(values >= bound[row])
+        picked = values[candidates]
+        best = np.argpartition(-picked, k - 1)[:k]
+        best = candidates[best[np.argsort(-picked[best], kind="stable")]]
+        answers.append([Match(ids[i], float(values[i])) for i in best])
+    return answers
 
 
 class CkksCollection:
@@ -87,7 +131,7 @@ class CkksCollection:
         self._live_cache = None
         degree = self._params.poly_modulus_degree
         for block in blocks:
-            _, residues = decode_block(
+            _, stored = decode_block(
                 block.blob,
                 dim=self.record.dim,
                 degree=degree,
@@ -96,9 +140,19 @@ class CkksCollection:
                 sealer=self._sealer,
                 block_no=block.block_no,
             )
-            self.gallery.put_block(block.block_no, residues)
+            residues = stored.residues
+            if stored.ntt_form:
+                # A v1 block as SEAL wrote it: SEAL's inverse NTT, once, per ciphertext.
+                assert residues.c1 is not None
+                pairs = self._keyset.ntt_to_coefficients(np.stack([residues.c0, residues.c1], 1))
+                residues = BlockResidues(pairs[:, 0], c1=pairs[:, 1])
+            self.gallery.put(block.block_no, residues)
             self._blocks[block.block_no] = BlockState(
-                block.next_slot, block.live, block.encryptions, [None] * degree
+                block.next_slot,
+                block.live,
+                block.encryptions,
+                [None] * degree,
+                shared=residues.shared,
             )
         for subject in subjects:
             self._blocks[subject.block_no].subjects[subject.slot] = subject.subject_id
@@ -125,14 +179,11 @@ class CkksCollection:
             log.info("encrypting block %d/%d (%d templates)", index, len(placements), count)
             values = np.zeros((self.record.dim, degree))
             values[:, first_slot : first_slot + count] = templates[row : row + count].T
-            fresh = self._keyset.encrypt_coefficients(values, scale).reshape(
-                self.record.dim, 2, degree
-            )
+            c0, a = self._keyset.encrypt_block(values, scale)
+            fresh = BlockResidues(c0, a=a)
             state = self._blocks.get(block_no)
             if state is not None:
-                fresh = (fresh + self.gallery.block_residues(block_no)) % np.uint64(
-                    self._keyset.prime
-                )
+                fresh = self.gallery.block(block_no).add(fresh, self._keyset.prime)
             residues[block_no] = fresh
             blocks.append(
                 BlockRecord(
@@ -173,6 +224,7 @@ class CkksCollection:
         # Only the newest block takes more templates, and only while its noise budget lasts.
         if (
             state
+            and state.shared
             and state.next_slot < degree
             and state.encryptions < self._params.max_block_encryptions
         ):
@@ -198,7 +250,7 @@ class CkksCollection:
                 block.live,
                 block.encryptions,
             )
-            self.gallery.put_block(block.block_no, plan.residues[block.block_no])
+            self.gallery.put(block.block_no, plan.residues[block.block_no])
         for subject in plan.subjects:
             self._blocks[subject.block_no].subjects[subject.slot] = subject.subject_id
             self._where[subject.subject_id] = (subject.block_no, subject.slot)
@@ -206,17 +258,32 @@ class CkksCollection:
     # --- erasure --------------------------------------------------------------
     def plan_erasure(self, subject_id: str) -> ErasurePlan:
         """Pad the subject's coefficient with fresh randomness (or drop its block)."""
-        block_no, slot = self._where[subject_id]
+        [bulk] = self.plan_bulk_erasure([subject_id])
+        return ErasurePlan(
+            subject_id, bulk.block_no, bulk.slots[0], bulk.replacement, bulk.residues
+        )
+
+    def plan_bulk_erasure(self, subject_ids: Sequence[str]) -> list[BlockErasure]:
+        """One plan per block touched: pad every listed subject's coefficient in one
+        rewrite of the block, or drop the block when no other subject stays in it."""
+        by_block: dict[int, list[str]] = {}
+        for subject_id in subject_ids:
+            by_block.setdefault(self._where[subject_id][0], []).append(subject_id)
+        return [self._plan_block_erasure(b, ids) for b, ids in sorted(by_block.items())]
+
+    def _plan_block_erasure(self, block_no: int, subject_ids: list[str]) -> BlockErasure:
         state = self._blocks[block_no]
-        if state.live == 1:
-            return ErasurePlan(subject_id, block_no, slot, None, None)
+        slots = tuple(self._where[s][1] for s in subject_ids)
+        if state.live == len(set(slots)):
+            return BlockErasure(block_no, tuple(subject_ids), slots, None, None)
         prime = self._keyset.prime
-        # 128 random bits per pad reduced mod p: bias below 2^-90, i.e. uniform.
-        raw = np.frombuffer(os.urandom(16 * self.record.dim), dtype="<u8").reshape(-1, 2)
-        pads = np.array([(int(hi) << 64 | int(lo)) % prime for lo, hi in raw], dtype=np.uint64)
-        residues = self.gallery.block_residues(block_no)
-        shift = mulmod_scalar_vector(pads, self._keyset.monomial_ntt(slot), prime)
-        residues[:, 0, :] = (residues[:, 0, :] + shift) % np.uint64(prime)
+        # Exactly uniform pads (rejection sampling from the kernel CSPRNG).
+        pads = sample_uniform_mod(prime, self.record.dim * len(slots))
+        current = self.gallery.block(block_no)
+        c0 = current.c0
+        columns = list(slots)
+        c0[:, columns] = (c0[:, columns] + pads.reshape(self.record.dim, -1)) % np.uint64(prime)
+        residues = BlockResidues(c0, a=current.a, c1=current.c1)
         replacement = BlockRecord(
             self.record.name,
             block_no,
@@ -228,10 +295,26 @@ class CkksCollection:
                 block_no=block_no,
             ),
             state.next_slot,
-            state.live - 1,
+            state.live - len(slots),
             state.encryptions,
         )
-        return ErasurePlan(subject_id, block_no, slot, replacement, residues)
+        return BlockErasure(block_no, tuple(subject_ids), slots, replacement, residues)
+
+    def apply_bulk_erasure(self, plan: BlockErasure) -> None:
+        """Make a committed bulk erasure of one block visible to scoring."""
+        self._live_cache = None
+        state = self._blocks[plan.block_no]
+        for subject_id, slot in zip(plan.subject_ids, plan.slots, strict=True):
+            state.subjects[slot] = None
+            del self._where[subject_id]
+        state.live -= len(plan.slots)
+        if plan.residues is None:
+            self.gallery.drop_block(plan.block_no)
+            del self._blocks[plan.block_no]
+        else:
+            # Only the padded c0 columns changed: patch them, not the whole block.
+            slots = list(plan.slots)
+            self.gallery.put_slots(plan.block_no, slots, plan.residues.c0[:, slots])
 
     def apply_erasure(self, plan: ErasurePlan) -> None:
         """Make a committed erasure visible to scoring."""
@@ -244,7 +327,7 @@ class CkksCollection:
             self.gallery.drop_block(plan.block_no)
             del self._blocks[plan.block_no]
         else:
-            self.gallery.put_block(plan.block_no, plan.residues)
+            self.gallery.put_slots(plan.block_no, [plan.slot], plan.residues.c0[:, [plan.slot]])
 
     # --- matching -------------------------------------------------------------
     def verify_score(self, subject_id: str, probe: np.ndarray) -> float:
@@ -278,5 +361,14 @@ class CkksCollection:
 
     def identify(self, probes: np.ndarray, top_k: int) -> list[list[Match]]:
         """Top-k live subjects for each unit probe row, best first."""
-        ids, scores = self.all_scores(probes)
-        return top_k_matches(ids, scores, top_k)
+        result = self.gallery.score(probes)
+        with STAGES.timing("top_k"):
+            ids, columns = self._live_columns(result.block_nos)
+            scores = result.scores
+            # A full gallery (the common case) needs no gather: skip a copy of every score.
+            full = len(columns) == scores.shape[1] and (
+                not len(columns) or columns[-1] == len(columns) - 1
+            )
+            if not full:
+                scores = scores[:, columns]
+            return _top_k(ids, scores, top_k)

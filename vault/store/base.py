@@ -11,6 +11,8 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
+from vault.errors import NotFound
+
 __all__ = ["BlockRecord", "CollectionRecord", "SubjectRecord", "TemplateStore"]
 
 
@@ -124,6 +126,33 @@ class TemplateStore(ABC):
         with ``replacement`` or drop block ``drop_block`` entirely. Afterwards no
         copy of the old block bytes may remain in the database files.
         """
+
+    def commit_erasures(
+        self,
+        collection: str,
+        subject_ids: Sequence[str],
+        *,
+        replacement: BlockRecord | None,
+        drop_block: int | None,
+    ) -> None:
+        """Bulk form of :meth:`commit_erasure` for several subjects of one block
+        (``replacement`` already erases all of them). This default runs one
+        transaction per subject, rewriting the same replacement; stores override it
+        to do one transaction.
+        """
+        for index, subject_id in enumerate(subject_ids):
+            last = index == len(subject_ids) - 1
+            if drop_block is not None and not last:
+                # The block still holds the others: keep it (their slots stay live
+                # until their own row goes) - it is dropped with the last subject.
+                block = self.get_block(collection, drop_block)
+                if block is None:
+                    raise NotFound(f"block {drop_block} of {collection!r} does not exist")
+                self.commit_erasure(collection, subject_id, replacement=block, drop_block=None)
+            else:
+                self.commit_erasure(
+                    collection, subject_id, replacement=replacement, drop_block=drop_block
+                )
 
     # --- small metadata (wrapped keys, parameters) -----------------------------
     @abstractmethod

@@ -215,24 +215,39 @@ class SqliteTemplateStore(SqliteKeyData, TemplateStore):
             StorageError: The write failed (nothing changed), or it committed but
                 the WAL could not be emptied because another process is reading.
         """
+        self.commit_erasures(
+            collection, [subject_id], replacement=replacement, drop_block=drop_block
+        )
+
+    def commit_erasures(
+        self,
+        collection: str,
+        subject_ids: Sequence[str],
+        *,
+        replacement: BlockRecord | None,
+        drop_block: int | None,
+    ) -> None:
+        """Several subjects of one block in one transaction and one WAL purge
+        (same checks and errors as :meth:`commit_erasure`, for every subject)."""
         if (replacement is None) == (drop_block is None):
             raise InvalidArgument("an erasure needs exactly one of replacement or drop_block")
         if replacement is not None and replacement.collection != collection:
             raise InvalidArgument("the replacement block belongs to another collection")
         target = replacement.block_no if replacement is not None else drop_block
         with self._db.transaction("commit erasure") as conn:
-            row = conn.execute(
-                "SELECT block_no FROM subjects WHERE collection = ? AND subject_id = ?",
-                (collection, subject_id),
-            ).fetchone()
-            if row is None:
-                raise NotFound(f"subject is not enrolled in collection {collection!r}")
-            if row[0] != target:
-                raise InvalidArgument("an erasure must rewrite or drop the subject's own block")
-            conn.execute(
-                "DELETE FROM subjects WHERE collection = ? AND subject_id = ?",
-                (collection, subject_id),
-            )
+            for subject_id in subject_ids:
+                row = conn.execute(
+                    "SELECT block_no FROM subjects WHERE collection = ? AND subject_id = ?",
+                    (collection, subject_id),
+                ).fetchone()
+                if row is None:
+                    raise NotFound(f"subject is not enrolled in collection {collection!r}")
+                if row[0] != target:
+                    raise InvalidArgument("an erasure must rewrite or drop the subject's own block")
+                conn.execute(
+                    "DELETE FROM subjects WHERE collection = ? AND subject_id = ?",
+                    (collection, subject_id),
+                )
             if replacement is not None:
                 conn.execute(UPDATE_BLOCK, (*block_row(replacement)[2:], collection, target))
             else:

@@ -1,0 +1,65 @@
+"""``biovault delete --ids FILE [--receipts DIR]`` against a real server over the fake core."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.cli.conftest import Run
+from tests.service.fakes import FakeVault, Served, unit_rows
+
+
+@pytest.fixture
+def faces(cli: Run, live: Served, write_npy, write_ids, rng: np.random.Generator) -> None:
+    """Collection "faces" with subjects s0..s19 enrolled via the CLI."""
+    created = cli(
+        "collection", "create", "--target", live.target, "--name", "faces", "--mode", "ckks",
+        "--dim", "8", "--allow-identification", "--purposes", "access",
+    )  # fmt: skip
+    assert created.code == 0, created.err
+    enrolled = cli(
+        "enroll", "--target", live.target, "--collection", "faces",
+        "--templates", write_npy("gallery.npy", unit_rows(rng, 20, 8)),
+        "--ids", write_ids("ids.txt", [f"s{i}" for i in range(20)]),
+        "--purpose", "access", "--consent-ref", "c-1", "--legal-basis", "consent",
+    )  # fmt: skip
+    assert enrolled.code == 0, enrolled.err
+
+
+def _ids(fake: FakeVault) -> list[str]:
+    return list(fake._collections["faces"].ids)
+
+
+def test_bulk_delete_erases_every_listed_subject(
+    cli: Run, live: Served, fake: FakeVault, faces: None, write_ids
+) -> None:
+    """All listed subjects go, one JSON result each, in file order."""
+    ids = write_ids("gone.txt", ["s3", "s1", "s7"])
+    result = cli(
+        "delete", "--target", live.target, "--collection", "faces", "--ids", ids, "--json", "-"
+    )  # fmt: skip
+    assert result.code == 0, result.err
+    payload = json.loads(result.out)
+    assert payload["erased"] == 3 and [r["id"] for r in payload["results"]] == ["s3", "s1", "s7"]
+    assert _ids(fake) == [f"s{i}" for i in range(20) if i not in (1, 3, 7)]
+
+
+def test_bulk_delete_refuses_a_bad_list_before_erasing(
+    cli: Run, live: Served, fake: FakeVault, faces: None, write_ids, tmp_path: Path
+) -> None:
+    """A repeated id or an empty line: exit 1, one line, nobody erased; --id with --ids: usage."""
+    for lines in (["s1", "s2", "s1"], ["s1", "", "s2"]):
+        ids = write_ids("bad.txt", lines)
+        result = cli(
+            "delete", "--target", live.target, "--collection", "faces", "--ids", ids,
+            "--receipts", str(tmp_path / "r"),
+        )  # fmt: skip
+        assert result.code == 1 and result.err.count("\n") == 1, result.err
+    assert len(_ids(fake)) == 20
+    both = cli(
+        "delete", "--target", live.target, "--collection", "faces", "--id", "s1", "--ids", ids
+    )  # fmt: skip
+    assert both.code == 2 and "usage:" in both.err

@@ -1,0 +1,79 @@
+"""``biovault delete --ids FILE [--receipts DIR]``: erase many subjects, one receipt each.
+
+The ids file is read and checked (readable UTF-8, no empty line, no repeated id)
+and the receipts directory made writable before anything is erased. Each subject
+is then erased through the service's Delete call and its receipt written to
+``DIR/<url-quoted id>.json`` as soon as it arrives, so an interruption leaves a
+receipt for every subject already erased. (Inside the vault, bulk erasure groups
+subjects by block - ``CompliantVault.delete_many`` - the path retention sweeps
+use; a bulk RPC would bring that speed to this command.)
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+from urllib.parse import quote
+
+from vault.cli.common import CommandError, connect, write_json
+from vault.cli.compliance import deletion_json, write_receipt
+
+__all__ = ["delete_from_file", "read_subject_ids"]
+
+
+def read_subject_ids(path: str) -> list[str]:
+    """Ids one per line (trailing blank lines ignored); refuses empty lines and repeats."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as error:
+        raise CommandError(f"cannot read {path}: {error.strerror or error}") from None
+    except UnicodeDecodeError:
+        raise CommandError(f"{path} is not UTF-8 text") from None
+    ids = [line.strip() for line in text.splitlines()]
+    while ids and not ids[-1]:
+        ids.pop()
+    if not ids:
+        raise CommandError(f"{path} lists no subject ids")
+    if "" in ids:
+        raise CommandError(f"{path} line {ids.index('') + 1} is empty; expected one id per line")
+    seen: set[str] = set()
+    for number, subject_id in enumerate(ids, start=1):
+        if subject_id in seen:
+            raise CommandError(f"{path} line {number} repeats the id {subject_id!r}")
+        seen.add(subject_id)
+    return ids
+
+
+def _receipts_dir(path: str) -> Path:
+    directory = Path(path)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise CommandError(f"cannot create {path}: {error.strerror or error}") from None
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise CommandError(f"cannot write receipts into {path}")
+    return directory
+
+
+def delete_from_file(args: argparse.Namespace) -> int:
+    ids = read_subject_ids(args.ids)
+    directory = _receipts_dir(args.receipts) if args.receipts else None
+    results = []
+    with connect(args) as client:
+        for subject_id in ids:
+            result = client.delete(args.collection, subject_id, purpose=args.purpose)
+            if directory is not None:
+                write_receipt(str(directory / f"{quote(subject_id, safe='')}.json"), result)
+            results.append(result)
+    if args.json:
+        write_json(
+            args.json,
+            {
+                "erased": sum(r.erased for r in results),
+                "results": [deletion_json(r) for r in results],
+            },
+        )
+    if args.json != "-":
+        print(f"erased {len(results)} subject(s) from {args.collection}")
+    return 0
