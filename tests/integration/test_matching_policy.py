@@ -39,7 +39,7 @@ def live(tmp_path_factory, openbao_dev):
     """One real core served twice: without a rate limit, and with a 100-probe burst."""
     data_dir = tmp_path_factory.mktemp("matching-policy")
     settings = ServeSettings(
-        data_dir=data_dir, vault_addr=openbao_dev.addr, vault_token=openbao_dev.token
+        data_dir=data_dir, hcvault_addr=openbao_dev.addr, hcvault_token=openbao_dev.token
     )
     rng = np.random.default_rng(13)
     with open_vault(settings) as api:
