@@ -12,6 +12,7 @@ import grpc
 import numpy as np
 import pytest
 
+from tests.support.policy import with_policy
 from tests.support.service import run_cli
 from tests.support.synthetic import identities, samples, unit_rows
 from vault.audit.entry import decode_entry
@@ -30,7 +31,12 @@ CONSENT = {"purpose": "access", "consent_ref": "C-1", "legal_basis": "consent"}
 
 def _spec(name: str, **kw) -> CollectionSpec:
     return CollectionSpec(
-        name, ProtectionMode.CKKS, DIM, allow_identification=True, purposes=("access",), **kw
+        name,
+        ProtectionMode.CKKS,
+        DIM,
+        allow_identification=True,
+        purposes=("access",),
+        **with_policy(**kw),
     )
 
 

@@ -29,7 +29,7 @@ from vault.audit.bundle import export_bundle
 from vault.audit.entry import LogEntry, decode_entry, format_time
 from vault.audit.log import MerkleAuditLog
 from vault.core.ledger import ABSENT_ACTION, ENROLL_ACTION, chunked, replay
-from vault.core.retention import RetentionResult, retention_of
+from vault.core.retention import RetentionResult
 from vault.core.vault import VaultCore
 from vault.errors import FailedPrecondition, NotFound, VaultError
 from vault.types import DeleteResult, RequestContext
@@ -229,8 +229,8 @@ class CompliantVault(VaultCore):
         return results
 
     def _enforce_one(self, name: str, ctx: RequestContext) -> RetentionResult:
-        target, _ = self._collection(name)
-        retention = retention_of(target.record)
+        self._collection(name)  # validates the name, NotFound if unknown
+        retention = self._policy(name).retention_seconds
         cutoff = self._clock() - retention
         erased: list[str] = []
         for subject in self._store.list_subjects(name):

@@ -21,7 +21,7 @@ import numpy as np
 from vault import deadline
 from vault.audit.base import AuditEvent, AuditSink
 from vault.core.datakeys import CollectionDataKeys, key_data
-from vault.core.disclosure import config_with_disclosure, disclosure_of
+from vault.core.disclosure import Disclosure
 from vault.core.group_commit import EnrollmentQueue
 from vault.core.ledger import ENROLL_ACTION, ROLLBACK_ACTION, chunked
 from vault.core.matching import MAX_DECOY_TRIES, DecoyPool, above_threshold
@@ -42,7 +42,6 @@ from vault.core.requests import (
     check_subject_ids,
     check_top_k,
 )
-from vault.core.retention import config_with_retention, retention_of
 from vault.core.transform_seeds import SeedSource
 from vault.core.verify_budget import FailedVerifyBudget, UnmatchedProbeBudget
 from vault.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, VaultError
@@ -54,6 +53,7 @@ from vault.schemes.validation import validate_templates
 from vault.store.base import CollectionRecord, TemplateStore
 from vault.types import (
     CollectionInfo,
+    CollectionPolicy,
     CollectionSpec,
     DeleteResult,
     IdentifyResult,
@@ -125,12 +125,15 @@ class VaultCore:
         self._clock = clock
         self._collections: dict[str, ProtectedCollection] = {}
         self._locks: dict[str, _CollectionLocks] = {}
+        # Each collection's policy, parsed once from its record when it loads.
+        self._policies: dict[str, CollectionPolicy] = {}
         self._registry_lock = threading.Lock()
         for record in store.list_collections():
             self._open(record)
 
     # --- plumbing -------------------------------------------------------------
     def _open(self, record: CollectionRecord) -> ProtectedCollection:
+        policy = CollectionPolicy.from_json(record.config_json)  # malformed: refuse to load
         collection = open_collection(
             record,
             keyset=self._keyset,
@@ -142,6 +145,7 @@ class VaultCore:
         subjects = self._store.list_subjects(record.name)
         collection.load(self._store.iter_blocks(record.name), subjects)
         self._collections[record.name] = collection
+        self._policies[record.name] = policy
         self._locks[record.name] = _CollectionLocks(
             taken=lambda ids: [s for s in ids if collection.location(s) is not None],
             commit=lambda ids, units, tags: self._commit_enrollment(record.name, ids, units, tags),
@@ -241,6 +245,10 @@ class VaultCore:
         except KeyError:
             raise NotFound(f"unknown collection '{name}'") from None
 
+    def _policy(self, name: str) -> CollectionPolicy:
+        """The loaded collection's policy (cached when it loaded: no parsing here)."""
+        return self._policies[name]
+
     def _pseudonym(self, collection: str, subject_id: str) -> str:
         return self._pseudonym_key.mac(f"{collection}\x00{subject_id}".encode())[:16].hex()
 
@@ -274,8 +282,7 @@ class VaultCore:
                 details,
             )
 
-    @staticmethod
-    def _info(collection: ProtectedCollection) -> CollectionInfo:
+    def _info(self, collection: ProtectedCollection) -> CollectionInfo:
         r = collection.record
         profile = getattr(collection, "profile", None)  # keyed collections only
         return CollectionInfo(
@@ -287,10 +294,7 @@ class VaultCore:
             match_threshold=r.match_threshold,
             size=collection.size,
             created_at=r.created_at,
-            retention_seconds=retention_of(r),
-            score_decimals=disclosure_of(r).score_decimals,
-            max_top_k=disclosure_of(r).max_top_k,
-            decision_only=disclosure_of(r).decision_only,
+            policy=self._policy(r.name),
             embedding_profile_sha256=profile.digest() if profile is not None else "",
         )
 
@@ -307,13 +311,8 @@ class VaultCore:
         ) as details:
             check_collection_name(spec.name)
             check_purposes(spec.purposes)
-            config_json = config_with_disclosure(
-                config_with_retention("{}", spec.retention_seconds),
-                score_decimals=spec.score_decimals,
-                max_top_k=spec.max_top_k,
-                decision_only=spec.decision_only,
-            )
-            details["retention_seconds"] = retention_of(config_json)
+            policy = spec.policy.check()
+            details["retention_seconds"] = float(policy.retention_seconds)
             if not 1 <= spec.dim <= _MAX_DIM:
                 raise InvalidArgument(f"dimension must be between 1 and {_MAX_DIM}")
             check_mode(spec, self._keyset, self._transform_seeds)
@@ -338,7 +337,7 @@ class VaultCore:
                 purposes=tuple(spec.purposes),
                 match_threshold=spec.match_threshold,
                 created_at=self._clock(),
-                config_json=config_json,
+                config_json=policy.to_json(),
             )
             with self._registry_lock:
                 if spec.name in self._collections:
@@ -419,7 +418,9 @@ class VaultCore:
             match = score >= threshold
             self._verify_budget.record(ctx.actor, collection, subject_id, matched=match)
             details["decision"] = "match" if match else "no_match"
-            return disclosure_of(target.record).verify(VerifyResult(match=match, score=score))
+            return Disclosure.of(self._policy(collection)).verify(
+                VerifyResult(match=match, score=score)
+            )
 
     def _decoy_score(
         self, collection: str, subject_id: str, probe: np.ndarray, threshold: float
@@ -439,7 +440,7 @@ class VaultCore:
             score = target.verify_score(decoy, probe)
             if score < threshold:
                 return score
-        return min(score, threshold - 10.0 ** -disclosure_of(target.record).score_decimals)
+        return min(score, threshold - 10.0 ** -self._policy(collection).score_decimals)
 
     def identify(
         self, collection: str, probes: np.ndarray, top_k: int, ctx: RequestContext
@@ -457,7 +458,7 @@ class VaultCore:
             check_top_k(top_k)
             units = validate_templates(probes, target.record.dim, what="probes")
             details["probes"] = len(units)
-            policy = disclosure_of(target.record)
+            policy = Disclosure.of(self._policy(collection))
             self._identify_budget.check(ctx.actor, collection, len(units))
             with lock.state:
                 deadline.check("scoring")
