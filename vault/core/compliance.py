@@ -25,10 +25,11 @@ import logging
 from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
+from vault.audit.actions import AuditAction
 from vault.audit.bundle import export_bundle
 from vault.audit.entry import LogEntry, decode_entry, format_time
 from vault.audit.log import MerkleAuditLog
-from vault.core.ledger import ABSENT_ACTION, ENROLL_ACTION, chunked, replay
+from vault.core.ledger import chunked, replay
 from vault.core.retention import RetentionResult
 from vault.core.vault import VaultCore
 from vault.errors import FailedPrecondition, NotFound, VaultError
@@ -104,7 +105,7 @@ class CompliantVault(VaultCore):
                     name,
                     len(absent),
                 )
-                self._append_pseudonyms(ABSENT_ACTION, name, _RECOVERY, absent)
+                self._append_pseudonyms(AuditAction.RECONCILE_ABSENT, name, _RECOVERY, absent)
             # Logs from before chunked entries count large enrolments without listing
             # them; only more stored subjects than the log counts at all is a fault.
             live = ledgers[name].live - len(absent) if name in ledgers else 0
@@ -117,7 +118,7 @@ class CompliantVault(VaultCore):
                 )
 
     def _append_pseudonyms(
-        self, action: str, collection: str, ctx: RequestContext, pseudonyms: list[str]
+        self, action: AuditAction, collection: str, ctx: RequestContext, pseudonyms: list[str]
     ) -> None:
         for listed, chunk in chunked(pseudonyms):
             self._append_event(action, collection, ctx, listed, "ok", {**chunk})
@@ -130,7 +131,7 @@ class CompliantVault(VaultCore):
             start = max(0, end - _SCAN_WINDOW)
             for entry in reversed(list(self._entries(start, end))):
                 if (
-                    entry.action == ENROLL_ACTION
+                    entry.action == AuditAction.ENROLL
                     and entry.outcome == "ok"
                     and entry.collection == collection
                     and pseudonym in entry.subjects
@@ -150,7 +151,9 @@ class CompliantVault(VaultCore):
         """Erase a subject on request; the result carries an erasure receipt."""
         if not ctx.purpose:
             ctx = dataclasses.replace(ctx, purpose="erasure-request")
-        return self._with_receipt(lambda: self._erase(collection, subject_id, ctx, action="delete"))
+        return self._with_receipt(
+            lambda: self._erase(collection, subject_id, ctx, action=AuditAction.DELETE)
+        )
 
     def withdraw_consent(
         self, collection: str, subject_id: str, ctx: RequestContext
@@ -170,7 +173,11 @@ class CompliantVault(VaultCore):
             with (
                 contextlib.suppress(type(refused)),
                 self._audited(
-                    "consent.withdraw", collection, ctx, [subject_id], consent_ref=ctx.consent_ref
+                    AuditAction.CONSENT_WITHDRAW,
+                    collection,
+                    ctx,
+                    [subject_id],
+                    consent_ref=ctx.consent_ref,
                 ),
             ):
                 raise
@@ -180,7 +187,7 @@ class CompliantVault(VaultCore):
                 collection,
                 subject_id,
                 ctx,
-                action="consent.withdraw",
+                action=AuditAction.CONSENT_WITHDRAW,
                 consent_ref=ctx.consent_ref,
             )
         )
@@ -218,7 +225,7 @@ class CompliantVault(VaultCore):
         """
         ctx = dataclasses.replace(ctx, purpose=ctx.purpose or "retention")
         results: list[RetentionResult] = []
-        with self._audited("retention.enforce", collection or "", ctx) as info:
+        with self._audited(AuditAction.RETENTION_ENFORCE, collection or "", ctx) as info:
             if collection is not None:
                 self._collection(collection)  # validates the name, NotFound if unknown
             names = [collection] if collection is not None else sorted(self._collections)
@@ -241,7 +248,7 @@ class CompliantVault(VaultCore):
                     name,
                     subject.subject_id,
                     ctx,
-                    action="retention.erase",
+                    action=AuditAction.RETENTION_ERASE,
                     enrolled_at=format_time(round(subject.enrolled_at * 1e6)),
                     deadline=format_time(round((subject.enrolled_at + retention) * 1e6)),
                 )
@@ -254,12 +261,13 @@ class CompliantVault(VaultCore):
         """Log that the service started (with how its audit key was obtained)."""
         system = RequestContext(actor="system:service")
         details["audit_key_id"] = self._log.key_id
-        with self._audited("service.start", "", system, (), **details):
+        with self._audited(AuditAction.SERVICE_START, "", system, (), **details):
             pass
 
     def record_refused_call(self, rpc: str, error: VaultError, ctx: RequestContext) -> None:
         """Log a call the transport refused (no identity, wrong role); outcome names why."""
-        with contextlib.suppress(type(error)), self._audited("access.refused", "", ctx, rpc=rpc):
+        refusal = self._audited(AuditAction.ACCESS_REFUSED, "", ctx, rpc=rpc)
+        with contextlib.suppress(type(error)), refusal:
             raise error
 
     # --- audit log access ------------------------------------------------------
@@ -271,6 +279,6 @@ class CompliantVault(VaultCore):
 
     def export_audit(self, ctx: RequestContext) -> Iterator[tuple[str, bytes]]:
         """Audit the export first, so the bundle shows who took it."""
-        with self._audited("audit.export", "", ctx):
+        with self._audited(AuditAction.AUDIT_EXPORT, "", ctx):
             pass
         return export_bundle(self._log)

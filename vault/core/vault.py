@@ -19,11 +19,12 @@ from typing import Any
 import numpy as np
 
 from vault import deadline
+from vault.audit.actions import AuditAction
 from vault.audit.base import AuditEvent, AuditSink
 from vault.core.datakeys import CollectionDataKeys, key_data
 from vault.core.disclosure import Disclosure
 from vault.core.group_commit import EnrollmentQueue
-from vault.core.ledger import ENROLL_ACTION, ROLLBACK_ACTION, chunked
+from vault.core.ledger import chunked
 from vault.core.matching import MAX_DECOY_TRIES, DecoyPool, above_threshold
 from vault.core.protection import (
     check_mode,
@@ -176,13 +177,18 @@ class VaultCore:
         try:
             for (ctx, details), ids in requests:
                 written.append((ctx, ids))
-                self._append_listed(ENROLL_ACTION, name, ctx, ids, "ok", details)
+                self._append_listed(AuditAction.ENROLL, name, ctx, ids, "ok", details)
             deadline.check("the enrolment was stored")
             self._store.commit_enrollment(name, plan.blocks, plan.subjects)
         except BaseException as error:
             for ctx, ids in written:  # their entries said "ok": take them back
                 self._append_listed(
-                    ROLLBACK_ACTION, name, ctx, ids, "ok", {"reason": type(error).__name__}
+                    AuditAction.ENROLL_ROLLBACK,
+                    name,
+                    ctx,
+                    ids,
+                    "ok",
+                    {"reason": type(error).__name__},
                 )
             raise
         with lock.state:
@@ -191,7 +197,7 @@ class VaultCore:
 
     def _append_listed(
         self,
-        action: str,
+        action: AuditAction,
         collection: str,
         ctx: RequestContext,
         subject_ids: Sequence[str],
@@ -205,7 +211,7 @@ class VaultCore:
 
     def _append_event(
         self,
-        action: str,
+        action: AuditAction,
         collection: str,
         ctx: RequestContext,
         pseudonyms: Sequence[str],
@@ -255,7 +261,7 @@ class VaultCore:
     @contextmanager
     def _audited(
         self,
-        action: str,
+        action: AuditAction,
         collection: str,
         ctx: RequestContext,
         subjects: Sequence[str] = (),
@@ -301,7 +307,7 @@ class VaultCore:
     # --- use cases ------------------------------------------------------------
     def create_collection(self, spec: CollectionSpec, ctx: RequestContext) -> CollectionInfo:
         with self._audited(
-            "collection.create",
+            AuditAction.COLLECTION_CREATE,
             spec.name,
             ctx,
             mode=spec.mode.value,
@@ -387,7 +393,7 @@ class VaultCore:
             outcome = type(error).__name__ if isinstance(error, VaultError) else "internal_error"
             listed = subject_ids if len(subject_ids) <= _MAX_LISTED_SUBJECTS else []
             self._append_event(
-                ENROLL_ACTION,
+                AuditAction.ENROLL,
                 collection,
                 ctx,
                 [self._pseudonym(collection, s) for s in listed],
@@ -399,7 +405,7 @@ class VaultCore:
     def verify(
         self, collection: str, subject_id: str, template: np.ndarray, ctx: RequestContext
     ) -> VerifyResult:
-        with self._audited("verify", collection, ctx, [subject_id]) as details:
+        with self._audited(AuditAction.VERIFY, collection, ctx, [subject_id]) as details:
             target, lock = self._collection(collection)
             check_purpose(ctx.purpose, target.record.purposes)
             probe = validate_templates(template, target.record.dim, what="probe")
@@ -450,7 +456,7 @@ class VaultCore:
         The rate limit (per probe, in the transport) and the unmatched-probe budget
         (here) charge every probe of the call, not the call.
         """
-        with self._audited("identify", collection, ctx, top_k=top_k) as details:
+        with self._audited(AuditAction.IDENTIFY, collection, ctx, top_k=top_k) as details:
             target, lock = self._collection(collection)
             if not target.record.allow_identification:
                 raise FailedPrecondition(f"1:N identification is not enabled for '{collection}'")
@@ -484,7 +490,7 @@ class VaultCore:
             return target.all_scores(units)
 
     def delete(self, collection: str, subject_id: str, ctx: RequestContext) -> DeleteResult:
-        return self._erase(collection, subject_id, ctx, action="delete")
+        return self._erase(collection, subject_id, ctx, action=AuditAction.DELETE)
 
     def _erase(
         self,
@@ -492,7 +498,7 @@ class VaultCore:
         subject_id: str,
         ctx: RequestContext,
         *,
-        action: str,
+        action: AuditAction,
         **details: str | int | float | bool,
     ) -> DeleteResult:
         """Erase one subject, audited under ``action`` (delete, consent withdrawal,
@@ -525,7 +531,7 @@ class VaultCore:
         self, collection: str, ctx: RequestContext, *, revoke_old: bool = False
     ) -> TransformRotation:
         """Start a new transform key version; optionally erase older-version templates."""
-        with self._audited("keys.rotate.cancelable", collection, ctx) as details:
+        with self._audited(AuditAction.KEYS_ROTATE_CANCELABLE, collection, ctx) as details:
             target, lock = self._collection(collection)
             keyed = keyed_collection(target)
             with lock.writer:
@@ -540,7 +546,8 @@ class VaultCore:
         self, collection: str, subject_id: str, ctx: RequestContext, **details: int
     ) -> None:
         """Erase one older-version template (its own audit event, like a delete)."""
-        with self._audited("keys.revoke", collection, ctx, [subject_id], **details) as info:
+        revoke = AuditAction.KEYS_REVOKE
+        with self._audited(revoke, collection, ctx, [subject_id], **details) as info:
             if not self._erase_one(collection, subject_id):
                 info["erased"] = 0  # erased meanwhile: the log must not count it twice
 
