@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import sqlite3
 
 import numpy as np
 import pytest
@@ -165,3 +166,22 @@ def test_a_collection_policy_is_parsed_once_not_per_request(
 def test_default_retention_is_the_bipa_bound() -> None:
     """The default policy keeps templates three years."""
     assert CollectionPolicy().retention_seconds == DEFAULT_RETENTION_SECONDS == 3 * 365 * 86_400
+
+
+def test_a_tampered_stored_policy_fails_only_its_collection(make_core, tmp_path) -> None:
+    """A malformed stored policy refuses that collection's requests; the others serve."""
+    core = make_core()
+    for name in ("good", "bad"):
+        spec = CollectionSpec(name, ProtectionMode.CKKS, DIM, True, ("access",))
+        core.create_collection(spec, CTX)
+    templates = identities(2, DIM, np.random.default_rng(2)).astype(np.float32)
+    core.enroll("good", ["a", "b"], templates, CTX)
+    with sqlite3.connect(tmp_path / "vault.db") as db:
+        tampered = '{"retention_seconds": "x"}'
+        db.execute("UPDATE collections SET config_json = ? WHERE name = 'bad'", (tampered,))
+    reopened = make_core()
+    assert reopened.verify("good", "a", templates[0], CTX).match
+    with pytest.raises(IntegrityError, match="retention_seconds"):
+        reopened.verify("bad", "a", templates[0], CTX)
+    with pytest.raises(IntegrityError):
+        reopened.get_collection("bad", CTX)

@@ -45,7 +45,14 @@ from vault.core.requests import (
 )
 from vault.core.transform_seeds import SeedSource
 from vault.core.verify_budget import FailedVerifyBudget, UnmatchedProbeBudget
-from vault.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, VaultError
+from vault.errors import (
+    AlreadyExists,
+    FailedPrecondition,
+    IntegrityError,
+    InvalidArgument,
+    NotFound,
+    VaultError,
+)
 from vault.he.keyset import CkksKeySet
 from vault.keys.datakey import DataKey
 from vault.keys.sealing import BlobSealer
@@ -126,15 +133,21 @@ class VaultCore:
         self._clock = clock
         self._collections: dict[str, ProtectedCollection] = {}
         self._locks: dict[str, _CollectionLocks] = {}
-        # Each collection's policy, parsed once from its record when it loads.
-        self._policies: dict[str, CollectionPolicy] = {}
+        # Each collection's policy, parsed once from its record when it loads (or
+        # why it could not be: that collection's requests fail, the others serve).
+        self._policies: dict[str, CollectionPolicy | IntegrityError] = {}
         self._registry_lock = threading.Lock()
         for record in store.list_collections():
             self._open(record)
 
     # --- plumbing -------------------------------------------------------------
     def _open(self, record: CollectionRecord) -> ProtectedCollection:
-        policy = CollectionPolicy.from_json(record.config_json)  # malformed: refuse to load
+        policy: CollectionPolicy | IntegrityError
+        try:
+            policy = CollectionPolicy.from_json(record.config_json)
+        except IntegrityError as error:
+            log.error("collection %s: %s", record.name, error)
+            policy = error
         collection = open_collection(
             record,
             keyset=self._keyset,
@@ -252,8 +265,15 @@ class VaultCore:
             raise NotFound(f"unknown collection '{name}'") from None
 
     def _policy(self, name: str) -> CollectionPolicy:
-        """The loaded collection's policy (cached when it loaded: no parsing here)."""
-        return self._policies[name]
+        """The loaded collection's policy (cached when it loaded: no parsing here).
+
+        Raises:
+            IntegrityError: Its stored policy is malformed (fsck names it).
+        """
+        policy = self._policies[name]
+        if isinstance(policy, IntegrityError):
+            raise IntegrityError(str(policy))
+        return policy
 
     def _pseudonym(self, collection: str, subject_id: str) -> str:
         return self._pseudonym_key.mac(f"{collection}\x00{subject_id}".encode())[:16].hex()
