@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Final
 
-__all__ = ["DEFAULT_LISTEN", "DEFAULT_TARGET", "ServeSettings"]
+from vault.errors import ConfigurationError
+
+__all__ = ["DEFAULT_LISTEN", "DEFAULT_TARGET", "ServeSettings", "settings_from_environment"]
 
 DEFAULT_LISTEN = "127.0.0.1:50051"
 DEFAULT_TARGET = "127.0.0.1:50051"
@@ -15,22 +20,23 @@ DEFAULT_TARGET = "127.0.0.1:50051"
 class ServeSettings:
     """Everything `biovault serve` needs.
 
-    With ``vault_addr`` unset the service starts and manages a persistent embedded
+    With ``hcvault_addr`` unset the service starts and manages a persistent embedded
     OpenBao under ``data_dir / "openbao"`` (development only).
     """
 
     data_dir: Path
     listen: str = DEFAULT_LISTEN
-    vault_addr: str | None = None
-    vault_token: str | None = None
-    vault_ca_file: str | None = None
+    hcvault_addr: str | None = None
+    # Never in a repr: settings get logged and printed in tracebacks.
+    hcvault_token: str | None = field(default=None, repr=False)
+    hcvault_ca_file: str | None = None
     # AppRole login instead of a token: role id + a file holding the secret id.
-    vault_role_id: str | None = None
-    vault_secret_id_file: Path | None = None
-    vault_approle_mount: str = "approle"
+    hcvault_role_id: str | None = None
+    hcvault_secret_id_file: Path | None = None
+    hcvault_approle_mount: str = "approle"
     # Seconds per key service request, and retries of idempotent calls.
-    vault_timeout: float = 10.0
-    vault_retries: int = 3
+    hcvault_timeout: float = 10.0
+    hcvault_retries: int = 3
     transit_mount: str = "transit"
     kek_name: str = "biovault-kek"
     max_message_bytes: int = 64 * 1024 * 1024
@@ -53,3 +59,59 @@ class ServeSettings:
     rate_burst: int = 1000
     # HOST:PORT of the Prometheus exporter (plain HTTP); None: no exporter.
     metrics_listen: str | None = None
+
+
+# The standard variables of the Vault CLI, so an operator's existing set-up works.
+_ENVIRONMENT: Final = {
+    "hcvault_addr": "VAULT_ADDR",
+    "hcvault_token": "VAULT_TOKEN",
+    "hcvault_ca_file": "VAULT_CACERT",
+    "hcvault_role_id": "VAULT_ROLE_ID",
+    "hcvault_secret_id_file": "VAULT_SECRET_ID_FILE",
+    "hcvault_approle_mount": "VAULT_APPROLE_MOUNT",
+}
+
+
+def settings_from_environment(
+    data_dir: Path,
+    *,
+    token_file: str | Path | None = None,
+    environ: Mapping[str, str] | None = None,
+    **given: Any,
+) -> ServeSettings:
+    """Settings from explicit values (flags) over the ``VAULT_*`` environment.
+
+    This is the only place the process environment is read for the key service:
+    ``serve`` and ``fsck`` both come through here, and start-up wiring gets finished
+    :class:`ServeSettings`. ``given`` values that are None count as not given; a
+    ``token_file`` overrides ``VAULT_TOKEN``.
+
+    Raises:
+        ConfigurationError: The token file cannot be read or is empty, or only
+            half of an AppRole login is configured.
+    """
+    env = os.environ if environ is None else environ
+    values = {name: value for name, value in given.items() if value is not None}
+    for name, variable in _ENVIRONMENT.items():
+        if name not in values and env.get(variable):
+            values[name] = env[variable]
+    if token_file:
+        values["hcvault_token"] = _read_token(Path(token_file))
+    if ("hcvault_role_id" in values) != ("hcvault_secret_id_file" in values):
+        raise ConfigurationError(
+            "AppRole login needs both --vault-role-id and --vault-secret-id-file "
+            "(or VAULT_ROLE_ID and VAULT_SECRET_ID_FILE)"
+        )
+    if "hcvault_secret_id_file" in values:
+        values["hcvault_secret_id_file"] = Path(values["hcvault_secret_id_file"]).expanduser()
+    return ServeSettings(data_dir=data_dir, **values)
+
+
+def _read_token(path: Path) -> str:
+    try:
+        token = path.read_text(encoding="utf-8").strip()
+    except OSError as error:
+        raise ConfigurationError(f"cannot read {path}: {error.strerror or error}") from None
+    if not token:
+        raise ConfigurationError(f"{path} is empty; expected a Vault token")
+    return token

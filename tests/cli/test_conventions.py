@@ -17,7 +17,8 @@ from tests.service.fakes import Served, unit_rows
 from vault.cli.common import Commands
 from vault.cli.main import build_parser
 from vault.cli.serve import settings_from_args
-from vault.config import DEFAULT_TARGET
+from vault.config import DEFAULT_TARGET, settings_from_environment
+from vault.errors import ConfigurationError
 
 REPO = Path(__file__).resolve().parents[2]
 WriteNpy = Callable[[str, np.ndarray], str]
@@ -192,7 +193,7 @@ def test_serve_settings_come_from_flags_and_environment(
     monkeypatch.setenv("VAULT_TOKEN", "env-token")
     parser = build_parser()
     from_env = settings_from_args(parser.parse_args(["serve", "--data-dir", str(tmp_path)]))
-    assert (from_env.vault_addr, from_env.vault_token) == (
+    assert (from_env.hcvault_addr, from_env.hcvault_token) == (
         "https://vault.internal:8200",
         "env-token",
     )
@@ -204,7 +205,7 @@ def test_serve_settings_come_from_flags_and_environment(
         "--vault-token-file", str(token_file), "--listen", "[::1]:6000", "--workers", "3",
     ]  # fmt: skip
     from_flags = settings_from_args(parser.parse_args(argv))
-    assert (from_flags.vault_addr, from_flags.vault_token) == (
+    assert (from_flags.hcvault_addr, from_flags.hcvault_token) == (
         "http://127.0.0.1:8200",
         "file-token",
     )
@@ -271,3 +272,25 @@ def test_biovault_target_is_the_default_of_every_client_command(
     assert parser.parse_args(["health", "--target", "127.0.0.1:1"]).target == "127.0.0.1:1"
     monkeypatch.delenv("BIOVAULT_TARGET")
     assert build_parser().parse_args(["health"]).target == DEFAULT_TARGET
+
+
+def test_settings_never_show_the_token(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """repr and str of serve settings leave the Vault token out, from flags or environment."""
+    monkeypatch.setenv("VAULT_ADDR", "https://vault.internal:8200")
+    monkeypatch.setenv("VAULT_TOKEN", "s.secret-env-token")
+    settings = settings_from_args(build_parser().parse_args(["serve", "--data-dir", str(tmp_path)]))
+    assert settings.hcvault_token == "s.secret-env-token"
+    for text in (repr(settings), str(settings), f"{settings}"):
+        assert "secret-env-token" not in text and "hcvault_addr" in text
+
+
+def test_environment_is_read_in_one_place(tmp_path: Path) -> None:
+    """settings_from_environment takes VAULT_* from the mapping it is given; flags win."""
+    env = {"VAULT_ADDR": "https://a:8200", "VAULT_CACERT": "/ca.pem", "VAULT_ROLE_ID": "r"}
+    with pytest.raises(ConfigurationError, match="AppRole"):
+        settings_from_environment(tmp_path, environ=env)
+    env["VAULT_SECRET_ID_FILE"] = "~/sid"
+    settings = settings_from_environment(tmp_path, environ=env, hcvault_addr="https://b:8200")
+    assert (settings.hcvault_addr, settings.hcvault_ca_file) == ("https://b:8200", "/ca.pem")
+    assert settings.hcvault_secret_id_file == Path("~/sid").expanduser()
+    assert settings_from_environment(tmp_path, environ={}).hcvault_addr is None

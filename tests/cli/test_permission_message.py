@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from tests.cli.conftest import Run
 from tests.service.test_authz import _serve
+from vault.cli.devcerts import write_dev_pki
 from vault.service.authz import AuthorizationInterceptor, RoleMap
-from vault.service.devcerts import write_dev_pki
 from vault.service.roles import Role
 from vault.service.tls import ServerTls
 

@@ -6,6 +6,7 @@ import os
 import numpy as np
 import pytest
 
+from tests.support.policy import with_policy
 from tests.support.synthetic import identities
 from vault.audit.entry import decode_entry, parse_time
 from vault.audit.log import MerkleAuditLog
@@ -59,7 +60,10 @@ def _entries(log):
 def _create(vault, name="faces", **kw):
     kw.setdefault("purposes", ("access", "border"))
     return vault.create_collection(
-        CollectionSpec(name, ProtectionMode.CKKS, DIM, allow_identification=True, **kw), CTX
+        CollectionSpec(
+            name, ProtectionMode.CKKS, DIM, allow_identification=True, **with_policy(**kw)
+        ),
+        CTX,
     )
 
 
@@ -77,8 +81,8 @@ def test_collections_must_declare_purposes_and_get_a_retention_period(world):
     with pytest.raises(InvalidArgument, match="retention"):
         _create(vault, retention_seconds=-1.0)
     info = _create(vault)
-    assert info.retention_seconds == DEFAULT_RETENTION_SECONDS
-    assert _create(vault, "short", retention_seconds=30 * DAY).retention_seconds == 30 * DAY
+    assert info.policy.retention_seconds == DEFAULT_RETENTION_SECONDS
+    assert _create(vault, "short", retention_seconds=30 * DAY).policy.retention_seconds == 30 * DAY
     created = [e for e in _entries(log) if e.action == "collection.create"]
     assert [e.outcome for e in created] == ["InvalidArgument"] * 3 + ["ok", "ok"]
     assert created[-1].details["retention_seconds"] == 30 * DAY

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from tests.support.policy import with_policy
 from tests.support.synthetic import identities
 from vault.core.disclosure import Disclosure, config_with_disclosure, disclosure_of
 from vault.core.verify_budget import DEFAULT_FAILED_VERIFY_LIMIT, FailedVerifyBudget
@@ -88,7 +89,7 @@ def _spec(**kw) -> CollectionSpec:
         dim=DIM,
         allow_identification=True,
         purposes=("access",),
-        **kw,
+        **with_policy(**kw),
     )
 
 
@@ -97,7 +98,11 @@ def test_the_core_applies_the_collection_policy(make_core) -> None:
     core = make_core()
     # Threshold -1: every candidate matches, so the cap (not the threshold) shows.
     info = core.create_collection(_spec(match_threshold=-1.0), CTX)
-    assert (info.score_decimals, info.max_top_k, info.decision_only) == (2, 10, False)
+    assert (info.policy.score_decimals, info.policy.max_top_k, info.policy.decision_only) == (
+        2,
+        10,
+        False,
+    )
     rng = np.random.default_rng(3)
     templates = identities(30, DIM, rng).astype(np.float32)
     core.enroll("faces", [f"p{i}" for i in range(30)], templates, CTX)

@@ -17,7 +17,7 @@ from vault.core.vault import VaultCore
 from vault.errors import AlreadyExists, DeadlineExceeded, StorageError
 from vault.keys.datakey import DataKey
 from vault.store.sqlite import SqliteTemplateStore
-from vault.types import CollectionSpec, ProtectionMode, RequestContext
+from vault.types import CollectionPolicy, CollectionSpec, ProtectionMode, RequestContext
 
 DIM = 32
 CTX = RequestContext(actor="station", purpose="access", consent_ref="c", legal_basis="consent")
@@ -53,7 +53,15 @@ def gated(tmp_path, keyset):
         pseudonym_key=DataKey._unsafe_from_material(os.urandom(32), "test"),
     )
     core.create_collection(
-        CollectionSpec("faces", ProtectionMode.CKKS, DIM, True, ("access",), max_top_k=100), CTX
+        CollectionSpec(
+            "faces",
+            ProtectionMode.CKKS,
+            DIM,
+            True,
+            ("access",),
+            policy=CollectionPolicy(max_top_k=100),
+        ),
+        CTX,
     )
     yield core, store, audit
     store.close()

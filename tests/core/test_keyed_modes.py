@@ -14,7 +14,7 @@ from vault.errors import FailedPrecondition, InvalidArgument
 from vault.keys.datakey import DataKey
 from vault.schemes.profile import EmbeddingProfile
 from vault.store.sqlite import SqliteTemplateStore
-from vault.types import CollectionSpec, ProtectionMode, RequestContext
+from vault.types import CollectionPolicy, CollectionSpec, ProtectionMode, RequestContext
 
 DIM = 256
 CTX = RequestContext(actor="test", purpose="access", consent_ref="C-1", legal_basis="consent")
@@ -53,7 +53,7 @@ def _spec(name: str, mode: str) -> CollectionSpec:
         DIM,
         allow_identification=True,
         purposes=("access",),
-        score_decimals=6,
+        policy=CollectionPolicy(score_decimals=6),
     )
 
 

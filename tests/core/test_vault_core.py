@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from tests.support.policy import with_policy
 from tests.support.synthetic import identities, samples
 from vault import deadline
 from vault.errors import (
@@ -25,7 +26,7 @@ def _spec(name="faces", **kw):
     kw.setdefault("purposes", ("access",))
     kw.setdefault("max_top_k", 1000)  # some tests list the whole gallery (default cap 10)
     return CollectionSpec(
-        name=name, mode=ProtectionMode.CKKS, dim=DIM, allow_identification=True, **kw
+        name=name, mode=ProtectionMode.CKKS, dim=DIM, allow_identification=True, **with_policy(**kw)
     )
 
 

@@ -27,7 +27,7 @@ def live(tmp_path_factory, openbao_dev):
     """An in-process server over the real core with one enrolled collection."""
     data_dir = tmp_path_factory.mktemp("bad-input")
     settings = ServeSettings(
-        data_dir=data_dir, vault_addr=openbao_dev.addr, vault_token=openbao_dev.token
+        data_dir=data_dir, hcvault_addr=openbao_dev.addr, hcvault_token=openbao_dev.token
     )
     with open_vault(settings) as api:
         server, health, port = build_server(

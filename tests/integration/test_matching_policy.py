@@ -12,6 +12,7 @@ import grpc
 import numpy as np
 import pytest
 
+from tests.support.policy import with_policy
 from tests.support.service import run_cli
 from tests.support.synthetic import identities, samples, unit_rows
 from vault.audit.entry import decode_entry
@@ -30,7 +31,12 @@ CONSENT = {"purpose": "access", "consent_ref": "C-1", "legal_basis": "consent"}
 
 def _spec(name: str, **kw) -> CollectionSpec:
     return CollectionSpec(
-        name, ProtectionMode.CKKS, DIM, allow_identification=True, purposes=("access",), **kw
+        name,
+        ProtectionMode.CKKS,
+        DIM,
+        allow_identification=True,
+        purposes=("access",),
+        **with_policy(**kw),
     )
 
 
@@ -39,7 +45,7 @@ def live(tmp_path_factory, openbao_dev):
     """One real core served twice: without a rate limit, and with a 100-probe burst."""
     data_dir = tmp_path_factory.mktemp("matching-policy")
     settings = ServeSettings(
-        data_dir=data_dir, vault_addr=openbao_dev.addr, vault_token=openbao_dev.token
+        data_dir=data_dir, hcvault_addr=openbao_dev.addr, hcvault_token=openbao_dev.token
     )
     rng = np.random.default_rng(13)
     with open_vault(settings) as api:

@@ -12,10 +12,10 @@ import pytest
 
 from tests.service.fakes import free_port
 from vault.api.v1 import admin_pb2, compliance_pb2, transform_keys_pb2, vault_pb2
+from vault.cli.devcerts import DevPki, write_dev_pki
 from vault.client.channel import ClientTls, open_channel
 from vault.errors import VaultError
 from vault.service.authz import AuthorizationInterceptor
-from vault.service.devcerts import DevPki, write_dev_pki
 from vault.service.ratelimit import RateLimit, RateLimiter
 from vault.service.roles import OPEN, RPC_ROLES, Role, RoleMap
 from vault.service.tls import ServerTls

@@ -19,7 +19,7 @@ class AuditEvent:
 
     time: float
     actor: str
-    action: str  # e.g. "collection.create", "enroll", "verify", "identify", "delete"
+    action: str  # an AuditAction (vault/audit/actions.py); stored as its string
     collection: str
     outcome: str  # "ok" or an error class name
     purpose: str = ""

@@ -14,6 +14,7 @@ import binascii
 import json
 from typing import Any, Final
 
+from vault.audit.actions import ERASURE_ACTIONS
 from vault.audit.checkpoint import Checkpoint, open_checkpoint
 from vault.audit.entry import EntryError, LogEntry, decode_entry
 from vault.audit.merkle import leaf_hash, verify_inclusion
@@ -22,7 +23,7 @@ from vault.errors import IntegrityError
 from vault.types import ErasureReceipt
 
 __all__ = [
-    "ERASURE_ACTIONS",
+    "ERASURE_ACTIONS",  # re-exported: receipts are for erasures
     "RECEIPT_FORMAT",
     "ReceiptError",
     "load_receipt",
@@ -32,8 +33,6 @@ __all__ = [
 ]
 
 RECEIPT_FORMAT: Final = "biovault erasure receipt v1"
-#: Actions whose entries record an erasure of templates.
-ERASURE_ACTIONS: Final = frozenset({"delete", "consent.withdraw", "retention.erase", "keys.revoke"})
 
 
 class ReceiptError(IntegrityError):

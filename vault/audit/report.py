@@ -11,8 +11,8 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from typing import Any, Final
 
+from vault.audit.actions import ERASURE_ACTIONS, AuditAction
 from vault.audit.entry import EntryError, LogEntry, format_time, parse_time
-from vault.audit.receipt import ERASURE_ACTIONS
 from vault.audit.verify import VerifiedBundle
 
 __all__ = ["KEY_EVENT_PREFIXES", "render_markdown", "summarize"]
@@ -60,7 +60,7 @@ def summarize(bundle: VerifiedBundle) -> dict[str, Any]:
             key_events.append(_brief(e) | {"details": dict(e.details)})
         if e.outcome != "ok":
             continue
-        if e.action == "collection.create":
+        if e.action == AuditAction.COLLECTION_CREATE:
             collections[e.collection] = {
                 "created": _iso(e.time_us),
                 "purposes": [p for p in str(e.details.get("purposes", "")).split(",") if p],
@@ -69,7 +69,7 @@ def summarize(bundle: VerifiedBundle) -> dict[str, Any]:
                 "enrolled": 0,
                 "erased": 0,
             }
-        elif e.action == "enroll":
+        elif e.action == AuditAction.ENROLL:
             info = collections.setdefault(e.collection, _unknown_collection())
             info["enrolled"] += int(e.details.get("count", len(e.subjects)))
             untracked += int(e.details.get("count", len(e.subjects))) - len(e.subjects)
@@ -79,9 +79,9 @@ def summarize(bundle: VerifiedBundle) -> dict[str, Any]:
             info = collections.setdefault(e.collection, _unknown_collection())
             info["erased"] += 1
             erasures.append(_erasure(e, live, info["retention_seconds"]))
-        elif e.action == "retention.enforce":
+        elif e.action == AuditAction.RETENTION_ENFORCE:
             runs.append(_brief(e) | {"erased": e.details.get("erased", 0)})
-        elif e.action == "audit.export":
+        elif e.action == AuditAction.AUDIT_EXPORT:
             exports.append(_brief(e))
     end_us = entries[-1].time_us if entries else 0
     overdue: list[tuple[int, dict[str, Any]]] = []

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from vault.cli.common import Commands, add_json_flag, write_json
-from vault.service.devcerts import DEFAULT_SERVER_NAMES, write_dev_pki
+from vault.cli.devcerts import DEFAULT_SERVER_NAMES, write_dev_pki
 from vault.service.roles import Role
 
 __all__ = ["register"]

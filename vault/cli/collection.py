@@ -17,7 +17,7 @@ from vault.cli.common import (
     write_json,
 )
 from vault.cli.profile import read_profile
-from vault.types import CollectionInfo, CollectionSpec, ProtectionMode
+from vault.types import CollectionInfo, CollectionPolicy, CollectionSpec, ProtectionMode
 
 __all__ = ["collection_json", "duration", "register"]
 
@@ -63,6 +63,7 @@ def register(commands: Commands) -> None:
     )
     create.add_argument(
         "--retention",
+        dest="retention_seconds",  # policy flags: dest = the CollectionPolicy field
         type=duration,
         default=None,
         metavar="DURATION",
@@ -127,10 +128,7 @@ def collection_json(info: CollectionInfo) -> dict[str, Any]:
         "match_threshold": info.match_threshold,
         "size": info.size,
         "created_at": rfc3339(info.created_at),
-        "retention_seconds": info.retention_seconds,
-        "score_decimals": info.score_decimals,
-        "max_top_k": info.max_top_k,
-        "decision_only": info.decision_only,
+        **dataclasses.asdict(info.policy),
         "embedding_profile_sha256": info.embedding_profile_sha256 or None,
     }
 
@@ -160,10 +158,9 @@ def _create(args: argparse.Namespace) -> int:
         dim=args.dim,
         allow_identification=args.allow_identification,
         purposes=args.purposes,
-        retention_seconds=args.retention,
-        score_decimals=args.score_decimals,
-        max_top_k=args.max_top_k,
-        decision_only=args.decision_only,
+        policy=CollectionPolicy.of(
+            **{f.name: getattr(args, f.name) for f in dataclasses.fields(CollectionPolicy)}
+        ),
         embedding_profile=read_profile(args.profile) if args.profile else b"",
     )
     if args.threshold is not None:

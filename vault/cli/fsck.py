@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
-from vault.cli.common import CommandError, Commands, add_json_flag, add_vault_flags, write_json
-from vault.config import ServeSettings
+from vault.cli.common import Commands, add_json_flag, add_vault_flags, write_json
+from vault.config import settings_from_environment
 
 __all__ = ["register"]
 
@@ -41,17 +40,11 @@ def register(commands: Commands) -> None:
 def _fsck(args: argparse.Namespace) -> int:
     from vault.service.bootstrap import run_fsck
 
-    token = os.environ.get("VAULT_TOKEN") or None
-    if args.vault_token_file:
-        try:
-            token = Path(args.vault_token_file).read_text(encoding="utf-8").strip()
-        except OSError as error:
-            raise CommandError(f"cannot read {args.vault_token_file}: {error.strerror}") from None
-    settings = ServeSettings(
-        data_dir=args.data_dir,
-        vault_addr=args.vault_addr or os.environ.get("VAULT_ADDR") or None,
-        vault_token=token,
-        vault_ca_file=args.vault_ca_file or os.environ.get("VAULT_CACERT") or None,
+    settings = settings_from_environment(
+        args.data_dir,
+        token_file=args.vault_token_file,
+        hcvault_addr=args.vault_addr or None,
+        hcvault_ca_file=args.vault_ca_file or None,
     )
     report = run_fsck(settings, with_keys=not args.offline)
     payload = {"ok": not report.problems, "problems": report.problems, **dict(report.counts)}

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 from pathlib import Path
 
 from vault.cli.common import CommandError, Commands, add_vault_flags, positive_int
 from vault.cli.logsetup import LOG_FORMATS, configure_logging
-from vault.config import DEFAULT_LISTEN, ServeSettings
+from vault.config import DEFAULT_LISTEN, ServeSettings, settings_from_environment
 from vault.transport import is_loopback_host, split_host_port
 
 __all__ = ["register", "settings_from_args"]
@@ -101,12 +100,12 @@ def register(commands: Commands) -> None:
         "--vault-approle-mount",
         metavar="PATH",
         help="mount path of the AppRole auth method (env VAULT_APPROLE_MOUNT; "
-        f"default {_DEFAULTS.vault_approle_mount})",
+        f"default {_DEFAULTS.hcvault_approle_mount})",
     )
     parser.add_argument(
         "--vault-timeout",
         type=float,
-        default=_DEFAULTS.vault_timeout,
+        default=_DEFAULTS.hcvault_timeout,
         metavar="SECONDS",
         help="timeout of each key service request (default %(default)g)",
     )
@@ -174,41 +173,24 @@ def settings_from_args(args: argparse.Namespace) -> ServeSettings:
     """Resolve flags and the VAULT_* environment into :class:`ServeSettings`.
 
     Raises:
-        CommandError: If the token file cannot be read or is empty.
+        CommandError: A flag is out of range.
+        ConfigurationError: The token file cannot be read or is empty, or AppRole
+            is half configured (:func:`vault.config.settings_from_environment`).
     """
-    token = os.environ.get("VAULT_TOKEN") or None
-    if args.vault_token_file:
-        try:
-            token = Path(args.vault_token_file).read_text(encoding="utf-8").strip()
-        except OSError as error:
-            raise CommandError(
-                f"cannot read {args.vault_token_file}: {error.strerror or error}"
-            ) from None
-        if not token:
-            raise CommandError(f"{args.vault_token_file} is empty; expected a Vault token")
-    role_id = args.vault_role_id or os.environ.get("VAULT_ROLE_ID") or None
-    secret_id_file = args.vault_secret_id_file or os.environ.get("VAULT_SECRET_ID_FILE") or None
-    if (role_id is None) != (secret_id_file is None):
-        raise CommandError(
-            "AppRole login needs both --vault-role-id and --vault-secret-id-file "
-            "(or VAULT_ROLE_ID and VAULT_SECRET_ID_FILE)"
-        )
     if not args.vault_timeout > 0:
         raise CommandError("--vault-timeout must be positive")
     if args.rate_limit < 0:
         raise CommandError("--rate-limit must be >= 0")
-    return ServeSettings(
-        data_dir=args.data_dir.expanduser().resolve(),
+    return settings_from_environment(
+        args.data_dir.expanduser().resolve(),
+        token_file=args.vault_token_file,
         listen=args.listen,
-        vault_addr=args.vault_addr or os.environ.get("VAULT_ADDR") or None,
-        vault_token=token,
-        vault_ca_file=args.vault_ca_file or os.environ.get("VAULT_CACERT") or None,
-        vault_role_id=role_id,
-        vault_secret_id_file=Path(secret_id_file).expanduser() if secret_id_file else None,
-        vault_approle_mount=args.vault_approle_mount
-        or os.environ.get("VAULT_APPROLE_MOUNT")
-        or _DEFAULTS.vault_approle_mount,
-        vault_timeout=args.vault_timeout,
+        hcvault_addr=args.vault_addr or None,
+        hcvault_ca_file=args.vault_ca_file or None,
+        hcvault_role_id=args.vault_role_id or None,
+        hcvault_secret_id_file=args.vault_secret_id_file or None,
+        hcvault_approle_mount=args.vault_approle_mount or None,
+        hcvault_timeout=args.vault_timeout,
         transit_mount=args.transit_mount,
         kek_name=args.kek_name,
         max_message_bytes=args.max_message_bytes,
@@ -234,7 +216,7 @@ def _require_key_server(args: argparse.Namespace, settings: ServeSettings) -> No
     with its own message, so that case is left to it.
     """
     host, _port = split_host_port(settings.listen)
-    if settings.vault_addr or is_loopback_host(host):
+    if settings.hcvault_addr or is_loopback_host(host):
         return
     if settings.tls_cert is None and settings.tls_key is None and settings.client_ca is None:
         return

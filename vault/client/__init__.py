@@ -37,6 +37,7 @@ from vault.client.results import (
 from vault.client.vault import VaultClient
 from vault.types import (
     CollectionInfo,
+    CollectionPolicy,
     DeleteResult,
     ErasureReceipt,
     Match,
@@ -50,6 +51,7 @@ __all__ = [
     "ClientTls",
     "CollectionInfo",
     "CollectionKeys",
+    "CollectionPolicy",
     "ComplianceClient",
     "DeleteResult",
     "ErasureReceipt",

@@ -12,6 +12,7 @@ from typing import Final
 
 import numpy as np
 
+from vault.api.policy import decode_policy, encode_policy, legacy_policy_fields
 from vault.api.v1 import compliance_pb2, vault_pb2
 from vault.client.results import RetentionErasures
 from vault.errors import InvalidArgument
@@ -83,11 +84,9 @@ def encode_collection_spec(spec: CollectionSpec) -> vault_pb2.CreateCollectionRe
         allow_identification=spec.allow_identification,
         purposes=list(spec.purposes),
         match_threshold=spec.match_threshold,
-        retention_seconds=spec.retention_seconds,
-        score_decimals=spec.score_decimals,
-        max_top_k=spec.max_top_k,
-        decision_only=spec.decision_only,
         embedding_profile=spec.embedding_profile,
+        policy=encode_policy(spec.policy),
+        **legacy_policy_fields(spec.policy),  # what an older server reads
     )
 
 
@@ -109,10 +108,7 @@ def decode_collection(message: vault_pb2.Collection) -> CollectionInfo:
         match_threshold=message.match_threshold,
         size=message.size,
         created_at=message.created_at.ToNanoseconds() / 1e9,
-        retention_seconds=message.retention_seconds,
-        score_decimals=message.score_decimals,
-        max_top_k=message.max_top_k,
-        decision_only=message.decision_only,
+        policy=decode_policy(message),
         embedding_profile_sha256=message.embedding_profile_sha256,
     )
 

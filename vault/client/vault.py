@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Final
+from typing import Any, Final
 
 import grpc
 import numpy as np
@@ -25,6 +25,7 @@ from vault.client.enrollment import default_chunk_rows, enrollment_chunks, rows_
 from vault.errors import InvalidArgument
 from vault.types import (
     CollectionInfo,
+    CollectionPolicy,
     CollectionSpec,
     DeleteResult,
     IdentifyResult,
@@ -62,12 +63,15 @@ class VaultClient(ChannelClient):
         max_top_k: int | None = None,
         decision_only: bool = False,
         embedding_profile: bytes = b"",
+        policy: CollectionPolicy | None = None,
     ) -> CollectionInfo:
         """Create a collection and return it as stored.
 
         The keywords are the fields of :class:`~vault.types.CollectionSpec` (``mode``
         also as text: ``"ckks"``, ``"cancelable"``, ``"hybrid"``); None keeps the
-        vault's default. ``name`` may instead be a whole spec, with no keyword.
+        vault's default. ``policy`` is a whole :class:`~vault.types.CollectionPolicy`;
+        the knob keywords (``retention_seconds`` ...) override its fields.
+        ``name`` may instead be a whole spec, with no keyword.
 
         Raises:
             InvalidArgument: If ``mode`` or ``dim`` is missing or unknown.
@@ -90,10 +94,13 @@ class VaultClient(ChannelClient):
                 dim=dim,
                 allow_identification=allow_identification,
                 purposes=tuple(purposes),
-                retention_seconds=retention_seconds,
-                score_decimals=score_decimals,
-                max_top_k=max_top_k,
-                decision_only=decision_only,
+                policy=_with_knobs(
+                    policy or CollectionPolicy(),
+                    retention_seconds=retention_seconds,
+                    score_decimals=score_decimals,
+                    max_top_k=max_top_k,
+                    decision_only=decision_only or None,
+                ),
                 embedding_profile=embedding_profile,
             )
             if match_threshold is not None:
@@ -245,3 +252,8 @@ def _prepend(
 ) -> Iterator[vault_pb2.EnrollRequest]:
     yield first
     yield from rest
+
+
+def _with_knobs(policy: CollectionPolicy, **knobs: Any) -> CollectionPolicy:
+    """``policy`` with the knobs that are not None replaced."""
+    return dataclasses.replace(policy, **{k: v for k, v in knobs.items() if v is not None})

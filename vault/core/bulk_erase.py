@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from vault import deadline
+from vault.audit.actions import AuditAction
 from vault.audit.base import AuditEvent
 from vault.errors import InvalidArgument, NotFound, VaultError
 from vault.types import DeleteResult, RequestContext
@@ -35,7 +36,7 @@ def erase_many(
     subject_ids: Sequence[str],
     ctx: RequestContext,
     *,
-    action: str,
+    action: AuditAction,
     details_of: Callable[[str], Details] | None = None,
     missing_ok: bool = False,
 ) -> list[DeleteResult]:
@@ -97,7 +98,7 @@ def erase_many(
 
 def _audit_each(
     core: VaultCore,
-    action: str,
+    action: AuditAction,
     collection: str,
     ctx: RequestContext,
     subject_ids: Sequence[str],

@@ -25,12 +25,13 @@ import logging
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Protocol
 
+from vault.audit.actions import AuditAction
 from vault.audit.bundle import export_bundle
 from vault.audit.entry import LogEntry, decode_entry, format_time
 from vault.audit.log import MerkleAuditLog
 from vault.core.bulk_erase import erase_many
-from vault.core.ledger import ABSENT_ACTION, ENROLL_ACTION, chunked, replay
-from vault.core.retention import RetentionResult, retention_of
+from vault.core.ledger import chunked, replay
+from vault.core.retention import RetentionResult
 from vault.core.vault import VaultCore
 from vault.errors import FailedPrecondition, NotFound, VaultError
 from vault.types import DeleteResult, RequestContext
@@ -105,7 +106,7 @@ class CompliantVault(VaultCore):
                     name,
                     len(absent),
                 )
-                self._append_pseudonyms(ABSENT_ACTION, name, _RECOVERY, absent)
+                self._append_pseudonyms(AuditAction.RECONCILE_ABSENT, name, _RECOVERY, absent)
             # Logs from before chunked entries count large enrolments without listing
             # them; only more stored subjects than the log counts at all is a fault.
             live = ledgers[name].live - len(absent) if name in ledgers else 0
@@ -118,7 +119,7 @@ class CompliantVault(VaultCore):
                 )
 
     def _append_pseudonyms(
-        self, action: str, collection: str, ctx: RequestContext, pseudonyms: list[str]
+        self, action: AuditAction, collection: str, ctx: RequestContext, pseudonyms: list[str]
     ) -> None:
         for listed, chunk in chunked(pseudonyms):
             self._append_event(action, collection, ctx, listed, "ok", {**chunk})
@@ -131,7 +132,7 @@ class CompliantVault(VaultCore):
             start = max(0, end - _SCAN_WINDOW)
             for entry in reversed(list(self._entries(start, end))):
                 if (
-                    entry.action == ENROLL_ACTION
+                    entry.action == AuditAction.ENROLL
                     and entry.outcome == "ok"
                     and entry.collection == collection
                     and pseudonym in entry.subjects
@@ -151,7 +152,9 @@ class CompliantVault(VaultCore):
         """Erase a subject on request; the result carries an erasure receipt."""
         if not ctx.purpose:
             ctx = dataclasses.replace(ctx, purpose="erasure-request")
-        return self._with_receipt(lambda: self._erase(collection, subject_id, ctx, action="delete"))
+        return self._with_receipt(
+            lambda: self._erase(collection, subject_id, ctx, action=AuditAction.DELETE)
+        )
 
     def delete_many(
         self, collection: str, subject_ids: Sequence[str], ctx: RequestContext
@@ -160,7 +163,7 @@ class CompliantVault(VaultCore):
         if not ctx.purpose:
             ctx = dataclasses.replace(ctx, purpose="erasure-request")
         with self._log.capture() as appended:
-            results = erase_many(self, collection, subject_ids, ctx, action="delete")
+            results = erase_many(self, collection, subject_ids, ctx, action=AuditAction.DELETE)
         # One entry per erased subject, appended in order by this thread.
         entries = appended[len(appended) - len(results) :]
         return [
@@ -186,7 +189,11 @@ class CompliantVault(VaultCore):
             with (
                 contextlib.suppress(type(refused)),
                 self._audited(
-                    "consent.withdraw", collection, ctx, [subject_id], consent_ref=ctx.consent_ref
+                    AuditAction.CONSENT_WITHDRAW,
+                    collection,
+                    ctx,
+                    [subject_id],
+                    consent_ref=ctx.consent_ref,
                 ),
             ):
                 raise
@@ -196,7 +203,7 @@ class CompliantVault(VaultCore):
                 collection,
                 subject_id,
                 ctx,
-                action="consent.withdraw",
+                action=AuditAction.CONSENT_WITHDRAW,
                 consent_ref=ctx.consent_ref,
             )
         )
@@ -234,7 +241,7 @@ class CompliantVault(VaultCore):
         """
         ctx = dataclasses.replace(ctx, purpose=ctx.purpose or "retention")
         results: list[RetentionResult] = []
-        with self._audited("retention.enforce", collection or "", ctx) as info:
+        with self._audited(AuditAction.RETENTION_ENFORCE, collection or "", ctx) as info:
             if collection is not None:
                 self._collection(collection)  # validates the name, NotFound if unknown
             names = [collection] if collection is not None else sorted(self._collections)
@@ -245,8 +252,8 @@ class CompliantVault(VaultCore):
         return results
 
     def _enforce_one(self, name: str, ctx: RequestContext) -> RetentionResult:
-        target, _ = self._collection(name)
-        retention = retention_of(target.record)
+        self._collection(name)  # validates the name, NotFound if unknown
+        retention = self._policy(name).retention_seconds
         cutoff = self._clock() - retention
         expired = {
             subject.subject_id: subject.enrolled_at
@@ -268,7 +275,7 @@ class CompliantVault(VaultCore):
             name,
             list(expired),
             ctx,
-            action="retention.erase",
+            action=AuditAction.RETENTION_ERASE,
             details_of=details,
             missing_ok=True,
         )
@@ -279,12 +286,13 @@ class CompliantVault(VaultCore):
         """Log that the service started (with how its audit key was obtained)."""
         system = RequestContext(actor="system:service")
         details["audit_key_id"] = self._log.key_id
-        with self._audited("service.start", "", system, (), **details):
+        with self._audited(AuditAction.SERVICE_START, "", system, (), **details):
             pass
 
     def record_refused_call(self, rpc: str, error: VaultError, ctx: RequestContext) -> None:
         """Log a call the transport refused (no identity, wrong role); outcome names why."""
-        with contextlib.suppress(type(error)), self._audited("access.refused", "", ctx, rpc=rpc):
+        refusal = self._audited(AuditAction.ACCESS_REFUSED, "", ctx, rpc=rpc)
+        with contextlib.suppress(type(error)), refusal:
             raise error
 
     # --- audit log access ------------------------------------------------------
@@ -296,6 +304,6 @@ class CompliantVault(VaultCore):
 
     def export_audit(self, ctx: RequestContext) -> Iterator[tuple[str, bytes]]:
         """Audit the export first, so the bundle shows who took it."""
-        with self._audited("audit.export", "", ctx):
+        with self._audited(AuditAction.AUDIT_EXPORT, "", ctx):
             pass
         return export_bundle(self._log)

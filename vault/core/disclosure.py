@@ -2,7 +2,8 @@
 
 Exact scores are an oracle: with enough queries an attacker can hill-climb a
 synthetic probe towards an enrolled template (and then invert it into a face).
-Each collection therefore stores a disclosure policy in its ``config_json``:
+Each collection therefore has a disclosure policy (part of its
+:class:`~vault.types.CollectionPolicy`, parsed once when the collection loads):
 
 * ``score_decimals`` - scores leave rounded (default 2): steps smaller than
   10^-d are invisible, so a hill-climber's small perturbations mostly change
@@ -17,14 +18,17 @@ coarsened. Collections created before this existed get the defaults.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Final
+from dataclasses import dataclass, replace
 
-from vault.errors import IntegrityError, InvalidArgument
 from vault.store.base import CollectionRecord
-from vault.types import Match, VerifyResult
+from vault.types import (
+    DEFAULT_MAX_TOP_K,
+    DEFAULT_SCORE_DECIMALS,
+    CollectionPolicy,
+    Match,
+    VerifyResult,
+)
 
 __all__ = [
     "DEFAULT_MAX_TOP_K",
@@ -34,11 +38,6 @@ __all__ = [
     "disclosure_of",
 ]
 
-DEFAULT_SCORE_DECIMALS: Final = 2
-DEFAULT_MAX_TOP_K: Final = 10
-_MAX_DECIMALS: Final = 6
-_KEY: Final = "disclosure"
-
 
 @dataclass(frozen=True)
 class Disclosure:
@@ -47,6 +46,11 @@ class Disclosure:
     score_decimals: int = DEFAULT_SCORE_DECIMALS
     max_top_k: int = DEFAULT_MAX_TOP_K
     decision_only: bool = False
+
+    @classmethod
+    def of(cls, policy: CollectionPolicy) -> Disclosure:
+        """The disclosure part of a collection policy (no parsing)."""
+        return cls(policy.score_decimals, policy.max_top_k, policy.decision_only)
 
     def verify(self, result: VerifyResult) -> VerifyResult:
         """The part of a 1:1 result that may leave."""
@@ -86,41 +90,22 @@ def config_with_disclosure(
     Raises:
         InvalidArgument: Decimals outside 0-6 or a cap below 1 or above 1000.
     """
-    policy = Disclosure(
-        DEFAULT_SCORE_DECIMALS if score_decimals is None else score_decimals,
-        DEFAULT_MAX_TOP_K if max_top_k is None else max_top_k,
-        decision_only,
+    policy = replace(
+        CollectionPolicy.from_json(config_json),
+        score_decimals=DEFAULT_SCORE_DECIMALS if score_decimals is None else score_decimals,
+        max_top_k=DEFAULT_MAX_TOP_K if max_top_k is None else max_top_k,
+        decision_only=decision_only,
     )
-    if not 0 <= policy.score_decimals <= _MAX_DECIMALS:
-        raise InvalidArgument(f"score decimals must be between 0 and {_MAX_DECIMALS}")
-    if not 1 <= policy.max_top_k <= 1000:
-        raise InvalidArgument("max top-k must be between 1 and 1000")
-    config = json.loads(config_json or "{}")
-    config[_KEY] = {
-        "score_decimals": policy.score_decimals,
-        "max_top_k": policy.max_top_k,
-        "decision_only": policy.decision_only,
-    }
-    return json.dumps(config, sort_keys=True)
+    return policy.check().to_json(config_json)
 
 
 def disclosure_of(record: CollectionRecord | str) -> Disclosure:
-    """The disclosure policy of a collection (defaults if it predates policies).
+    """The disclosure policy of a stored collection (defaults if it predates policies).
+
+    Parses the JSON: the core reads the policy it cached when the collection loaded.
 
     Raises:
         IntegrityError: The stored policy is malformed.
     """
     text = record.config_json if isinstance(record, CollectionRecord) else record
-    try:
-        stored = json.loads(text or "{}").get(_KEY)
-    except (ValueError, AttributeError):
-        raise IntegrityError("a collection's stored settings are not a JSON object") from None
-    if stored is None:
-        return Disclosure()
-    try:
-        decimals, cap, only = stored["score_decimals"], stored["max_top_k"], stored["decision_only"]
-    except (KeyError, TypeError):
-        raise IntegrityError("a collection's stored disclosure policy is invalid") from None
-    if not (type(decimals) is int and type(cap) is int and type(only) is bool):
-        raise IntegrityError("a collection's stored disclosure policy is invalid")
-    return Disclosure(decimals, cap, only)
+    return Disclosure.of(CollectionPolicy.from_json(text))

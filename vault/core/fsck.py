@@ -40,16 +40,15 @@ from vault.audit.verify import verify_bundle
 from vault.blob import SchemeId, split_blob
 from vault.core.auditkey import AUDIT_SIGNING_KEY_META, load_or_create_audit_signer
 from vault.core.datakeys import DEK_META_PREFIX, CollectionDataKeys, key_data
-from vault.core.disclosure import disclosure_of
 from vault.core.ledger import replay
 from vault.core.protection import PROFILE_META_PREFIX
-from vault.core.retention import retention_of
 from vault.core.transform_seeds import SEED_META_PREFIX
 from vault.errors import VaultError
 from vault.keys.base import KeyService
 from vault.schemes.ckks_blocks import block_blob_id
 from vault.store.base import TemplateStore
 from vault.store.integrity import sqlite_problems
+from vault.types import CollectionPolicy
 
 __all__ = [
     "FsckReport",
@@ -85,8 +84,7 @@ def check_store(data_dir: Path, store: TemplateStore, report: FsckReport) -> Non
         report.counts["collections"] += 1
         where = f"collection {record.name!r}"
         try:
-            retention_of(record)
-            disclosure_of(record)
+            CollectionPolicy.from_json(record.config_json)
         except VaultError as error:
             report.problems.append(f"{where}: {error}")
         subjects = store.list_subjects(record.name)

@@ -30,25 +30,18 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
+from vault.audit.actions import ERASURE_ACTIONS, AuditAction
 from vault.audit.entry import LogEntry
 
 __all__ = [
-    "ABSENT_ACTION",
-    "ENROLL_ACTION",
-    "ERASURE_ACTIONS",
     "MAX_LISTED",
-    "ROLLBACK_ACTION",
     "CollectionLedger",
     "chunked",
     "replay",
 ]
 
 MAX_LISTED: Final = 1000
-ENROLL_ACTION: Final = "enroll"
-ROLLBACK_ACTION: Final = "enroll.rollback"
-ABSENT_ACTION: Final = "reconcile.absent"
-ERASURE_ACTIONS: Final = frozenset({"delete", "consent.withdraw", "retention.erase", "keys.revoke"})
-_REMOVALS: Final = ERASURE_ACTIONS | {ROLLBACK_ACTION, ABSENT_ACTION}
+_REMOVALS: Final = ERASURE_ACTIONS | {AuditAction.ENROLL_ROLLBACK, AuditAction.RECONCILE_ABSENT}
 
 Details = dict[str, str | int | float | bool]
 
@@ -93,7 +86,7 @@ def replay(entries: Iterable[LogEntry], *, track: bool = False) -> dict[str, Col
     for entry in entries:
         if entry.outcome != "ok":
             continue
-        if entry.action == ENROLL_ACTION:
+        if entry.action == AuditAction.ENROLL:
             ledger = ledgers.setdefault(entry.collection, CollectionLedger())
             listed = bool(entry.subjects) or "chunks" in entry.details
             count = len(entry.subjects) if listed else _int(entry.details.get("count"))

@@ -1,4 +1,4 @@
-"""Retention periods: stored in a collection's ``config_json``, read back here.
+"""Retention periods: part of a collection's :class:`~vault.types.CollectionPolicy`.
 
 Every collection has one. A template may be kept ``retention_seconds`` after its
 enrolment; then it must be erased (BIPA 740 ILCS 14/15(a): a retention schedule
@@ -8,13 +8,10 @@ Art. 5(1)(e): storage limitation). The default is the BIPA outer bound.
 
 from __future__ import annotations
 
-import json
-import math
-from dataclasses import dataclass
-from typing import Final
+from dataclasses import dataclass, replace
 
-from vault.errors import IntegrityError, InvalidArgument
 from vault.store.base import CollectionRecord
+from vault.types import DEFAULT_RETENTION_SECONDS, MAX_RETENTION_SECONDS, CollectionPolicy
 
 __all__ = [
     "DEFAULT_RETENTION_SECONDS",
@@ -23,10 +20,6 @@ __all__ = [
     "config_with_retention",
     "retention_of",
 ]
-
-DEFAULT_RETENTION_SECONDS: Final = 3 * 365 * 86_400.0
-MAX_RETENTION_SECONDS: Final = 100 * 365 * 86_400.0
-_KEY: Final = "retention_seconds"
 
 
 @dataclass(frozen=True)
@@ -46,28 +39,18 @@ def config_with_retention(config_json: str, seconds: float | None) -> str:
         InvalidArgument: Not a positive, finite number of seconds up to 100 years.
     """
     value = DEFAULT_RETENTION_SECONDS if seconds is None else seconds
-    if not (isinstance(value, int | float) and math.isfinite(value)):
-        raise InvalidArgument("retention must be a finite number of seconds")
-    if not 0 < value <= MAX_RETENTION_SECONDS:
-        raise InvalidArgument("retention must be more than 0 s and at most 100 years")
-    config = json.loads(config_json or "{}")
-    config[_KEY] = float(value)
-    return json.dumps(config, sort_keys=True)
+    policy = replace(CollectionPolicy.from_json(config_json), retention_seconds=value).check()
+    return replace(policy, retention_seconds=float(value)).to_json(config_json)
 
 
 def retention_of(record: CollectionRecord | str) -> float:
-    """The retention period of a collection (record or its ``config_json``).
+    """The retention period of a stored collection (record or its ``config_json``).
 
-    Collections stored before retention existed get the default.
+    Collections stored before retention existed get the default. Parses the JSON:
+    the core reads the policy it cached when the collection loaded.
 
     Raises:
         IntegrityError: The stored setting is not a positive number.
     """
     text = record.config_json if isinstance(record, CollectionRecord) else record
-    try:
-        value = json.loads(text or "{}").get(_KEY, DEFAULT_RETENTION_SECONDS)
-    except (ValueError, AttributeError):
-        raise IntegrityError("a collection's stored settings are not a JSON object") from None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-        raise IntegrityError("a collection's stored retention period is invalid")
-    return float(value)
+    return CollectionPolicy.from_json(text).retention_seconds

@@ -19,11 +19,12 @@ from typing import Any
 import numpy as np
 
 from vault import deadline
+from vault.audit.actions import AuditAction
 from vault.audit.base import AuditEvent, AuditSink
 from vault.core.datakeys import CollectionDataKeys, key_data
-from vault.core.disclosure import config_with_disclosure, disclosure_of
+from vault.core.disclosure import Disclosure
 from vault.core.group_commit import EnrollmentQueue
-from vault.core.ledger import ENROLL_ACTION, ROLLBACK_ACTION, chunked
+from vault.core.ledger import chunked
 from vault.core.matching import MAX_DECOY_TRIES, DecoyPool, above_threshold
 from vault.core.protection import (
     check_mode,
@@ -42,10 +43,16 @@ from vault.core.requests import (
     check_subject_ids,
     check_top_k,
 )
-from vault.core.retention import config_with_retention, retention_of
 from vault.core.transform_seeds import SeedSource
 from vault.core.verify_budget import FailedVerifyBudget, UnmatchedProbeBudget
-from vault.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, VaultError
+from vault.errors import (
+    AlreadyExists,
+    FailedPrecondition,
+    IntegrityError,
+    InvalidArgument,
+    NotFound,
+    VaultError,
+)
 from vault.he.keyset import CkksKeySet
 from vault.keys.datakey import DataKey
 from vault.keys.sealing import BlobSealer
@@ -54,6 +61,7 @@ from vault.schemes.validation import validate_templates
 from vault.store.base import CollectionRecord, TemplateStore
 from vault.types import (
     CollectionInfo,
+    CollectionPolicy,
     CollectionSpec,
     DeleteResult,
     IdentifyResult,
@@ -125,12 +133,21 @@ class VaultCore:
         self._clock = clock
         self._collections: dict[str, ProtectedCollection] = {}
         self._locks: dict[str, _CollectionLocks] = {}
+        # Each collection's policy, parsed once from its record when it loads (or
+        # why it could not be: that collection's requests fail, the others serve).
+        self._policies: dict[str, CollectionPolicy | IntegrityError] = {}
         self._registry_lock = threading.Lock()
         for record in store.list_collections():
             self._open(record)
 
     # --- plumbing -------------------------------------------------------------
     def _open(self, record: CollectionRecord) -> ProtectedCollection:
+        policy: CollectionPolicy | IntegrityError
+        try:
+            policy = CollectionPolicy.from_json(record.config_json)
+        except IntegrityError as error:
+            log.error("collection %s: %s", record.name, error)
+            policy = error
         collection = open_collection(
             record,
             keyset=self._keyset,
@@ -142,6 +159,7 @@ class VaultCore:
         subjects = self._store.list_subjects(record.name)
         collection.load(self._store.iter_blocks(record.name), subjects)
         self._collections[record.name] = collection
+        self._policies[record.name] = policy
         self._locks[record.name] = _CollectionLocks(
             taken=lambda ids: [s for s in ids if collection.location(s) is not None],
             commit=lambda ids, units, tags: self._commit_enrollment(record.name, ids, units, tags),
@@ -172,13 +190,18 @@ class VaultCore:
         try:
             for (ctx, details), ids in requests:
                 written.append((ctx, ids))
-                self._append_listed(ENROLL_ACTION, name, ctx, ids, "ok", details)
+                self._append_listed(AuditAction.ENROLL, name, ctx, ids, "ok", details)
             deadline.check("the enrolment was stored")
             self._store.commit_enrollment(name, plan.blocks, plan.subjects)
         except BaseException as error:
             for ctx, ids in written:  # their entries said "ok": take them back
                 self._append_listed(
-                    ROLLBACK_ACTION, name, ctx, ids, "ok", {"reason": type(error).__name__}
+                    AuditAction.ENROLL_ROLLBACK,
+                    name,
+                    ctx,
+                    ids,
+                    "ok",
+                    {"reason": type(error).__name__},
                 )
             raise
         with lock.state:
@@ -187,7 +210,7 @@ class VaultCore:
 
     def _append_listed(
         self,
-        action: str,
+        action: AuditAction,
         collection: str,
         ctx: RequestContext,
         subject_ids: Sequence[str],
@@ -201,7 +224,7 @@ class VaultCore:
 
     def _append_event(
         self,
-        action: str,
+        action: AuditAction,
         collection: str,
         ctx: RequestContext,
         pseudonyms: Sequence[str],
@@ -241,13 +264,24 @@ class VaultCore:
         except KeyError:
             raise NotFound(f"unknown collection '{name}'") from None
 
+    def _policy(self, name: str) -> CollectionPolicy:
+        """The loaded collection's policy (cached when it loaded: no parsing here).
+
+        Raises:
+            IntegrityError: Its stored policy is malformed (fsck names it).
+        """
+        policy = self._policies[name]
+        if isinstance(policy, IntegrityError):
+            raise IntegrityError(str(policy))
+        return policy
+
     def _pseudonym(self, collection: str, subject_id: str) -> str:
         return self._pseudonym_key.mac(f"{collection}\x00{subject_id}".encode())[:16].hex()
 
     @contextmanager
     def _audited(
         self,
-        action: str,
+        action: AuditAction,
         collection: str,
         ctx: RequestContext,
         subjects: Sequence[str] = (),
@@ -274,8 +308,7 @@ class VaultCore:
                 details,
             )
 
-    @staticmethod
-    def _info(collection: ProtectedCollection) -> CollectionInfo:
+    def _info(self, collection: ProtectedCollection) -> CollectionInfo:
         r = collection.record
         profile = getattr(collection, "profile", None)  # keyed collections only
         return CollectionInfo(
@@ -287,17 +320,14 @@ class VaultCore:
             match_threshold=r.match_threshold,
             size=collection.size,
             created_at=r.created_at,
-            retention_seconds=retention_of(r),
-            score_decimals=disclosure_of(r).score_decimals,
-            max_top_k=disclosure_of(r).max_top_k,
-            decision_only=disclosure_of(r).decision_only,
+            policy=self._policy(r.name),
             embedding_profile_sha256=profile.digest() if profile is not None else "",
         )
 
     # --- use cases ------------------------------------------------------------
     def create_collection(self, spec: CollectionSpec, ctx: RequestContext) -> CollectionInfo:
         with self._audited(
-            "collection.create",
+            AuditAction.COLLECTION_CREATE,
             spec.name,
             ctx,
             mode=spec.mode.value,
@@ -307,13 +337,8 @@ class VaultCore:
         ) as details:
             check_collection_name(spec.name)
             check_purposes(spec.purposes)
-            config_json = config_with_disclosure(
-                config_with_retention("{}", spec.retention_seconds),
-                score_decimals=spec.score_decimals,
-                max_top_k=spec.max_top_k,
-                decision_only=spec.decision_only,
-            )
-            details["retention_seconds"] = retention_of(config_json)
+            policy = spec.policy.check()
+            details["retention_seconds"] = float(policy.retention_seconds)
             if not 1 <= spec.dim <= _MAX_DIM:
                 raise InvalidArgument(f"dimension must be between 1 and {_MAX_DIM}")
             check_mode(spec, self._keyset, self._transform_seeds)
@@ -338,7 +363,7 @@ class VaultCore:
                 purposes=tuple(spec.purposes),
                 match_threshold=spec.match_threshold,
                 created_at=self._clock(),
-                config_json=config_json,
+                config_json=policy.to_json(),
             )
             with self._registry_lock:
                 if spec.name in self._collections:
@@ -388,7 +413,7 @@ class VaultCore:
             outcome = type(error).__name__ if isinstance(error, VaultError) else "internal_error"
             listed = subject_ids if len(subject_ids) <= _MAX_LISTED_SUBJECTS else []
             self._append_event(
-                ENROLL_ACTION,
+                AuditAction.ENROLL,
                 collection,
                 ctx,
                 [self._pseudonym(collection, s) for s in listed],
@@ -400,7 +425,7 @@ class VaultCore:
     def verify(
         self, collection: str, subject_id: str, template: np.ndarray, ctx: RequestContext
     ) -> VerifyResult:
-        with self._audited("verify", collection, ctx, [subject_id]) as details:
+        with self._audited(AuditAction.VERIFY, collection, ctx, [subject_id]) as details:
             target, lock = self._collection(collection)
             check_purpose(ctx.purpose, target.record.purposes)
             probe = validate_templates(template, target.record.dim, what="probe")
@@ -419,7 +444,9 @@ class VaultCore:
             match = score >= threshold
             self._verify_budget.record(ctx.actor, collection, subject_id, matched=match)
             details["decision"] = "match" if match else "no_match"
-            return disclosure_of(target.record).verify(VerifyResult(match=match, score=score))
+            return Disclosure.of(self._policy(collection)).verify(
+                VerifyResult(match=match, score=score)
+            )
 
     def _decoy_score(
         self, collection: str, subject_id: str, probe: np.ndarray, threshold: float
@@ -439,7 +466,7 @@ class VaultCore:
             score = target.verify_score(decoy, probe)
             if score < threshold:
                 return score
-        return min(score, threshold - 10.0 ** -disclosure_of(target.record).score_decimals)
+        return min(score, threshold - 10.0 ** -self._policy(collection).score_decimals)
 
     def identify(
         self, collection: str, probes: np.ndarray, top_k: int, ctx: RequestContext
@@ -449,7 +476,7 @@ class VaultCore:
         The rate limit (per probe, in the transport) and the unmatched-probe budget
         (here) charge every probe of the call, not the call.
         """
-        with self._audited("identify", collection, ctx, top_k=top_k) as details:
+        with self._audited(AuditAction.IDENTIFY, collection, ctx, top_k=top_k) as details:
             target, lock = self._collection(collection)
             if not target.record.allow_identification:
                 raise FailedPrecondition(f"1:N identification is not enabled for '{collection}'")
@@ -457,7 +484,7 @@ class VaultCore:
             check_top_k(top_k)
             units = validate_templates(probes, target.record.dim, what="probes")
             details["probes"] = len(units)
-            policy = disclosure_of(target.record)
+            policy = Disclosure.of(self._policy(collection))
             self._identify_budget.check(ctx.actor, collection, len(units))
             with lock.state:
                 deadline.check("scoring")
@@ -483,7 +510,7 @@ class VaultCore:
             return target.all_scores(units)
 
     def delete(self, collection: str, subject_id: str, ctx: RequestContext) -> DeleteResult:
-        return self._erase(collection, subject_id, ctx, action="delete")
+        return self._erase(collection, subject_id, ctx, action=AuditAction.DELETE)
 
     def delete_many(
         self, collection: str, subject_ids: Sequence[str], ctx: RequestContext
@@ -491,7 +518,7 @@ class VaultCore:
         """Bulk erasure (one audit entry per subject, one rewrite per block touched)."""
         from vault.core.bulk_erase import erase_many
 
-        return erase_many(self, collection, subject_ids, ctx, action="delete")
+        return erase_many(self, collection, subject_ids, ctx, action=AuditAction.DELETE)
 
     def _erase(
         self,
@@ -499,7 +526,7 @@ class VaultCore:
         subject_id: str,
         ctx: RequestContext,
         *,
-        action: str,
+        action: AuditAction,
         **details: str | int | float | bool,
     ) -> DeleteResult:
         """Erase one subject, audited under ``action`` (delete, consent withdrawal,
@@ -532,7 +559,7 @@ class VaultCore:
         self, collection: str, ctx: RequestContext, *, revoke_old: bool = False
     ) -> TransformRotation:
         """Start a new transform key version; optionally erase older-version templates."""
-        with self._audited("keys.rotate.cancelable", collection, ctx) as details:
+        with self._audited(AuditAction.KEYS_ROTATE_CANCELABLE, collection, ctx) as details:
             target, lock = self._collection(collection)
             keyed = keyed_collection(target)
             with lock.writer:
@@ -547,7 +574,8 @@ class VaultCore:
         self, collection: str, subject_id: str, ctx: RequestContext, **details: int
     ) -> None:
         """Erase one older-version template (its own audit event, like a delete)."""
-        with self._audited("keys.revoke", collection, ctx, [subject_id], **details) as info:
+        revoke = AuditAction.KEYS_REVOKE
+        with self._audited(revoke, collection, ctx, [subject_id], **details) as info:
             if not self._erase_one(collection, subject_id):
                 info["erased"] = 0  # erased meanwhile: the log must not count it twice
 

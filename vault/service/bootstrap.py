@@ -38,15 +38,15 @@ log = logging.getLogger(__name__)
 
 
 def _vault_login(settings: ServeSettings) -> LoginStrategy:
-    if settings.vault_role_id and settings.vault_secret_id_file:
+    if settings.hcvault_role_id and settings.hcvault_secret_id_file:
         login = AppRoleLogin(
-            settings.vault_role_id,
-            secret_id_file=settings.vault_secret_id_file,
-            mount=settings.vault_approle_mount,
+            settings.hcvault_role_id,
+            secret_id_file=settings.hcvault_secret_id_file,
+            mount=settings.hcvault_approle_mount,
         )
         login.check()
         return login
-    token = settings.vault_token or os.environ.get("VAULT_TOKEN")
+    token = settings.hcvault_token
     if not token:
         raise ConfigurationError(
             "an external Vault needs credentials: --vault-role-id with "
@@ -92,9 +92,9 @@ def _open_key_service(
     """The configured Vault, or the embedded OpenBao started for ``data_dir``;
     ``stack`` closes (and stops) what this opened; an embedded server is also
     appended to ``embedded_started``."""
-    vault_addr = settings.vault_addr or os.environ.get("VAULT_ADDR")
-    if vault_addr:
-        addr, login = vault_addr, _vault_login(settings)
+    # The environment was read into settings by vault.config, never here.
+    if settings.hcvault_addr:
+        addr, login = settings.hcvault_addr, _vault_login(settings)
     else:
         embedded = EmbeddedOpenBao(data_dir)
         addr, token = embedded.start()
@@ -107,9 +107,9 @@ def _open_key_service(
         login=login,
         transit_mount=settings.transit_mount,
         kek_name=settings.kek_name,
-        ca_file=settings.vault_ca_file,
-        timeout=settings.vault_timeout,
-        retry=RetryPolicy(retries=settings.vault_retries),
+        ca_file=settings.hcvault_ca_file,
+        timeout=settings.hcvault_timeout,
+        retry=RetryPolicy(retries=settings.hcvault_retries),
     )
     stack.callback(keys.close)
     return keys

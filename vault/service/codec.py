@@ -15,6 +15,7 @@ from typing import Any, Final
 import numpy as np
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from vault.api.policy import decode_policy, encode_policy, legacy_policy_fields
 from vault.api.v1 import vault_pb2
 from vault.errors import InvalidArgument
 from vault.service.compliance_codec import encode_receipt
@@ -146,14 +147,8 @@ def decode_collection_spec(request: vault_pb2.CreateCollectionRequest) -> Collec
     )
     if request.HasField("match_threshold"):
         spec = dataclasses.replace(spec, match_threshold=request.match_threshold)
-    if request.HasField("retention_seconds"):
-        spec = dataclasses.replace(spec, retention_seconds=request.retention_seconds)
-    if request.HasField("score_decimals"):
-        spec = dataclasses.replace(spec, score_decimals=request.score_decimals)
-    if request.HasField("max_top_k"):
-        spec = dataclasses.replace(spec, max_top_k=request.max_top_k)
     return dataclasses.replace(
-        spec, decision_only=request.decision_only, embedding_profile=request.embedding_profile
+        spec, policy=decode_policy(request), embedding_profile=request.embedding_profile
     )
 
 
@@ -169,11 +164,9 @@ def encode_collection(info: CollectionInfo) -> vault_pb2.Collection:
         match_threshold=info.match_threshold,
         size=info.size,
         created_at=_timestamp(info.created_at),
-        retention_seconds=info.retention_seconds,
-        score_decimals=info.score_decimals,
-        max_top_k=info.max_top_k,
-        decision_only=info.decision_only,
         embedding_profile_sha256=info.embedding_profile_sha256,
+        policy=encode_policy(info.policy),
+        **legacy_policy_fields(info.policy),
     )
 
 

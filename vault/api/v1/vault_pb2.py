@@ -25,47 +25,49 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18vault/api/v1/vault.proto\x12\x0b\x62iovault.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"M\n\rTemplateBatch\x12\x0b\n\x03\x64im\x18\x01 \x01(\r\x12!\n\x05\x64type\x18\x02 \x01(\x0e\x32\x12.biovault.v1.DType\x12\x0c\n\x04\x64\x61ta\x18\x03 \x01(\x0c\"\xd8\x02\n\nCollection\x12\x0c\n\x04name\x18\x01 \x01(\t\x12)\n\x04mode\x18\x02 \x01(\x0e\x32\x1b.biovault.v1.ProtectionMode\x12\x0b\n\x03\x64im\x18\x03 \x01(\r\x12\x1c\n\x14\x61llow_identification\x18\x04 \x01(\x08\x12\x10\n\x08purposes\x18\x05 \x03(\t\x12\x17\n\x0fmatch_threshold\x18\x06 \x01(\x01\x12\x0c\n\x04size\x18\x07 \x01(\x04\x12.\n\ncreated_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x19\n\x11retention_seconds\x18\t \x01(\x01\x12\x16\n\x0escore_decimals\x18\n \x01(\r\x12\x11\n\tmax_top_k\x18\x0b \x01(\r\x12\x15\n\rdecision_only\x18\x0c \x01(\x08\x12 \n\x18\x65mbedding_profile_sha256\x18\r \x01(\t\"\xff\x02\n\x17\x43reateCollectionRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12)\n\x04mode\x18\x02 \x01(\x0e\x32\x1b.biovault.v1.ProtectionMode\x12\x0b\n\x03\x64im\x18\x03 \x01(\r\x12\x1c\n\x14\x61llow_identification\x18\x04 \x01(\x08\x12\x10\n\x08purposes\x18\x05 \x03(\t\x12\x1c\n\x0fmatch_threshold\x18\x06 \x01(\x01H\x00\x88\x01\x01\x12\x1e\n\x11retention_seconds\x18\x07 \x01(\x01H\x01\x88\x01\x01\x12\x1b\n\x0escore_decimals\x18\x08 \x01(\rH\x02\x88\x01\x01\x12\x16\n\tmax_top_k\x18\t \x01(\rH\x03\x88\x01\x01\x12\x15\n\rdecision_only\x18\n \x01(\x08\x12\x19\n\x11\x65mbedding_profile\x18\x0b \x01(\x0c\x42\x12\n\x10_match_thresholdB\x14\n\x12_retention_secondsB\x11\n\x0f_score_decimalsB\x0c\n\n_max_top_k\"$\n\x14GetCollectionRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"\xa2\x01\n\rEnrollRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\x0f\n\x07purpose\x18\x02 \x01(\t\x12\x13\n\x0b\x63onsent_ref\x18\x03 \x01(\t\x12\x13\n\x0blegal_basis\x18\x04 \x01(\t\x12\x13\n\x0bsubject_ids\x18\x05 \x03(\t\x12-\n\ttemplates\x18\x06 \x01(\x0b\x32\x1a.biovault.v1.TemplateBatch\"\"\n\x0e\x45nrollResponse\x12\x10\n\x08\x65nrolled\x18\x01 \x01(\x04\"s\n\rVerifyRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\x12\n\nsubject_id\x18\x02 \x01(\t\x12)\n\x05probe\x18\x03 \x01(\x0b\x32\x1a.biovault.v1.TemplateBatch\x12\x0f\n\x07purpose\x18\x04 \x01(\t\"=\n\x0eVerifyResponse\x12\r\n\x05match\x18\x01 \x01(\x08\x12\x12\n\x05score\x18\x02 \x01(\x01H\x00\x88\x01\x01\x42\x08\n\x06_score\"q\n\x0fIdentifyRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12*\n\x06probes\x18\x02 \x01(\x0b\x32\x1a.biovault.v1.TemplateBatch\x12\r\n\x05top_k\x18\x03 \x01(\r\x12\x0f\n\x07purpose\x18\x04 \x01(\t\"=\n\tCandidate\x12\x12\n\nsubject_id\x18\x01 \x01(\t\x12\x12\n\x05score\x18\x02 \x01(\x01H\x00\x88\x01\x01\x42\x08\n\x06_score\"6\n\x0bProbeResult\x12\'\n\x07matches\x18\x01 \x03(\x0b\x32\x16.biovault.v1.Candidate\"S\n\x10IdentifyResponse\x12)\n\x07results\x18\x01 \x03(\x0b\x32\x18.biovault.v1.ProbeResult\x12\x14\n\x0ctop_k_capped\x18\x02 \x01(\x08\"H\n\rDeleteRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\x12\n\nsubject_id\x18\x02 \x01(\t\x12\x0f\n\x07purpose\x18\x03 \x01(\t\"\x91\x01\n\x0e\x44\x65leteResponse\x12\x12\n\nsubject_id\x18\x01 \x01(\t\x12\x0e\n\x06\x65rased\x18\x02 \x01(\r\x12-\n\terased_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x07receipt\x18\x04 \x01(\x0b\x32\x1b.biovault.v1.ErasureReceipt\"`\n\x0e\x45rasureReceipt\x12\r\n\x05\x65ntry\x18\x01 \x01(\x0c\x12\x12\n\nleaf_index\x18\x02 \x01(\x04\x12\x17\n\x0finclusion_proof\x18\x03 \x03(\x0c\x12\x12\n\ncheckpoint\x18\x04 \x01(\t*\x87\x01\n\x0eProtectionMode\x12\x1f\n\x1bPROTECTION_MODE_UNSPECIFIED\x10\x00\x12\x18\n\x14PROTECTION_MODE_CKKS\x10\x01\x12\x1e\n\x1aPROTECTION_MODE_CANCELABLE\x10\x02\x12\x1a\n\x16PROTECTION_MODE_HYBRID\x10\x03*D\n\x05\x44Type\x12\x15\n\x11\x44TYPE_UNSPECIFIED\x10\x00\x12\x11\n\rDTYPE_FLOAT32\x10\x01\x12\x11\n\rDTYPE_FLOAT64\x10\x02\x32\xc3\x03\n\rTemplateVault\x12Q\n\x10\x43reateCollection\x12$.biovault.v1.CreateCollectionRequest\x1a\x17.biovault.v1.Collection\x12K\n\rGetCollection\x12!.biovault.v1.GetCollectionRequest\x1a\x17.biovault.v1.Collection\x12\x43\n\x06\x45nroll\x12\x1a.biovault.v1.EnrollRequest\x1a\x1b.biovault.v1.EnrollResponse(\x01\x12\x41\n\x06Verify\x12\x1a.biovault.v1.VerifyRequest\x1a\x1b.biovault.v1.VerifyResponse\x12G\n\x08Identify\x12\x1c.biovault.v1.IdentifyRequest\x1a\x1d.biovault.v1.IdentifyResponse\x12\x41\n\x06\x44\x65lete\x12\x1a.biovault.v1.DeleteRequest\x1a\x1b.biovault.v1.DeleteResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18vault/api/v1/vault.proto\x12\x0b\x62iovault.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"M\n\rTemplateBatch\x12\x0b\n\x03\x64im\x18\x01 \x01(\r\x12!\n\x05\x64type\x18\x02 \x01(\x0e\x32\x12.biovault.v1.DType\x12\x0c\n\x04\x64\x61ta\x18\x03 \x01(\x0c\"\xcc\x01\n\x10\x43ollectionPolicy\x12\x1e\n\x11retention_seconds\x18\x01 \x01(\x01H\x00\x88\x01\x01\x12\x1b\n\x0escore_decimals\x18\x02 \x01(\rH\x01\x88\x01\x01\x12\x16\n\tmax_top_k\x18\x03 \x01(\rH\x02\x88\x01\x01\x12\x1a\n\rdecision_only\x18\x04 \x01(\x08H\x03\x88\x01\x01\x42\x14\n\x12_retention_secondsB\x11\n\x0f_score_decimalsB\x0c\n\n_max_top_kB\x10\n\x0e_decision_only\"\x87\x03\n\nCollection\x12\x0c\n\x04name\x18\x01 \x01(\t\x12)\n\x04mode\x18\x02 \x01(\x0e\x32\x1b.biovault.v1.ProtectionMode\x12\x0b\n\x03\x64im\x18\x03 \x01(\r\x12\x1c\n\x14\x61llow_identification\x18\x04 \x01(\x08\x12\x10\n\x08purposes\x18\x05 \x03(\t\x12\x17\n\x0fmatch_threshold\x18\x06 \x01(\x01\x12\x0c\n\x04size\x18\x07 \x01(\x04\x12.\n\ncreated_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x19\n\x11retention_seconds\x18\t \x01(\x01\x12\x16\n\x0escore_decimals\x18\n \x01(\r\x12\x11\n\tmax_top_k\x18\x0b \x01(\r\x12\x15\n\rdecision_only\x18\x0c \x01(\x08\x12 \n\x18\x65mbedding_profile_sha256\x18\r \x01(\t\x12-\n\x06policy\x18\x0e \x01(\x0b\x32\x1d.biovault.v1.CollectionPolicy\"\xae\x03\n\x17\x43reateCollectionRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12)\n\x04mode\x18\x02 \x01(\x0e\x32\x1b.biovault.v1.ProtectionMode\x12\x0b\n\x03\x64im\x18\x03 \x01(\r\x12\x1c\n\x14\x61llow_identification\x18\x04 \x01(\x08\x12\x10\n\x08purposes\x18\x05 \x03(\t\x12\x1c\n\x0fmatch_threshold\x18\x06 \x01(\x01H\x00\x88\x01\x01\x12\x1e\n\x11retention_seconds\x18\x07 \x01(\x01H\x01\x88\x01\x01\x12\x1b\n\x0escore_decimals\x18\x08 \x01(\rH\x02\x88\x01\x01\x12\x16\n\tmax_top_k\x18\t \x01(\rH\x03\x88\x01\x01\x12\x15\n\rdecision_only\x18\n \x01(\x08\x12\x19\n\x11\x65mbedding_profile\x18\x0b \x01(\x0c\x12-\n\x06policy\x18\x0c \x01(\x0b\x32\x1d.biovault.v1.CollectionPolicyB\x12\n\x10_match_thresholdB\x14\n\x12_retention_secondsB\x11\n\x0f_score_decimalsB\x0c\n\n_max_top_k\"$\n\x14GetCollectionRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"\xa2\x01\n\rEnrollRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\x0f\n\x07purpose\x18\x02 \x01(\t\x12\x13\n\x0b\x63onsent_ref\x18\x03 \x01(\t\x12\x13\n\x0blegal_basis\x18\x04 \x01(\t\x12\x13\n\x0bsubject_ids\x18\x05 \x03(\t\x12-\n\ttemplates\x18\x06 \x01(\x0b\x32\x1a.biovault.v1.TemplateBatch\"\"\n\x0e\x45nrollResponse\x12\x10\n\x08\x65nrolled\x18\x01 \x01(\x04\"s\n\rVerifyRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\x12\n\nsubject_id\x18\x02 \x01(\t\x12)\n\x05probe\x18\x03 \x01(\x0b\x32\x1a.biovault.v1.TemplateBatch\x12\x0f\n\x07purpose\x18\x04 \x01(\t\"=\n\x0eVerifyResponse\x12\r\n\x05match\x18\x01 \x01(\x08\x12\x12\n\x05score\x18\x02 \x01(\x01H\x00\x88\x01\x01\x42\x08\n\x06_score\"q\n\x0fIdentifyRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12*\n\x06probes\x18\x02 \x01(\x0b\x32\x1a.biovault.v1.TemplateBatch\x12\r\n\x05top_k\x18\x03 \x01(\r\x12\x0f\n\x07purpose\x18\x04 \x01(\t\"=\n\tCandidate\x12\x12\n\nsubject_id\x18\x01 \x01(\t\x12\x12\n\x05score\x18\x02 \x01(\x01H\x00\x88\x01\x01\x42\x08\n\x06_score\"6\n\x0bProbeResult\x12\'\n\x07matches\x18\x01 \x03(\x0b\x32\x16.biovault.v1.Candidate\"S\n\x10IdentifyResponse\x12)\n\x07results\x18\x01 \x03(\x0b\x32\x18.biovault.v1.ProbeResult\x12\x14\n\x0ctop_k_capped\x18\x02 \x01(\x08\"H\n\rDeleteRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\x12\n\nsubject_id\x18\x02 \x01(\t\x12\x0f\n\x07purpose\x18\x03 \x01(\t\"\x91\x01\n\x0e\x44\x65leteResponse\x12\x12\n\nsubject_id\x18\x01 \x01(\t\x12\x0e\n\x06\x65rased\x18\x02 \x01(\r\x12-\n\terased_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x07receipt\x18\x04 \x01(\x0b\x32\x1b.biovault.v1.ErasureReceipt\"`\n\x0e\x45rasureReceipt\x12\r\n\x05\x65ntry\x18\x01 \x01(\x0c\x12\x12\n\nleaf_index\x18\x02 \x01(\x04\x12\x17\n\x0finclusion_proof\x18\x03 \x03(\x0c\x12\x12\n\ncheckpoint\x18\x04 \x01(\t*\x87\x01\n\x0eProtectionMode\x12\x1f\n\x1bPROTECTION_MODE_UNSPECIFIED\x10\x00\x12\x18\n\x14PROTECTION_MODE_CKKS\x10\x01\x12\x1e\n\x1aPROTECTION_MODE_CANCELABLE\x10\x02\x12\x1a\n\x16PROTECTION_MODE_HYBRID\x10\x03*D\n\x05\x44Type\x12\x15\n\x11\x44TYPE_UNSPECIFIED\x10\x00\x12\x11\n\rDTYPE_FLOAT32\x10\x01\x12\x11\n\rDTYPE_FLOAT64\x10\x02\x32\xc3\x03\n\rTemplateVault\x12Q\n\x10\x43reateCollection\x12$.biovault.v1.CreateCollectionRequest\x1a\x17.biovault.v1.Collection\x12K\n\rGetCollection\x12!.biovault.v1.GetCollectionRequest\x1a\x17.biovault.v1.Collection\x12\x43\n\x06\x45nroll\x12\x1a.biovault.v1.EnrollRequest\x1a\x1b.biovault.v1.EnrollResponse(\x01\x12\x41\n\x06Verify\x12\x1a.biovault.v1.VerifyRequest\x1a\x1b.biovault.v1.VerifyResponse\x12G\n\x08Identify\x12\x1c.biovault.v1.IdentifyRequest\x1a\x1d.biovault.v1.IdentifyResponse\x12\x41\n\x06\x44\x65lete\x12\x1a.biovault.v1.DeleteRequest\x1a\x1b.biovault.v1.DeleteResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'vault.api.v1.vault_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_PROTECTIONMODE']._serialized_start=1945
-  _globals['_PROTECTIONMODE']._serialized_end=2080
-  _globals['_DTYPE']._serialized_start=2082
-  _globals['_DTYPE']._serialized_end=2150
+  _globals['_PROTECTIONMODE']._serialized_start=2246
+  _globals['_PROTECTIONMODE']._serialized_end=2381
+  _globals['_DTYPE']._serialized_start=2383
+  _globals['_DTYPE']._serialized_end=2451
   _globals['_TEMPLATEBATCH']._serialized_start=74
   _globals['_TEMPLATEBATCH']._serialized_end=151
-  _globals['_COLLECTION']._serialized_start=154
-  _globals['_COLLECTION']._serialized_end=498
-  _globals['_CREATECOLLECTIONREQUEST']._serialized_start=501
-  _globals['_CREATECOLLECTIONREQUEST']._serialized_end=884
-  _globals['_GETCOLLECTIONREQUEST']._serialized_start=886
-  _globals['_GETCOLLECTIONREQUEST']._serialized_end=922
-  _globals['_ENROLLREQUEST']._serialized_start=925
-  _globals['_ENROLLREQUEST']._serialized_end=1087
-  _globals['_ENROLLRESPONSE']._serialized_start=1089
-  _globals['_ENROLLRESPONSE']._serialized_end=1123
-  _globals['_VERIFYREQUEST']._serialized_start=1125
-  _globals['_VERIFYREQUEST']._serialized_end=1240
-  _globals['_VERIFYRESPONSE']._serialized_start=1242
-  _globals['_VERIFYRESPONSE']._serialized_end=1303
-  _globals['_IDENTIFYREQUEST']._serialized_start=1305
-  _globals['_IDENTIFYREQUEST']._serialized_end=1418
-  _globals['_CANDIDATE']._serialized_start=1420
-  _globals['_CANDIDATE']._serialized_end=1481
-  _globals['_PROBERESULT']._serialized_start=1483
-  _globals['_PROBERESULT']._serialized_end=1537
-  _globals['_IDENTIFYRESPONSE']._serialized_start=1539
-  _globals['_IDENTIFYRESPONSE']._serialized_end=1622
-  _globals['_DELETEREQUEST']._serialized_start=1624
-  _globals['_DELETEREQUEST']._serialized_end=1696
-  _globals['_DELETERESPONSE']._serialized_start=1699
-  _globals['_DELETERESPONSE']._serialized_end=1844
-  _globals['_ERASURERECEIPT']._serialized_start=1846
-  _globals['_ERASURERECEIPT']._serialized_end=1942
-  _globals['_TEMPLATEVAULT']._serialized_start=2153
-  _globals['_TEMPLATEVAULT']._serialized_end=2604
+  _globals['_COLLECTIONPOLICY']._serialized_start=154
+  _globals['_COLLECTIONPOLICY']._serialized_end=358
+  _globals['_COLLECTION']._serialized_start=361
+  _globals['_COLLECTION']._serialized_end=752
+  _globals['_CREATECOLLECTIONREQUEST']._serialized_start=755
+  _globals['_CREATECOLLECTIONREQUEST']._serialized_end=1185
+  _globals['_GETCOLLECTIONREQUEST']._serialized_start=1187
+  _globals['_GETCOLLECTIONREQUEST']._serialized_end=1223
+  _globals['_ENROLLREQUEST']._serialized_start=1226
+  _globals['_ENROLLREQUEST']._serialized_end=1388
+  _globals['_ENROLLRESPONSE']._serialized_start=1390
+  _globals['_ENROLLRESPONSE']._serialized_end=1424
+  _globals['_VERIFYREQUEST']._serialized_start=1426
+  _globals['_VERIFYREQUEST']._serialized_end=1541
+  _globals['_VERIFYRESPONSE']._serialized_start=1543
+  _globals['_VERIFYRESPONSE']._serialized_end=1604
+  _globals['_IDENTIFYREQUEST']._serialized_start=1606
+  _globals['_IDENTIFYREQUEST']._serialized_end=1719
+  _globals['_CANDIDATE']._serialized_start=1721
+  _globals['_CANDIDATE']._serialized_end=1782
+  _globals['_PROBERESULT']._serialized_start=1784
+  _globals['_PROBERESULT']._serialized_end=1838
+  _globals['_IDENTIFYRESPONSE']._serialized_start=1840
+  _globals['_IDENTIFYRESPONSE']._serialized_end=1923
+  _globals['_DELETEREQUEST']._serialized_start=1925
+  _globals['_DELETEREQUEST']._serialized_end=1997
+  _globals['_DELETERESPONSE']._serialized_start=2000
+  _globals['_DELETERESPONSE']._serialized_end=2145
+  _globals['_ERASURERECEIPT']._serialized_start=2147
+  _globals['_ERASURERECEIPT']._serialized_end=2243
+  _globals['_TEMPLATEVAULT']._serialized_start=2454
+  _globals['_TEMPLATEVAULT']._serialized_end=2905
 # @@protoc_insertion_point(module_scope)

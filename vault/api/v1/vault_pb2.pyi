@@ -40,8 +40,20 @@ class TemplateBatch(_message.Message):
     data: bytes
     def __init__(self, dim: _Optional[int] = ..., dtype: _Optional[_Union[DType, str]] = ..., data: _Optional[bytes] = ...) -> None: ...
 
+class CollectionPolicy(_message.Message):
+    __slots__ = ("retention_seconds", "score_decimals", "max_top_k", "decision_only")
+    RETENTION_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    SCORE_DECIMALS_FIELD_NUMBER: _ClassVar[int]
+    MAX_TOP_K_FIELD_NUMBER: _ClassVar[int]
+    DECISION_ONLY_FIELD_NUMBER: _ClassVar[int]
+    retention_seconds: float
+    score_decimals: int
+    max_top_k: int
+    decision_only: bool
+    def __init__(self, retention_seconds: _Optional[float] = ..., score_decimals: _Optional[int] = ..., max_top_k: _Optional[int] = ..., decision_only: _Optional[bool] = ...) -> None: ...
+
 class Collection(_message.Message):
-    __slots__ = ("name", "mode", "dim", "allow_identification", "purposes", "match_threshold", "size", "created_at", "retention_seconds", "score_decimals", "max_top_k", "decision_only", "embedding_profile_sha256")
+    __slots__ = ("name", "mode", "dim", "allow_identification", "purposes", "match_threshold", "size", "created_at", "retention_seconds", "score_decimals", "max_top_k", "decision_only", "embedding_profile_sha256", "policy")
     NAME_FIELD_NUMBER: _ClassVar[int]
     MODE_FIELD_NUMBER: _ClassVar[int]
     DIM_FIELD_NUMBER: _ClassVar[int]
@@ -55,6 +67,7 @@ class Collection(_message.Message):
     MAX_TOP_K_FIELD_NUMBER: _ClassVar[int]
     DECISION_ONLY_FIELD_NUMBER: _ClassVar[int]
     EMBEDDING_PROFILE_SHA256_FIELD_NUMBER: _ClassVar[int]
+    POLICY_FIELD_NUMBER: _ClassVar[int]
     name: str
     mode: ProtectionMode
     dim: int
@@ -68,10 +81,11 @@ class Collection(_message.Message):
     max_top_k: int
     decision_only: bool
     embedding_profile_sha256: str
-    def __init__(self, name: _Optional[str] = ..., mode: _Optional[_Union[ProtectionMode, str]] = ..., dim: _Optional[int] = ..., allow_identification: _Optional[bool] = ..., purposes: _Optional[_Iterable[str]] = ..., match_threshold: _Optional[float] = ..., size: _Optional[int] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., retention_seconds: _Optional[float] = ..., score_decimals: _Optional[int] = ..., max_top_k: _Optional[int] = ..., decision_only: _Optional[bool] = ..., embedding_profile_sha256: _Optional[str] = ...) -> None: ...
+    policy: CollectionPolicy
+    def __init__(self, name: _Optional[str] = ..., mode: _Optional[_Union[ProtectionMode, str]] = ..., dim: _Optional[int] = ..., allow_identification: _Optional[bool] = ..., purposes: _Optional[_Iterable[str]] = ..., match_threshold: _Optional[float] = ..., size: _Optional[int] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., retention_seconds: _Optional[float] = ..., score_decimals: _Optional[int] = ..., max_top_k: _Optional[int] = ..., decision_only: _Optional[bool] = ..., embedding_profile_sha256: _Optional[str] = ..., policy: _Optional[_Union[CollectionPolicy, _Mapping]] = ...) -> None: ...
 
 class CreateCollectionRequest(_message.Message):
-    __slots__ = ("name", "mode", "dim", "allow_identification", "purposes", "match_threshold", "retention_seconds", "score_decimals", "max_top_k", "decision_only", "embedding_profile")
+    __slots__ = ("name", "mode", "dim", "allow_identification", "purposes", "match_threshold", "retention_seconds", "score_decimals", "max_top_k", "decision_only", "embedding_profile", "policy")
     NAME_FIELD_NUMBER: _ClassVar[int]
     MODE_FIELD_NUMBER: _ClassVar[int]
     DIM_FIELD_NUMBER: _ClassVar[int]
@@ -83,6 +97,7 @@ class CreateCollectionRequest(_message.Message):
     MAX_TOP_K_FIELD_NUMBER: _ClassVar[int]
     DECISION_ONLY_FIELD_NUMBER: _ClassVar[int]
     EMBEDDING_PROFILE_FIELD_NUMBER: _ClassVar[int]
+    POLICY_FIELD_NUMBER: _ClassVar[int]
     name: str
     mode: ProtectionMode
     dim: int
@@ -94,7 +109,8 @@ class CreateCollectionRequest(_message.Message):
     max_top_k: int
     decision_only: bool
     embedding_profile: bytes
-    def __init__(self, name: _Optional[str] = ..., mode: _Optional[_Union[ProtectionMode, str]] = ..., dim: _Optional[int] = ..., allow_identification: _Optional[bool] = ..., purposes: _Optional[_Iterable[str]] = ..., match_threshold: _Optional[float] = ..., retention_seconds: _Optional[float] = ..., score_decimals: _Optional[int] = ..., max_top_k: _Optional[int] = ..., decision_only: _Optional[bool] = ..., embedding_profile: _Optional[bytes] = ...) -> None: ...
+    policy: CollectionPolicy
+    def __init__(self, name: _Optional[str] = ..., mode: _Optional[_Union[ProtectionMode, str]] = ..., dim: _Optional[int] = ..., allow_identification: _Optional[bool] = ..., purposes: _Optional[_Iterable[str]] = ..., match_threshold: _Optional[float] = ..., retention_seconds: _Optional[float] = ..., score_decimals: _Optional[int] = ..., max_top_k: _Optional[int] = ..., decision_only: _Optional[bool] = ..., embedding_profile: _Optional[bytes] = ..., policy: _Optional[_Union[CollectionPolicy, _Mapping]] = ...) -> None: ...
 
 class GetCollectionRequest(_message.Message):
     __slots__ = ("name",)
