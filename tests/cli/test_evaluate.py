@@ -138,3 +138,16 @@ def test_progress_in_a_log_is_a_line_every_30_seconds(monkeypatch) -> None:
     assert lines[1].endswith("3/10, about 72 s left")  # 31 s for 3 of 10
     assert lines[2].endswith("10/10 in 32 s")
     assert lines[3].endswith("4/4 in 0 s")
+
+
+def test_the_summary_prints_every_attack(dataset, tmp_path, capsys) -> None:
+    """Each attack's rate is on stdout, not only the best one; hybrid adds both keys."""
+    x, y = dataset
+    out = tmp_path / "r.json"
+    argv = ["evaluate", "--embeddings", x, "--labels", y, "--mode", "hybrid", "--json", str(out)]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    doc = json.loads(out.read_text())
+    for name in doc["inversion_attacks"]:
+        assert f"attack {name}: " in printed
+    assert "both keys" in printed
