@@ -10,6 +10,8 @@ other people's faces. Each family below is a public map ``x -> c`` (unit, k-dim)
 fitted on the other half of the subjects, as in ``biovault evaluate``:
 
 * ``lw`` - the shipped profile: Ledoit-Wolf whitening in all d dimensions.
+* ``lw@f`` - the same with f times the Ledoit-Wolf shrinkage intensity (f < 1:
+  nearer the sample covariance, so the public set is nearer isotropic).
 * ``pca`` - the top k principal directions of the public set, fully whitened
   (k well below the public set's size, so every kept eigenvalue is estimated):
   dimension reduction to the directions the face model uses.
@@ -64,6 +66,20 @@ def lw_map(public: np.ndarray, _k: int) -> PublicMap:
     return PublicMap(profile.apply, profile.inverse)
 
 
+def shrunk_map(public: np.ndarray, factor: float) -> PublicMap:
+    """Whitening with ``factor`` times the Ledoit-Wolf shrinkage intensity: closer to
+    the sample covariance, so the public set is nearer isotropic after it."""
+    fitted = EmbeddingProfile.fit(public, minimum=2)
+    mean = public.mean(axis=0)
+    sample = np.cov((public - mean).T, bias=True)
+    target = np.trace(sample) / len(sample)
+    amount = fitted.shrinkage * factor
+    values, vectors = np.linalg.eigh(amount * target * np.eye(len(sample)) + (1 - amount) * sample)
+    whitening = (vectors / np.sqrt(np.maximum(values, 1e-12))) @ vectors.T
+    profile = EmbeddingProfile(mean, (whitening + whitening.T) / 2, len(public), amount)
+    return PublicMap(profile.apply, profile.inverse)
+
+
 def _pca(public: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
     mean = public.mean(axis=0)
     _, s, vt = np.linalg.svd(public - mean, full_matrices=False)
@@ -114,10 +130,40 @@ def pca_quantile_map(public: np.ndarray, k: int) -> PublicMap:
     return PublicMap(forward, backward)
 
 
-FAMILIES: dict[str, Callable[[np.ndarray, int], PublicMap]] = {
+def lda_map(public: np.ndarray, k: int, labels: np.ndarray) -> PublicMap:
+    """The k most discriminant directions of the (labelled) public set - largest
+    between- to within-subject variance, the within-subject covariance shrunk by
+    Ledoit-Wolf - with the total covariance fully whitened inside them."""
+    mean = public.mean(axis=0)
+    centred = public - mean
+    _, subject = np.unique(labels, return_inverse=True)
+    sums = np.zeros((subject.max() + 1, public.shape[1]))
+    np.add.at(sums, subject, centred)
+    counts = np.bincount(subject)[:, None]
+    within = centred - (sums / counts)[subject]
+    within_profile = EmbeddingProfile.fit(within[(counts[subject, 0] > 1)], minimum=2)
+    sphered = centred @ within_profile.whitening  # within-subject scatter ~ I
+    _, _, vt = np.linalg.svd(sphered, full_matrices=False)
+    directions = within_profile.whitening @ vt[:k].T  # (d, k)
+    projected = centred @ directions
+    scale = projected.std(axis=0)
+    norm = float(np.median(np.linalg.norm(projected / scale, axis=1)))
+    back = np.linalg.pinv(directions)  # (k, d)
+
+    def forward(x: np.ndarray) -> np.ndarray:
+        return unit(((x - mean) @ directions) / scale)
+
+    def backward(c: np.ndarray) -> np.ndarray:
+        return unit(mean + (norm * c * scale) @ back)
+
+    return PublicMap(forward, backward)
+
+
+FAMILIES: dict[str, Callable[..., PublicMap]] = {
     "lw": lw_map,
     "pca": pca_map,
     "pca_quantile": pca_quantile_map,
+    "lda": lda_map,
 }
 
 
@@ -149,7 +195,12 @@ def run(
     subjects = rng.permutation(np.unique(y))
     first = np.isin(y, subjects[: len(subjects) // 2])
     halves = [first, ~first]
-    maps = [FAMILIES[family](x[~h], k) for h in halves]
+    if family == "lda":
+        maps = [lda_map(x[~h], k, y[~h]) for h in halves]
+    elif family.startswith("lw@"):
+        maps = [shrunk_map(x[~h], float(family[3:])) for h in halves]
+    else:
+        maps = [FAMILIES[family](x[~h], k) for h in halves]
     dim = maps[0].forward(x[:1]).shape[1]
     c = np.empty((len(x), dim))
     for h, m in zip(halves, maps, strict=True):
@@ -206,7 +257,7 @@ def main() -> None:
     ks = [int(v) for v in args.k.split(",") if v] or [x.shape[1] // 4, x.shape[1] // 2]
     results = []
     for family in args.families.split(","):
-        for k in [x.shape[1]] if family == "lw" else ks:
+        for k in [x.shape[1]] if family.startswith("lw") else ks:
             results.append(run(x, y, family, k, args.seed))
             print(json.dumps(results[-1]), flush=True)
     if args.out:
