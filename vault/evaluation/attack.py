@@ -61,6 +61,9 @@ ORBIT_MEAN_SIZES = (1, 4, 16, 32, 64, 96)
 Progress = Callable[[int, int], None]
 #: Maps whitened unit rows back to unit templates (EmbeddingProfile.inverse).
 TemplateMap = Callable[[np.ndarray], np.ndarray]
+#: Scores orbit-space candidates (and the same mapped to template space); higher
+#: is more face-like.
+Scorer = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
 def _unit(rows: np.ndarray) -> np.ndarray:
@@ -189,7 +192,7 @@ def orbit_selection_attacks(
     public: np.ndarray,
     to_template: TemplateMap | None = None,
     neighbours: int = 5,
-    scorers: Mapping[str, Callable[[np.ndarray], np.ndarray]] | None = None,
+    scorers: Mapping[str, Scorer] | None = None,
     progress: Progress | None = None,
 ) -> dict[str, float]:
     """Success rates of submitting the orbit member a population model finds most likely.
@@ -212,8 +215,9 @@ def orbit_selection_attacks(
         to_template: Maps the orbit's space back to unit templates (None: it is
             template space).
         neighbours: How many nearest faces score a candidate.
-        scorers: Further attacks by name: each scores orbit-space candidates (higher
-            is more face-like) and submits its best, e.g. the trained classifier of
+        scorers: Further attacks by name: each scores the candidates, in orbit and in
+            template space (higher is more face-like), and submits its best, e.g. the
+            trained classifier of
             :mod:`vault.evaluation.discriminator`.
     """
     extra = dict(scorers or {})
@@ -228,7 +232,7 @@ def orbit_selection_attacks(
         picks = {
             "population_prior": int(np.argmin(model.surprise(candidates))),
             "nearest_faces": int(np.argmax(nearest.mean(axis=1))),
-            **{name: int(np.argmax(scorer(candidates))) for name, scorer in extra.items()},
+            **{name: int(np.argmax(score(candidates, faces))) for name, score in extra.items()},
         }
         for name, pick in picks.items():
             hits[name] += float(faces[pick] @ originals[index]) >= tau

@@ -74,15 +74,17 @@ class Discriminator:
     model: Any
     to_template: TemplateMap | None
 
-    def features(self, candidates: np.ndarray) -> np.ndarray:
-        """What the classifier sees of orbit-space unit rows."""
+    def features(self, candidates: np.ndarray, faces: np.ndarray | None = None) -> np.ndarray:
+        """What the classifier sees of orbit-space unit rows (``faces``: the same rows
+        already mapped to template space, which saves mapping them again)."""
         if self.to_template is None:
             return candidates.astype(np.float32)
-        return np.hstack([candidates, self.to_template(candidates)]).astype(np.float32)
+        mapped = self.to_template(candidates) if faces is None else faces
+        return np.hstack([candidates, mapped]).astype(np.float32)
 
-    def score(self, candidates: np.ndarray) -> np.ndarray:
-        """Log-odds (up to a monotone map) that each candidate is a real face."""
-        return np.asarray(self.model.predict_proba(self.features(candidates))[:, 1])
+    def score(self, candidates: np.ndarray, faces: np.ndarray | None = None) -> np.ndarray:
+        """Probability (a monotone map of the log-odds) that each candidate is a real face."""
+        return np.asarray(self.model.predict_proba(self.features(candidates, faces))[:, 1])
 
 
 def train_discriminator(
