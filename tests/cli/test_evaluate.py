@@ -21,8 +21,20 @@ CONTRACT_KEYS = {
 EXTRA_KEYS = {
     "plaintext": set(),
     "ckks": {"max_abs_score_error"},
-    "cancelable": {"dsys", "inversion_success_rate", "inversion_template_free"},
-    "hybrid": {"max_abs_score_error", "dsys", "inversion_success_rate", "inversion_template_free"},
+    "cancelable": {
+        "dsys",
+        "inversion_success_rate",
+        "inversion_attacks",
+        "inversion_template_free",
+    },
+    "hybrid": {
+        "max_abs_score_error",
+        "dsys",
+        "inversion_success_rate",
+        "inversion_attacks",
+        "inversion_success_rate_all_keys",
+        "inversion_template_free",
+    },
 }
 
 
@@ -55,6 +67,9 @@ def test_every_mode_writes_the_contract_keys(dataset, tmp_path, mode: str) -> No
         assert doc["max_abs_score_error"] < 1e-3
     if mode == "cancelable":
         assert doc["dsys"] < 0.3 and doc["inversion_success_rate"] <= 0.2
+        assert {"population_prior", "nearest_faces", "discriminator"} <= set(
+            doc["inversion_attacks"]
+        )
 
 
 def test_plot_draws_det_curves(dataset, tmp_path) -> None:
