@@ -183,6 +183,30 @@ def _centred(inner: PublicMap, enrolled: np.ndarray) -> PublicMap:
     return PublicMap(forward, backward)
 
 
+def filled_map(public: np.ndarray, threshold: float, rng: np.random.Generator) -> PublicMap:
+    """``lw``, then every direction along which the whitened public set has less than
+    ``threshold`` times the isotropic variance 1/d gets fresh Gaussian noise of
+    variance 1/d instead of its coordinate (drawn anew for every row, as a salt is).
+
+    Why: unit embeddings with a mean far from zero have almost no variance along
+    the mean (the radial direction), and shrinkage leaves it so; real faces then
+    have ~0 energy there while every other orbit member has 1/d - the coordinate a
+    Gaussian attacker reads. Those directions carry no identity, so noise costs
+    nothing in matching."""
+    profile = EmbeddingProfile.fit(public, minimum=2)
+    whitened = profile.apply(public)
+    dim = public.shape[1]
+    values, vectors = np.linalg.eigh(np.cov(whitened.T) * dim)
+    deficient = vectors[:, values < threshold]
+
+    def forward(x: np.ndarray) -> np.ndarray:
+        c = profile.apply(x)
+        noise = rng.standard_normal((len(c), deficient.shape[1])) / np.sqrt(dim)
+        return unit(c - (c @ deficient) @ deficient.T + noise @ deficient.T)
+
+    return PublicMap(forward, profile.inverse)
+
+
 def _protect(c: np.ndarray, rotation: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     n, k = c.shape
     return apply_group(
@@ -215,6 +239,8 @@ def run(
     family = family.removesuffix("+centre")
     if family == "lda":
         maps = [lda_map(x[~h], k, y[~h]) for h in halves]
+    elif family.startswith("fill@"):
+        maps = [filled_map(x[~h], float(family[5:]), rng) for h in halves]
     elif family.startswith("lw@"):
         maps = [shrunk_map(x[~h], float(family[3:])) for h in halves]
     else:
@@ -279,7 +305,8 @@ def main() -> None:
     ks = [int(v) for v in args.k.split(",") if v] or [x.shape[1] // 4, x.shape[1] // 2]
     results = []
     for family in args.families.split(","):
-        for k in [x.shape[1]] if family.startswith("lw") else ks:
+        full = family.startswith(("lw", "fill"))
+        for k in [x.shape[1]] if full else ks:
             results.append(run(x, y, family, k, args.seed))
             print(json.dumps(results[-1]), flush=True)
     if args.out:
