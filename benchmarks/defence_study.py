@@ -12,6 +12,8 @@ fitted on the other half of the subjects, as in ``biovault evaluate``:
 * ``lw`` - the shipped profile: Ledoit-Wolf whitening in all d dimensions.
 * ``lw@f`` - the same with f times the Ledoit-Wolf shrinkage intensity (f < 1:
   nearer the sample covariance, so the public set is nearer isotropic).
+* ``fill@t[:s]`` - ``lw``, then the directions where the whitened public set holds
+  less than t/d of variance get fresh noise of variance s/d (default s = 1).
 * ``pca`` - the top k principal directions of the public set, fully whitened
   (k well below the public set's size, so every kept eigenvalue is estimated):
   dimension reduction to the directions the face model uses.
@@ -183,10 +185,13 @@ def _centred(inner: PublicMap, enrolled: np.ndarray) -> PublicMap:
     return PublicMap(forward, backward)
 
 
-def filled_map(public: np.ndarray, threshold: float, rng: np.random.Generator) -> PublicMap:
+def filled_map(
+    public: np.ndarray, threshold: float, rng: np.random.Generator, share: float = 1.0
+) -> PublicMap:
     """``lw``, then every direction along which the whitened public set has less than
     ``threshold`` times the isotropic variance 1/d gets fresh Gaussian noise of
-    variance 1/d instead of its coordinate (drawn anew for every row, as a salt is).
+    variance ``share``/d instead of its coordinate (drawn anew for every row, as a
+    salt is). share = 1 makes those directions look like any orbit member's.
 
     Why: unit embeddings with a mean far from zero have almost no variance along
     the mean (the radial direction), and shrinkage leaves it so; real faces then
@@ -201,7 +206,7 @@ def filled_map(public: np.ndarray, threshold: float, rng: np.random.Generator) -
 
     def forward(x: np.ndarray) -> np.ndarray:
         c = profile.apply(x)
-        noise = rng.standard_normal((len(c), deficient.shape[1])) / np.sqrt(dim)
+        noise = rng.standard_normal((len(c), deficient.shape[1])) * np.sqrt(share / dim)
         return unit(c - (c @ deficient) @ deficient.T + noise @ deficient.T)
 
     return PublicMap(forward, profile.inverse)
@@ -240,7 +245,8 @@ def run(
     if family == "lda":
         maps = [lda_map(x[~h], k, y[~h]) for h in halves]
     elif family.startswith("fill@"):
-        maps = [filled_map(x[~h], float(family[5:]), rng) for h in halves]
+        threshold, _, share = family[5:].partition(":")
+        maps = [filled_map(x[~h], float(threshold), rng, float(share or 1)) for h in halves]
     elif family.startswith("lw@"):
         maps = [shrunk_map(x[~h], float(family[3:])) for h in halves]
     else:
