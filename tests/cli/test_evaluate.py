@@ -21,8 +21,20 @@ CONTRACT_KEYS = {
 EXTRA_KEYS = {
     "plaintext": set(),
     "ckks": {"max_abs_score_error"},
-    "cancelable": {"dsys", "inversion_success_rate", "inversion_template_free"},
-    "hybrid": {"max_abs_score_error", "dsys", "inversion_success_rate", "inversion_template_free"},
+    "cancelable": {
+        "dsys",
+        "inversion_success_rate",
+        "inversion_attacks",
+        "inversion_template_free",
+    },
+    "hybrid": {
+        "max_abs_score_error",
+        "dsys",
+        "inversion_success_rate",
+        "inversion_attacks",
+        "inversion_success_rate_all_keys",
+        "inversion_template_free",
+    },
 }
 
 
@@ -55,6 +67,9 @@ def test_every_mode_writes_the_contract_keys(dataset, tmp_path, mode: str) -> No
         assert doc["max_abs_score_error"] < 1e-3
     if mode == "cancelable":
         assert doc["dsys"] < 0.3 and doc["inversion_success_rate"] <= 0.2
+        assert {"population_prior", "nearest_faces", "discriminator"} <= set(
+            doc["inversion_attacks"]
+        )
 
 
 def test_plot_draws_det_curves(dataset, tmp_path) -> None:
@@ -139,3 +154,16 @@ def test_progress_in_a_log_is_a_line_every_30_seconds(monkeypatch) -> None:
     assert lines[1].endswith("3/10, about 72 s left")  # 31 s for 3 of 10
     assert lines[2].endswith("10/10 in 32 s")
     assert lines[3].endswith("4/4 in 0 s")
+
+
+def test_the_summary_prints_every_attack(dataset, tmp_path, capsys) -> None:
+    """Each attack's rate is on stdout, not only the best one; hybrid adds both keys."""
+    x, y = dataset
+    out = tmp_path / "r.json"
+    argv = ["evaluate", "--embeddings", x, "--labels", y, "--mode", "hybrid", "--json", str(out)]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    doc = json.loads(out.read_text())
+    for name in doc["inversion_attacks"]:
+        assert f"attack {name}: " in printed
+    assert "both keys" in printed

@@ -122,4 +122,9 @@ def _evaluate(args: argparse.Namespace) -> int:
                 f" (template-free guess {doc['inversion_template_free']:.2%})"
             )
         print(summary)
+        for name, rate in doc.get("inversion_attacks", {}).items():
+            print(f"  attack {name}: {rate:.2%}")
+        if "inversion_success_rate_all_keys" in doc:
+            both = doc["inversion_success_rate_all_keys"]
+            print(f"  both keys (the enclave's own compromise): {both:.2%}")
     return 0

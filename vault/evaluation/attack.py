@@ -15,6 +15,9 @@ run. ``inversion_success_rate`` is the best attack's share of templates inverted
     the max); it converges to some orbit member.
   - ``nearest_faces``: the same with a non-parametric model: the member whose
     nearest embeddings in the attacker's face set are closest.
+  - ``discriminator`` (:mod:`vault.evaluation.discriminator`): a classifier trained
+    on the attacker's own faces to tell a real face from its other orbit members
+    picks the candidate it finds most real.
   - ``population_prior``: the attacker also holds a Gaussian model of the face
     model's embeddings (fitted on other people's) and submits the orbit member
     the model finds most likely, mapped back to template space. On anisotropic
@@ -36,7 +39,7 @@ population mean is far from zero it can exceed the template attacks.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -58,6 +61,9 @@ ORBIT_MEAN_SIZES = (1, 4, 16, 32, 64, 96)
 Progress = Callable[[int, int], None]
 #: Maps whitened unit rows back to unit templates (EmbeddingProfile.inverse).
 TemplateMap = Callable[[np.ndarray], np.ndarray]
+#: Scores orbit-space candidates (and the same mapped to template space); higher
+#: is more face-like.
+Scorer = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
 def _unit(rows: np.ndarray) -> np.ndarray:
@@ -186,6 +192,7 @@ def orbit_selection_attacks(
     public: np.ndarray,
     to_template: TemplateMap | None = None,
     neighbours: int = 5,
+    scorers: Mapping[str, Scorer] | None = None,
     progress: Progress | None = None,
 ) -> dict[str, float]:
     """Success rates of submitting the orbit member a population model finds most likely.
@@ -208,10 +215,15 @@ def orbit_selection_attacks(
         to_template: Maps the orbit's space back to unit templates (None: it is
             template space).
         neighbours: How many nearest faces score a candidate.
+        scorers: Further attacks by name: each scores the candidates, in orbit and in
+            template space (higher is more face-like), and submits its best, e.g. the
+            trained classifier of
+            :mod:`vault.evaluation.discriminator`.
     """
+    extra = dict(scorers or {})
     public32 = public.astype(np.float32)
     k = max(1, min(neighbours, len(public)))
-    hits = {"population_prior": 0, "nearest_faces": 0}
+    hits = dict.fromkeys(["population_prior", "nearest_faces", *extra], 0)
     for index, row in enumerate(stored):
         candidates = _orbit(row) @ rotation
         faces = candidates if to_template is None else to_template(candidates)
@@ -220,6 +232,7 @@ def orbit_selection_attacks(
         picks = {
             "population_prior": int(np.argmin(model.surprise(candidates))),
             "nearest_faces": int(np.argmax(nearest.mean(axis=1))),
+            **{name: int(np.argmax(score(candidates, faces))) for name, score in extra.items()},
         }
         for name, pick in picks.items():
             hits[name] += float(faces[pick] @ originals[index]) >= tau

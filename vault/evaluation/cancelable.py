@@ -22,6 +22,7 @@ import numpy as np
 
 from vault.core.transform_seeds import EphemeralSeedSource
 from vault.evaluation import attack
+from vault.evaluation.discriminator import train_discriminator
 from vault.evaluation.dsys import Unlinkability, cross_key_unlinkability
 from vault.evaluation.harness import (
     SCORE_DTYPE,
@@ -145,6 +146,7 @@ def _attacks(
         faces = np.flatnonzero(~half)
         faces = rng.choice(faces, min(len(faces), NEAREST_FACES_PUBLIC), replace=False)
         orbit_space = units[~half] if profile is None else profile.apply(units[~half])
+        classifier = train_discriminator(orbit_space, rotation, rng, to_template=back)
         rates = attack.orbit_selection_attacks(
             stored[sample],
             rotation,
@@ -153,6 +155,7 @@ def _attacks(
             model=attack.GaussianModel.fit(orbit_space),
             public=units[faces],
             to_template=back,
+            scorers={"discriminator": classifier.score},
             progress=prior_progress,
         )
         for name, rate in rates.items():
