@@ -38,7 +38,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from vault.blob import KEY_VERSION_OFFSET
+from vault.blob import HEADER_SIZE, BlobHeader
 from vault.core.datakeys import CollectionDataKeys, key_data
 from vault.core.keycatalog import replace_wrapped, scan_wrapped
 from vault.core.keyring import reseal_keyset
@@ -64,7 +64,6 @@ JOURNAL_KEYS = {"kek": "keys.rotation.kek", "dek": "keys.rotation.dek"}
 # Concurrent writers can add work between two passes; a few passes always settle it.
 _MAX_PASSES = 8
 _MAX_CAS_ATTEMPTS = 8
-_VERSION_END = KEY_VERSION_OFFSET + 4
 
 
 @dataclass(frozen=True)
@@ -243,7 +242,7 @@ def _rewrap_pass(
             batch, keys.rewrap_data_keys([e.wrapped for e in batch]), strict=True
         ):
             if new is not None and keys.wrapped_key_version(new) >= target:
-                rewrapped += replace_wrapped(store, entry, new)
+                rewrapped += replace_wrapped(store, entry, new, keys)
         progress(RotationProgress("kek", "rewrap", start + len(batch), len(old)))
         if options.throttle:
             time.sleep(options.throttle)
@@ -336,8 +335,8 @@ def rotate_dek(
 def _stale_blocks(store: TemplateStore, name: str, target: int) -> list[int]:
     return [
         block_no
-        for block_no, header in key_data(store).block_headers(name, _VERSION_END)
-        if int.from_bytes(header[KEY_VERSION_OFFSET:_VERSION_END], "little") < target
+        for block_no, header in key_data(store).block_headers(name, HEADER_SIZE)
+        if BlobHeader.unpack(header).key_version < target
     ]
 
 

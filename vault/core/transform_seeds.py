@@ -18,16 +18,9 @@ import logging
 import os
 import threading
 
-from vault.blob import BlobHeader, BlobKind, SchemeId, split_blob
-from vault.core.datakeys import key_data
-from vault.errors import (
-    ConfigurationError,
-    IntegrityError,
-    KeyServiceError,
-    KeyServiceUnavailable,
-)
+from vault.errors import AlreadyExists, IntegrityError
 from vault.keys.base import KeyService
-from vault.keys.envelope import open_sealed, seal_with_new_key
+from vault.keys.catalog import KeyCatalog, SecretKind, meta_key
 from vault.schemes.transform_key import SEED_BYTES, KeyedRotation
 from vault.store.base import TemplateStore
 
@@ -47,7 +40,7 @@ SEED_META_PREFIX = "cancelable.seed/"
 
 def seed_meta_key(collection: str, version: int) -> str:
     """Metadata key of one wrapped transform seed."""
-    return f"{SEED_META_PREFIX}{collection}/{version:08d}"
+    return meta_key(SecretKind.TRANSFORM_SEED, collection, version)
 
 
 def _aad(collection: str, version: int) -> bytes:
@@ -78,50 +71,38 @@ class VaultSeedSource(SeedSource):
     """Seeds sealed under fresh DEKs that the key service's Transit KEK wraps."""
 
     def __init__(self, store: TemplateStore, keys: KeyService) -> None:
-        self._store = store
-        self._keys = keys
+        self._catalog = KeyCatalog(store, keys)
 
     def versions(self, collection: str) -> list[int]:
         found = []
         version = 1
-        while self._store.get_meta(seed_meta_key(collection, version)) is not None:
+        while self._catalog.record(SecretKind.TRANSFORM_SEED, collection, version) is not None:
             found.append(version)
             version += 1
         return found
 
     def create(self, collection: str, version: int) -> None:
-        sealed = seal_with_new_key(self._keys, os.urandom(SEED_BYTES), _aad(collection, version))
-        header = BlobHeader(SchemeId.CANCELABLE, 0, version, BlobKind.WRAPPED_SECRET)
-        self._store.put_meta(seed_meta_key(collection, version), header.pack() + sealed)
+        if self._catalog.record(SecretKind.TRANSFORM_SEED, collection, version) is not None:
+            raise AlreadyExists(f"collection '{collection}' has transform seed {version}")
+        self._catalog.load_or_create(
+            SecretKind.TRANSFORM_SEED, collection, version,
+            aad=_aad(collection, version), make=lambda: os.urandom(SEED_BYTES),
+        )  # fmt: skip
 
     def discard(self, collection: str) -> None:
-        meta = key_data(self._store)
         for version in self.versions(collection):
-            meta.delete_meta(seed_meta_key(collection, version))
+            self._catalog.delete(SecretKind.TRANSFORM_SEED, collection, version)
 
     def unsafe_open(self, collection: str, version: int) -> bytes:
-        stored = self._store.get_meta(seed_meta_key(collection, version))
-        if stored is None:
+        record = self._catalog.record(SecretKind.TRANSFORM_SEED, collection, version)
+        if record is None:
             raise IntegrityError(
                 f"collection '{collection}' has no transform seed for key version {version}"
             )
-        header, sealed = split_blob(stored)
-        if (
-            header.scheme != SchemeId.CANCELABLE
-            or header.kind != BlobKind.WRAPPED_SECRET
-            or header.key_version != version
-        ):
+        if record.header.key_version != version:
             raise IntegrityError("stored transform seed has an unexpected header")
-        try:
-            seed = open_sealed(self._keys, bytes(sealed), _aad(collection, version))
-        except KeyServiceUnavailable:
-            raise
-        except (KeyServiceError, IntegrityError) as e:
-            raise ConfigurationError(
-                f"the key service cannot unwrap the transform seed of '{collection}' "
-                f"(version {version}): {e}. Nothing was changed."
-            ) from e
-        if len(seed) != SEED_BYTES:
+        seed = self._catalog.open(record, _aad(collection, version))
+        if not isinstance(seed, bytes) or len(seed) != SEED_BYTES:
             raise IntegrityError("stored transform seed has the wrong length")
         return seed
 

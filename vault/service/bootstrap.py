@@ -26,6 +26,7 @@ from vault.core.transform_seeds import VaultSeedSource
 from vault.core.vault import VaultCore
 from vault.errors import ConfigurationError
 from vault.he.params import DEFAULT_PARAMS_ID, get_params
+from vault.keys.catalog import KeyCatalog
 from vault.keys.hcvault import RetryPolicy
 from vault.keys.hcvault.client import HcVaultKeyService
 from vault.keys.hcvault.embedded import EmbeddedOpenBao
@@ -153,6 +154,8 @@ def open_vault_services(settings: ServeSettings) -> Iterator[VaultServices]:
             # the pool replaces a dead worker, enrolment and erasure fail fast.
             key_service_available=lambda: keyset.workers_ready() and keys.is_available(),
         )
+        # Only now that every secret has opened: a refused start writes nothing.
+        KeyCatalog(store, keys).migrate()
         key_admin = KeyOps(
             store=store, keys=keys, data_keys=data_keys, audit=audit, keyset_params=params
         )
