@@ -87,6 +87,15 @@ def test_an_old_data_directory_migrates_on_first_start(tmp_path: Path) -> None:
         for field in ("kek_version", "wrapped_keys_by_kek_version", "blobs_by_kek_version",
                       "collections", "templates_by_transform_key_version"):  # fmt: skip
             assert status[field] == old[field], field
+        secrets = sorted((s["kind"], s["owner"], s["version"], s["kek_version"])
+                         for s in status["secrets"])  # fmt: skip
+        assert secrets == [
+            ("audit-signing-key", "vault", 1, 1),
+            ("ckks-keyset", "vault", 1, 1),
+            ("data-key", "cx", 1, 1),
+            ("pseudonym-key", "vault", 1, 1),
+            ("transform-seed", "cx", 1, 1),
+        ]
     finally:
         assert service.stop() == 0
 
@@ -95,7 +104,8 @@ def test_an_old_data_directory_migrates_on_first_start(tmp_path: Path) -> None:
     assert all(v.startswith(b"BVLT") for v in after.values()), "every secret has its header"
     for key, value in before.items():  # migration only prepends the 16-byte header
         assert after[key] in (value, after[key][:16] + value), key
-    assert _fsck(data_dir, env)["ok"] is True
+    checked = _fsck(data_dir, env)
+    assert checked["ok"] is True and checked["secrets_opened"] == len(secrets)
 
     service.start()  # the second start finds nothing to migrate
     try:

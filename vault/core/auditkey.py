@@ -15,7 +15,7 @@ import secrets
 from vault.audit.note import NoteSigner
 from vault.errors import IntegrityError
 from vault.keys.base import KeyService
-from vault.keys.catalog import KeyCatalog, SecretKind, meta_key
+from vault.keys.catalog import AUDIT_ORIGIN_META, KeyCatalog, SecretKind, meta_key
 from vault.store.base import TemplateStore
 
 __all__ = ["AUDIT_ORIGIN_META", "AUDIT_SIGNING_KEY_META", "load_or_create_audit_signer"]
@@ -23,11 +23,6 @@ __all__ = ["AUDIT_ORIGIN_META", "AUDIT_SIGNING_KEY_META", "load_or_create_audit_
 log = logging.getLogger(__name__)
 
 AUDIT_SIGNING_KEY_META = meta_key(SecretKind.AUDIT_SIGNING_KEY, "vault", 0)
-AUDIT_ORIGIN_META = "audit.log.origin"
-
-
-def _aad(origin: str) -> bytes:
-    return b"biovault/audit-signing-key/v1\x00" + origin.encode()
 
 
 def load_or_create_audit_signer(store: TemplateStore, keys: KeyService) -> tuple[NoteSigner, bool]:
@@ -62,9 +57,7 @@ def load_or_create_audit_signer(store: TemplateStore, keys: KeyService) -> tuple
         made.append(NoteSigner.generate(origin))
         return made[0].unsafe_seed()
 
-    seed, existed = catalog.load_or_create(
-        SecretKind.AUDIT_SIGNING_KEY, aad=_aad(origin), make=make
-    )
+    seed, existed = catalog.load_or_create(SecretKind.AUDIT_SIGNING_KEY, make=make)
     if not existed:
         return made[0], False
     assert isinstance(seed, bytes)

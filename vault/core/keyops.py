@@ -56,6 +56,16 @@ class CollectionKeyStatus:
 
 
 @dataclass(frozen=True)
+class SecretStatus:
+    """One wrapped secret of the key catalog (no key material)."""
+
+    kind: str
+    owner: str
+    version: int
+    kek_version: int
+
+
+@dataclass(frozen=True)
 class KeyStatus:
     """Where every key stands (versions and counts; no key material)."""
 
@@ -69,6 +79,7 @@ class KeyStatus:
     rotations: dict[str, dict[str, Any]] = field(default_factory=dict)
     running: str = ""
     auth_method: str = ""
+    secrets: tuple[SecretStatus, ...] = ()
 
 
 def _collection_status(
@@ -243,6 +254,12 @@ class KeyOps:
                 rotations=rotations,
                 running=running,
                 auth_method=str(getattr(self._keys, "auth_method", "")),
+                secrets=tuple(
+                    SecretStatus(
+                        e.record.kind.value, e.record.owner, e.record.version, e.kek_version
+                    )
+                    for e in entries
+                ),
             )
         except VaultError as error:
             outcome = type(error).__name__

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 
-from vault.blob import BlobHeader, SchemeId
 from vault.core.datakeys import key_data
 from vault.errors import IntegrityError
 from vault.he.keyset import CkksKeySet
@@ -21,16 +20,11 @@ from vault.he.params import CkksParams
 from vault.keys.base import KeyService
 from vault.keys.catalog import KeyCatalog, SecretKind
 from vault.keys.datakey import DataKey
-from vault.keys.envelope import open_sealed, seal_with_new_key
 from vault.store.base import TemplateStore
 
 __all__ = ["load_or_create_keyset", "load_or_create_pseudonym_key", "reseal_keyset"]
 
 log = logging.getLogger(__name__)
-
-
-def _keyset_aad(params: CkksParams) -> bytes:
-    return f"biovault/ckks-keyset/v1/params-{params.params_id}".encode()
 
 
 def load_or_create_keyset(store: TemplateStore, keys: KeyService, params: CkksParams) -> CkksKeySet:
@@ -45,7 +39,7 @@ def load_or_create_keyset(store: TemplateStore, keys: KeyService, params: CkksPa
         return made[0].unsafe_serialize()
 
     serialized, existed = catalog.load_or_create(
-        SecretKind.CKKS_KEYSET, slot=params.params_id, aad=_keyset_aad(params), make=make
+        SecretKind.CKKS_KEYSET, slot=params.params_id, make=make
     )
     if not existed:
         return made[0]
@@ -83,11 +77,4 @@ def reseal_keyset(store: TemplateStore, keys: KeyService, params: CkksParams) ->
     catalog = KeyCatalog(store, keys)
     _check_keyset_header(catalog, params)
     record = catalog.record(SecretKind.CKKS_KEYSET, slot=params.params_id)
-    if record is None:
-        return False
-    serialized = open_sealed(keys, record.payload, _keyset_aad(params))
-    resealed = seal_with_new_key(keys, serialized, _keyset_aad(params))
-    del serialized
-    header = record.header
-    fresh = BlobHeader(SchemeId.KEYSET, params.params_id, header.key_version + 1, header.kind)
-    return catalog.replace(record, fresh, resealed)
+    return record is not None and catalog.reseal(record)

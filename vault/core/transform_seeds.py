@@ -43,10 +43,6 @@ def seed_meta_key(collection: str, version: int) -> str:
     return meta_key(SecretKind.TRANSFORM_SEED, collection, version)
 
 
-def _aad(collection: str, version: int) -> bytes:
-    return f"biovault/transform-seed/v1/{collection}/{version}".encode()
-
-
 class SeedSource:
     """Where transform seeds come from; subclasses keep them wrapped or in memory."""
 
@@ -85,9 +81,8 @@ class VaultSeedSource(SeedSource):
         if self._catalog.record(SecretKind.TRANSFORM_SEED, collection, version) is not None:
             raise AlreadyExists(f"collection '{collection}' has transform seed {version}")
         self._catalog.load_or_create(
-            SecretKind.TRANSFORM_SEED, collection, version,
-            aad=_aad(collection, version), make=lambda: os.urandom(SEED_BYTES),
-        )  # fmt: skip
+            SecretKind.TRANSFORM_SEED, collection, version, make=lambda: os.urandom(SEED_BYTES)
+        )
 
     def discard(self, collection: str) -> None:
         for version in self.versions(collection):
@@ -101,7 +96,7 @@ class VaultSeedSource(SeedSource):
             )
         if record.header.key_version != version:
             raise IntegrityError("stored transform seed has an unexpected header")
-        seed = self._catalog.open(record, _aad(collection, version))
+        seed = self._catalog.open(record)
         if not isinstance(seed, bytes) or len(seed) != SEED_BYTES:
             raise IntegrityError("stored transform seed has the wrong length")
         return seed

@@ -34,11 +34,21 @@ from vault.keys.envelope import open_sealed, replace_wrapped_key, seal_with_new_
 from vault.store.base import TemplateStore
 from vault.store.keydata import KeyDataStore
 
-__all__ = ["VAULT_OWNER", "KeyCatalog", "SecretKind", "SecretRecord", "key_data"]
+__all__ = [
+    "AUDIT_ORIGIN_META",
+    "VAULT_OWNER",
+    "KeyCatalog",
+    "SecretKind",
+    "SecretRecord",
+    "key_data",
+    "meta_key",
+]
 
 log = logging.getLogger(__name__)
 
 VAULT_OWNER = "vault"
+#: The audit log's origin, bound into its signing key's associated data.
+AUDIT_ORIGIN_META = "audit.log.origin"
 _MAX_BARE_WRAPPED = 4096
 
 
@@ -161,9 +171,27 @@ def _describe(kind: SecretKind, owner: str, slot: int) -> str:
 class KeyCatalog:
     """Reads, creates, rewraps and lists the wrapped secrets of one store."""
 
-    def __init__(self, store: TemplateStore, keys: KeyService) -> None:
+    def __init__(self, store: TemplateStore, keys: KeyService | None) -> None:
         self._store = store
-        self._keys = keys
+        self._keys = keys  # None: records can be listed and parsed, not opened
+
+    def _service(self) -> KeyService:
+        if self._keys is None:
+            raise ConfigurationError("opening a wrapped secret needs the key service")
+        return self._keys
+
+    def _aad(self, kind: SecretKind, owner: str, slot: int) -> bytes:
+        """The associated data a sealed secret's envelope is bound to."""
+        if kind is SecretKind.CKKS_KEYSET:
+            return f"biovault/ckks-keyset/v1/params-{slot}".encode()
+        if kind is SecretKind.TRANSFORM_SEED:
+            return f"biovault/transform-seed/v1/{owner}/{slot}".encode()
+        if kind is SecretKind.AUDIT_SIGNING_KEY:
+            origin = self._store.get_meta(AUDIT_ORIGIN_META)
+            if origin is None:
+                raise IntegrityError("the audit signing key is stored without its log origin")
+            return b"biovault/audit-signing-key/v1\x00" + origin
+        return b""
 
     # --- reading ---------------------------------------------------------------
 
@@ -208,11 +236,13 @@ class KeyCatalog:
         """Every stored secret (of ``kind``/``owner`` if given), damaged ones skipped."""
         return [r for r in self._iter(kind, owner) if isinstance(r, SecretRecord)]
 
-    def damaged(self) -> list[str]:
-        """Metadata keys in a secret's namespace whose value does not parse, with why."""
-        return [r for r in self._iter(None, None) if isinstance(r, str)]
+    def damaged(self) -> list[tuple[str, str]]:
+        """``(owner, why)`` of every stored value in a secret's place that does not parse."""
+        return [r for r in self._iter(None, None) if isinstance(r, tuple)]
 
-    def _iter(self, kind: SecretKind | None, owner: str | None) -> Iterator[SecretRecord | str]:
+    def _iter(
+        self, kind: SecretKind | None, owner: str | None
+    ) -> Iterator[SecretRecord | tuple[str, str]]:
         meta = key_data(self._store)
         for each in SecretKind if kind is None else (kind,):
             layout = _LAYOUTS[each]
@@ -227,11 +257,11 @@ class KeyCatalog:
                 try:
                     yield self._parse(each, parsed[0], parsed[1], key, value)
                 except (IntegrityError, UnicodeDecodeError) as error:
-                    yield f"{key}: {error}"
+                    yield parsed[0], f"{key}: {error}"
 
     def kek_version(self, record: SecretRecord) -> int:
         """The KEK version that wraps ``record``'s data key."""
-        return self._keys.wrapped_key_version(record.wrapped)
+        return self._service().wrapped_key_version(record.wrapped)
 
     # --- the one load-or-create path --------------------------------------------
 
@@ -241,7 +271,6 @@ class KeyCatalog:
         owner: str = VAULT_OWNER,
         slot: int = 0,
         *,
-        aad: bytes = b"",
         make: Callable[[], bytes] | None = None,
         create: bool = True,
     ) -> tuple[bytes | DataKey, bool]:
@@ -263,7 +292,7 @@ class KeyCatalog:
         layout = _LAYOUTS[kind]
         stored = self.record(kind, owner, slot)
         if stored is not None:
-            return self.open(stored, aad), True
+            return self.open(stored), True
         if not create:
             raise IntegrityError(f"the {_describe(kind, owner, slot)} is not stored")
         version = slot if layout.per_owner else 1
@@ -274,20 +303,22 @@ class KeyCatalog:
             if make is None:
                 raise IntegrityError(f"no way to make a new {_describe(kind, owner, slot)}")
             secret = make()
-            payload = seal_with_new_key(self._keys, secret, aad)
+            payload = seal_with_new_key(self._service(), secret, self._aad(kind, owner, slot))
         else:
-            fresh = self._keys.generate_data_key()
+            fresh = self._service().generate_data_key()
             secret, payload = fresh.key, fresh.wrapped.encode("ascii")
         self._store.put_meta(meta_key(kind, owner, slot), header.pack() + payload)
         log.info("created the %s", _describe(kind, owner, slot))
         return secret, False
 
-    def open(self, record: SecretRecord, aad: bytes = b"") -> bytes | DataKey:
+    def open(self, record: SecretRecord) -> bytes | DataKey:
         """Unwrap one record (see :meth:`load_or_create` for errors)."""
+        keys = self._service()
         try:
             if _LAYOUTS[record.kind].sealed:
-                return open_sealed(self._keys, record.payload, aad)
-            return self._keys.unwrap_data_key(record.wrapped)
+                aad = self._aad(record.kind, record.owner, record.slot)
+                return open_sealed(keys, record.payload, aad)
+            return keys.unwrap_data_key(record.wrapped)
         except KeyServiceUnavailable:
             raise
         except (KeyServiceError, IntegrityError) as error:
@@ -313,6 +344,22 @@ class KeyCatalog:
         else:
             payload = new_wrapped.encode("ascii")
         return self.replace(record, record.header, payload)
+
+    def reseal(self, record: SecretRecord) -> bool:
+        """Seal a sealed secret again under a fresh DEK; the header's version counts it (CAS).
+
+        Raises:
+            IntegrityError: The stored secret does not open.
+            KeyServiceError: The key service refused (KeyServiceUnavailable if unreachable).
+        """
+        keys = self._service()
+        aad = self._aad(record.kind, record.owner, record.slot)
+        plaintext = open_sealed(keys, record.payload, aad)
+        resealed = seal_with_new_key(keys, plaintext, aad)
+        del plaintext
+        old = record.header
+        header = BlobHeader(old.scheme, old.params_id, old.key_version + 1, old.kind)
+        return self.replace(record, header, resealed)
 
     def delete(self, kind: SecretKind, owner: str, slot: int) -> None:
         key_data(self._store).delete_meta(meta_key(kind, owner, slot))

@@ -88,6 +88,13 @@ def encode_status(status: KeyStatus) -> admin_pb2.KeyStatus:
     )
     reply.blobs_by_kek_version.update(status.blobs_by_kek_version)
     reply.wrapped_keys_by_kek_version.update(status.wrapped_keys_by_kek_version)
+    for secret in status.secrets:
+        reply.secrets.add(
+            kind=secret.kind,
+            owner=secret.owner,
+            version=secret.version,
+            kek_version=secret.kek_version,
+        )
     for collection in status.collections:
         entry = reply.collections.add(
             name=collection.name,
