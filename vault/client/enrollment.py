@@ -24,6 +24,7 @@ DEFAULT_CHUNK_BYTES: Final = 3 * 1024 * 1024
 _ID_OVERHEAD_BYTES: Final = 8  # protobuf tag and length prefix of each id, rounded up
 
 
+
 def default_chunk_rows(
     dim: int, itemsize: int, *, longest_id: int, chunk_bytes: int = DEFAULT_CHUNK_BYTES
 ) -> int:
@@ -40,6 +41,7 @@ def default_chunk_rows(
     """
     row_bytes = dim * itemsize + longest_id + _ID_OVERHEAD_BYTES
     return max(1, chunk_bytes // row_bytes)
+
 
 
 def enrollment_chunks(

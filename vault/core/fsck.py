@@ -42,7 +42,6 @@ from vault.audit.log import MerkleAuditLog
 from vault.audit.verify import verify_bundle
 from vault.blob import SchemeId, split_blob
 from vault.core.auditkey import AUDIT_SIGNING_KEY_META, load_or_create_audit_signer
-from vault.core.datakeys import DEK_META_PREFIX, CollectionDataKeys, key_data
 from vault.core.disclosure import disclosure_of
 from vault.core.ledger import replay
 from vault.core.protection import PROFILE_META_PREFIX
@@ -51,6 +50,7 @@ from vault.core.transform_seeds import SEED_META_PREFIX
 from vault.errors import VaultError
 from vault.keys.base import KeyService
 from vault.keys.catalog import VAULT_OWNER, KeyCatalog
+from vault.keys.datakeys import DEK_META_PREFIX, CollectionDataKeys, key_data
 from vault.schemes.ckks_blocks import block_blob_id
 from vault.store.base import TemplateStore
 from vault.store.integrity import sqlite_problems

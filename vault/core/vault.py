@@ -20,7 +20,6 @@ import numpy as np
 
 from vault import deadline
 from vault.audit.base import AuditEvent, AuditSink
-from vault.core.datakeys import CollectionDataKeys, key_data
 from vault.core.disclosure import config_with_disclosure, disclosure_of
 from vault.core.group_commit import EnrollmentQueue
 from vault.core.ledger import ENROLL_ACTION, ROLLBACK_ACTION, chunked
@@ -48,6 +47,7 @@ from vault.core.verify_budget import FailedVerifyBudget, UnmatchedProbeBudget
 from vault.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, VaultError
 from vault.he.keyset import CkksKeySet
 from vault.keys.datakey import DataKey
+from vault.keys.datakeys import CollectionDataKeys, key_data
 from vault.keys.sealing import BlobSealer
 from vault.schemes.base import ProtectedCollection
 from vault.schemes.validation import validate_templates

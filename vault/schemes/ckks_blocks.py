@@ -19,14 +19,9 @@ import numpy as np
 
 from vault.blob import BlobHeader, BlobKind, SchemeId, split_blob
 from vault.errors import IntegrityError
-from vault.keys.sealing import BlobSealer
+from vault.keys.sealing import BlobSealer, block_blob_id
 
 __all__ = ["block_blob_id", "decode_block", "encode_block"]
-
-
-def block_blob_id(block_no: int) -> str:
-    """The blob id a block is sealed under (bound into its associated data)."""
-    return f"ckks-block/{block_no}"
 
 
 def encode_block(

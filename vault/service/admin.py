@@ -15,8 +15,8 @@ import grpc
 
 from vault.api.v1 import admin_pb2, admin_pb2_grpc
 from vault.core.keyops import KeyStatus, RotationHandle
-from vault.core.rotation import RotationOptions, RotationProgress, RotationSummary
 from vault.errors import InvalidArgument
+from vault.keys.rotation import RotationOptions, RotationProgress, RotationSummary
 from vault.service.errors import rpc_boundary, stream_boundary
 from vault.service.servicer import request_context
 from vault.service.wire import add_service

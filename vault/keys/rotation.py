@@ -39,14 +39,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from vault.blob import HEADER_SIZE, BlobHeader
-from vault.core.datakeys import CollectionDataKeys, key_data
-from vault.core.keycatalog import replace_wrapped, scan_wrapped
-from vault.core.keyring import reseal_keyset
 from vault.errors import IntegrityError, StorageError
 from vault.he.params import CkksParams
 from vault.keys.base import KeyService
-from vault.keys.sealing import BlobSealer
-from vault.schemes.ckks_blocks import block_blob_id
+from vault.keys.datakeys import CollectionDataKeys, key_data
+from vault.keys.inventory import replace_wrapped, scan_wrapped
+from vault.keys.keyring import reseal_keyset
+from vault.keys.sealing import BlobSealer, block_blob_id
 from vault.store.base import TemplateStore
 
 __all__ = [

@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import logging
 
-from vault.core.datakeys import key_data
 from vault.errors import IntegrityError
 from vault.he.keyset import CkksKeySet
 from vault.he.params import CkksParams
 from vault.keys.base import KeyService
 from vault.keys.catalog import KeyCatalog, SecretKind
 from vault.keys.datakey import DataKey
+from vault.keys.datakeys import key_data
 from vault.store.base import TemplateStore
 
 __all__ = ["load_or_create_keyset", "load_or_create_pseudonym_key", "reseal_keyset"]
