@@ -145,6 +145,11 @@ class SecretRecord:
         return self.header.key_version
 
     @property
+    def sealed(self) -> bool:
+        """An envelope (resealable under a fresh DEK), not a bare wrapped data key."""
+        return _LAYOUTS[self.kind].sealed
+
+    @property
     def payload(self) -> bytes:
         return self.value if self.legacy else self.value[HEADER_SIZE:]
 
@@ -346,7 +351,10 @@ class KeyCatalog:
         return self.replace(record, record.header, payload)
 
     def reseal(self, record: SecretRecord) -> bool:
-        """Seal a sealed secret again under a fresh DEK; the header's version counts it (CAS).
+        """Seal a sealed secret again under a fresh DEK (CAS).
+
+        The key set's header version counts its reseals; a transform seed's names
+        the seed version and the audit key's stays 1, so those are kept.
 
         Raises:
             IntegrityError: The stored secret does not open.
@@ -358,7 +366,8 @@ class KeyCatalog:
         resealed = seal_with_new_key(keys, plaintext, aad)
         del plaintext
         old = record.header
-        header = BlobHeader(old.scheme, old.params_id, old.key_version + 1, old.kind)
+        counted = old.key_version + (record.kind is SecretKind.CKKS_KEYSET)
+        header = BlobHeader(old.scheme, old.params_id, counted, old.kind)
         return self.replace(record, header, resealed)
 
     def delete(self, kind: SecretKind, owner: str, slot: int) -> None:

@@ -23,7 +23,8 @@ before it leaves every key unwrappable; raising the minimum is idempotent.
     -> reseal every block whose header names an older version (CAS per block;
        only the AES-GCM layer changes, the CKKS ciphertexts are copied as they are)
     -> retire old versions only when, in the same transaction, no block names them
-    -> the key set's envelope gets a fresh DEK too (whole-directory rotations)
+    -> the key set's envelope gets a fresh DEK too, and so does every other sealed
+       secret of the key catalog (whole-directory rotations)
     -> journal "done"
 
 Enrolment and erasure keep running: they seal with whatever DEK is current, and
@@ -42,6 +43,7 @@ from vault.blob import HEADER_SIZE, BlobHeader
 from vault.errors import IntegrityError, StorageError
 from vault.he.params import CkksParams
 from vault.keys.base import KeyService
+from vault.keys.catalog import KeyCatalog, SecretKind
 from vault.keys.datakeys import CollectionDataKeys, key_data
 from vault.keys.inventory import replace_wrapped, scan_wrapped
 from vault.keys.keyring import reseal_keyset
@@ -310,6 +312,7 @@ def rotate_dek(
         keyset_resealed = reseal_keyset(store, keys, keyset_params)
         journal["keyset"] = "done"
         progress(RotationProgress("dek", "keyset", 1, 1, "CKKS key set"))
+        journal["secrets_resealed"] = _reseal_other_secrets(store, keys, progress)
     journal["resealed"] = int(journal.get("resealed", 0)) + resealed
     if remaining == 0:
         journal.update(state="done", finished_at=clock())
@@ -329,6 +332,25 @@ def rotate_dek(
         started_at=float(journal.get("started_at", 0.0)),
         finished_at=float(journal.get("finished_at", 0.0)),
     )
+
+
+def _reseal_other_secrets(store: TemplateStore, keys: KeyService, progress: Progress) -> int:
+    """Give every other sealed secret of the catalog (transform seeds, the audit
+    signing key, ...) a fresh DEK, so a whole-directory rotation misses none."""
+    catalog = KeyCatalog(store, keys)
+    pending = [r for r in catalog.records() if r.sealed and r.kind is not SecretKind.CKKS_KEYSET]
+    resealed = 0
+    for index, record in enumerate(pending, start=1):
+        for _ in range(_MAX_CAS_ATTEMPTS):  # a concurrent rewrap changed it: read again
+            if catalog.reseal(record):
+                resealed += 1
+                break
+            fresh = catalog.record(record.kind, record.owner, record.slot)
+            if fresh is None:
+                break
+            record = fresh
+        progress(RotationProgress("dek", "secrets", index, len(pending), record.kind.value))
+    return resealed
 
 
 def _stale_blocks(store: TemplateStore, name: str, target: int) -> list[int]:
