@@ -41,13 +41,13 @@ from vault.audit.entry import decode_entry
 from vault.audit.log import MerkleAuditLog
 from vault.audit.verify import verify_bundle
 from vault.blob import SchemeId, split_blob
-from vault.core.auditkey import AUDIT_SIGNING_KEY_META, load_or_create_audit_signer
 from vault.core.disclosure import disclosure_of
 from vault.core.ledger import replay
 from vault.core.protection import PROFILE_META_PREFIX
 from vault.core.retention import retention_of
 from vault.core.transform_seeds import SEED_META_PREFIX
 from vault.errors import VaultError
+from vault.keys.auditkey import AUDIT_SIGNING_KEY_META, load_or_create_audit_signer
 from vault.keys.base import KeyService
 from vault.keys.catalog import VAULT_OWNER, KeyCatalog
 from vault.keys.datakeys import DEK_META_PREFIX, CollectionDataKeys, key_data

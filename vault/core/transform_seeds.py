@@ -2,9 +2,10 @@
 
 Every (collection, key version) has its own 32-byte random seed, envelope-encrypted
 like the CKKS key set (fresh AES-256-GCM data key wrapped by the Transit KEK; the
-associated data binds collection and version) and stored in the store's metadata as
-``cancelable.seed/<collection>/<version:08d>`` = blob header + envelope. The KEK
-rotation finds and rewraps these like any other sealed secret. A seed is unwrapped
+associated data binds collection and version) and stored in the key catalog
+(:mod:`vault.keys.catalog`, kind ``transform-seed``) as
+``cancelable.seed/<collection>/<version:08d>`` = blob header + envelope. KEK and
+DEK rotation, key status and fsck reach these through the catalog. A seed is unwrapped
 only to derive the collection's keyed matrix (:class:`KeyedRotation`); the raw seed
 is dropped right after and never returned by any API.
 
@@ -70,12 +71,8 @@ class VaultSeedSource(SeedSource):
         self._catalog = KeyCatalog(store, keys)
 
     def versions(self, collection: str) -> list[int]:
-        found = []
-        version = 1
-        while self._catalog.record(SecretKind.TRANSFORM_SEED, collection, version) is not None:
-            found.append(version)
-            version += 1
-        return found
+        # From the catalog's listing, so renewal sees exactly what rotation and status see.
+        return sorted(r.slot for r in self._catalog.records(SecretKind.TRANSFORM_SEED, collection))
 
     def create(self, collection: str, version: int) -> None:
         if self._catalog.record(SecretKind.TRANSFORM_SEED, collection, version) is not None:

@@ -15,7 +15,6 @@ from pathlib import Path
 
 from vault.audit.log import MerkleAuditLog
 from vault.config import ServeSettings
-from vault.core.auditkey import load_or_create_audit_signer
 from vault.core.compliance import ComplianceApi, CompliantVault
 from vault.core.fsck import FsckReport, check_audit_log, check_sealed_blocks, check_store
 from vault.core.keyops import KeyOps
@@ -24,6 +23,7 @@ from vault.core.transform_seeds import VaultSeedSource
 from vault.core.vault import VaultCore
 from vault.errors import ConfigurationError
 from vault.he.params import DEFAULT_PARAMS_ID, get_params
+from vault.keys.auditkey import load_or_create_audit_signer
 from vault.keys.catalog import KeyCatalog
 from vault.keys.datakeys import CollectionDataKeys
 from vault.keys.hcvault import RetryPolicy
