@@ -21,7 +21,7 @@ import threading
 
 from vault.errors import AlreadyExists, IntegrityError
 from vault.keys.base import KeyService
-from vault.keys.catalog import KeyCatalog, SecretKind, meta_key
+from vault.keys.catalog import KeyCatalog, SecretKind, meta_key, meta_prefix
 from vault.schemes.transform_key import SEED_BYTES, KeyedRotation
 from vault.store.base import TemplateStore
 
@@ -36,7 +36,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-SEED_META_PREFIX = "cancelable.seed/"
+SEED_META_PREFIX = meta_prefix(SecretKind.TRANSFORM_SEED)
 
 
 def seed_meta_key(collection: str, version: int) -> str:

@@ -42,6 +42,7 @@ __all__ = [
     "SecretRecord",
     "key_data",
     "meta_key",
+    "meta_prefix",
 ]
 
 log = logging.getLogger(__name__)
@@ -98,6 +99,11 @@ def key_data(store: TemplateStore) -> KeyDataStore:
     if not isinstance(store, KeyDataStore):
         raise ConfigurationError(f"{type(store).__name__} does not support key rotation")
     return store
+
+
+def meta_prefix(kind: SecretKind) -> str:
+    """The metadata key prefix every secret of ``kind`` is stored under."""
+    return _LAYOUTS[kind].prefix
 
 
 def meta_key(kind: SecretKind, owner: str, slot: int) -> str:

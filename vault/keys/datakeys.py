@@ -27,7 +27,7 @@ import threading
 from vault.blob import KEY_VERSION_OFFSET
 from vault.errors import IntegrityError
 from vault.keys.base import KeyService
-from vault.keys.catalog import KeyCatalog, SecretKind, key_data, meta_key
+from vault.keys.catalog import KeyCatalog, SecretKind, key_data, meta_key, meta_prefix
 from vault.keys.datakey import DataKey
 from vault.keys.dataring import DataKeyRing
 from vault.keys.sealing import BlobSealer
@@ -36,29 +36,12 @@ from vault.store.base import TemplateStore
 __all__ = [
     "DEK_META_PREFIX",
     "CollectionDataKeys",
-    "dek_meta_key",
     "key_data",
-    "parse_dek_meta_key",
 ]
 
 log = logging.getLogger(__name__)
 
-DEK_META_PREFIX = "dek/"
-
-
-def dek_meta_key(collection: str, version: int) -> str:
-    """Metadata key of a collection's wrapped DEK (collection names hold no '/')."""
-    return meta_key(SecretKind.DATA_KEY, collection, version)
-
-
-def parse_dek_meta_key(key: str) -> tuple[str, int] | None:
-    """``(collection, version)`` of a DEK metadata key, or None if it is not one."""
-    if not key.startswith(DEK_META_PREFIX):
-        return None
-    collection, _, version = key[len(DEK_META_PREFIX) :].rpartition("/")
-    if not collection or not version.isdigit() or int(version) < 1:
-        return None
-    return collection, int(version)
+DEK_META_PREFIX = meta_prefix(SecretKind.DATA_KEY)
 
 
 class CollectionDataKeys:
@@ -132,7 +115,10 @@ class CollectionDataKeys:
             if version == ring.current_version:
                 return False
             retired = self._meta.delete_meta_if_no_block_uses(
-                dek_meta_key(collection, version), collection, version, KEY_VERSION_OFFSET
+                meta_key(SecretKind.DATA_KEY, collection, version),
+                collection,
+                version,
+                KEY_VERSION_OFFSET,
             )
             if retired:
                 ring.discard(version)
