@@ -1,6 +1,6 @@
 """A data directory written before the key catalog opens, migrates once, and answers as before.
 
-The fixture ``tests/fixtures/datadir-v0`` is synthetic and was written by the code
+The fixture ``tests/fixtures/datadir-v0.tar.gz`` is synthetic and was written by the code
 before issue 14 (see tests/fixtures/README.md), with its embedded OpenBao. Three of
 its secrets (collection data key, pseudonym key, audit signing key) are stored
 without the blob header; the first start must add it, change nothing else, keep
@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import sqlite3
+import tarfile
 from pathlib import Path
 
 import numpy as np
@@ -31,8 +31,12 @@ SECRET_PREFIXES = (
 
 
 def _private_copy(target: Path) -> Path:
-    # git keeps no modes; the embedded OpenBao and the store want private files.
-    shutil.copytree(FIXTURES / "datadir-v0", target)
+    # An archive: OpenBao's raft files are 16 MiB each, almost all zeros, and a
+    # checkout should not carry them. git keeps no modes; OpenBao and the store
+    # want private files.
+    with tarfile.open(FIXTURES / "datadir-v0.tar.gz") as archive:
+        archive.extractall(target.parent, filter="data")
+    (target.parent / "datadir-v0").rename(target)
     for path in [target, *target.rglob("*")]:
         os.chmod(path, 0o700 if path.is_dir() else 0o600)
     return target
