@@ -23,17 +23,17 @@ import pytest
 from tests.core.conftest import MemoryAuditSink
 from tests.support.openbao import DevServer
 from tests.support.synthetic import identities
-from vault.core.datakeys import CollectionDataKeys
-from vault.core.keycatalog import scan_wrapped
 from vault.core.keyops import KeyOps
-from vault.core.keyring import load_or_create_keyset, load_or_create_pseudonym_key
-from vault.core.rotation import RotationOptions, load_journal, rotate_dek, rotate_kek
 from vault.core.vault import VaultCore
 from vault.errors import ConfigurationError, FailedPrecondition, IntegrityError, WrappedKeyRejected
 from vault.he.params import DEFAULT_PARAMS_ID, get_params
 from vault.keys.base import KekInfo, KeyService, WrappedDataKey
 from vault.keys.datakey import DataKey
+from vault.keys.datakeys import CollectionDataKeys
 from vault.keys.hcvault import HcVaultKeyService
+from vault.keys.inventory import scan_wrapped
+from vault.keys.keyring import load_or_create_keyset, load_or_create_pseudonym_key
+from vault.keys.rotation import RotationOptions, load_journal, rotate_dek, rotate_kek
 from vault.store.sqlite import SqliteTemplateStore
 from vault.types import CollectionSpec, ProtectionMode, RequestContext
 

@@ -7,11 +7,11 @@ import os
 import pytest
 
 from tests.core.conftest import MemoryAuditSink
-from vault.core.datakeys import DEK_META_PREFIX, CollectionDataKeys
 from vault.core.transform_seeds import SEED_META_PREFIX, VaultSeedSource
 from vault.core.vault import VaultCore
 from vault.errors import StorageError
 from vault.keys.datakey import DataKey
+from vault.keys.datakeys import DEK_META_PREFIX, CollectionDataKeys
 from vault.store.base import CollectionRecord
 from vault.store.sqlite import SqliteTemplateStore
 from vault.types import CollectionSpec, ProtectionMode, RequestContext

@@ -192,6 +192,10 @@ def status_json(status: KeyStatus) -> dict[str, Any]:
         "rotations": {kind: _journal_json(j) for kind, j in status.rotations.items()},
         "running": status.running,
         "auth_method": status.auth_method,
+        "secrets": [
+            {"kind": s.kind, "owner": s.owner, "version": s.version, "kek_version": s.kek_version}
+            for s in status.secrets
+        ],
     }
 
 

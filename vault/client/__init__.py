@@ -31,6 +31,7 @@ from vault.client.results import (
     RetentionErasures,
     RotationJournal,
     RotationSummary,
+    SecretStatus,
     TransformKeyRotation,
     TransformKeyStatus,
 )
@@ -62,6 +63,7 @@ __all__ = [
     "RetentionErasures",
     "RotationJournal",
     "RotationSummary",
+    "SecretStatus",
     "TransformKeyRotation",
     "TransformKeyStatus",
     "VaultClient",

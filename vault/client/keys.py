@@ -20,6 +20,7 @@ from vault.client.results import (
     KeyStatus,
     RotationJournal,
     RotationSummary,
+    SecretStatus,
     TransformKeyRotation,
     TransformKeyStatus,
 )
@@ -71,6 +72,10 @@ def _decode_status(reply: admin_pb2.KeyStatus) -> KeyStatus:
         },
         running=reply.running or None,
         auth_method=reply.auth_method,
+        secrets=tuple(
+            SecretStatus(kind=s.kind, owner=s.owner, version=s.version, kek_version=s.kek_version)
+            for s in reply.secrets
+        ),
     )
 
 

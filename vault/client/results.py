@@ -17,6 +17,7 @@ __all__ = [
     "RetentionErasures",
     "RotationJournal",
     "RotationSummary",
+    "SecretStatus",
     "TransformKeyRotation",
     "TransformKeyStatus",
 ]
@@ -53,6 +54,16 @@ class RotationJournal:
 
 
 @dataclass(frozen=True)
+class SecretStatus:
+    """One wrapped secret the vault holds (kind, owning collection or "vault", versions)."""
+
+    kind: str
+    owner: str
+    version: int
+    kek_version: int
+
+
+@dataclass(frozen=True)
 class KeyStatus:
     """Which key versions protect what (``biovault keys status``)."""
 
@@ -68,6 +79,8 @@ class KeyStatus:
     # Kind of the rotation running now (None: none).
     running: str | None
     auth_method: str
+    # Every wrapped secret: CKKS key sets, data keys, transform seeds, audit keys.
+    secrets: tuple[SecretStatus, ...] = ()
 
 
 @dataclass(frozen=True)

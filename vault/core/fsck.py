@@ -18,6 +18,9 @@ What must agree after any crash:
   start records it. More subjects in the store than the log accounts for is
   always reported (an enrolment missing from the audit trail).
 
+Every wrapped secret of the key catalog (vault/keys/catalog.py) must parse - blob
+header and envelope or wrapped key - and, with keys, open.
+
 Wrapped keys (and embedding profiles) of a collection that does not exist (a
 crash between storing a new collection's key and its row) are counted, not
 reported: they are harmless and a retried create reuses or replaces them.
@@ -38,13 +41,14 @@ from vault.audit.entry import decode_entry
 from vault.audit.log import MerkleAuditLog
 from vault.audit.verify import verify_bundle
 from vault.blob import SchemeId, split_blob
-from vault.core.auditkey import AUDIT_SIGNING_KEY_META, load_or_create_audit_signer
-from vault.core.datakeys import DEK_META_PREFIX, CollectionDataKeys, key_data
 from vault.core.ledger import replay
 from vault.core.protection import PROFILE_META_PREFIX
 from vault.core.transform_seeds import SEED_META_PREFIX
 from vault.errors import VaultError
+from vault.keys.auditkey import AUDIT_SIGNING_KEY_META, load_or_create_audit_signer
 from vault.keys.base import KeyService
+from vault.keys.catalog import VAULT_OWNER, KeyCatalog
+from vault.keys.datakeys import DEK_META_PREFIX, CollectionDataKeys, key_data
 from vault.schemes.ckks_blocks import block_blob_id
 from vault.store.base import TemplateStore
 from vault.store.integrity import sqlite_problems
@@ -55,6 +59,7 @@ __all__ = [
     "check_audit_log",
     "check_log_accounts_for_store",
     "check_sealed_blocks",
+    "check_secrets_open",
     "check_store",
 ]
 
@@ -80,6 +85,10 @@ def check_store(data_dir: Path, store: TemplateStore, report: FsckReport) -> Non
         report.problems += sqlite_problems(data_dir / "audit.db")
     records = store.list_collections()
     report.counts["orphan_collection_keys"] = _orphan_keys(store, {r.name for r in records})
+    owners = {VAULT_OWNER} | {r.name for r in records}
+    for owner, problem in KeyCatalog(store, None).damaged():
+        if owner in owners:  # an orphan's key is counted above, not reported
+            report.problems.append(f"wrapped secret {problem}")
     for record in records:
         report.counts["collections"] += 1
         where = f"collection {record.name!r}"
@@ -132,8 +141,24 @@ def _orphan_keys(store: TemplateStore, collections: set[str]) -> int:
     return orphans
 
 
+def check_secrets_open(store: TemplateStore, keys: KeyService, report: FsckReport) -> None:
+    """Every wrapped secret of a collection that exists (or of the vault) unwraps."""
+    catalog = KeyCatalog(store, keys)
+    owners = {VAULT_OWNER} | {r.name for r in store.list_collections()}
+    for record in catalog.records():
+        if record.owner not in owners:
+            continue
+        try:
+            catalog.open(record)
+        except VaultError as error:
+            report.problems.append(f"{record.kind.value} of {record.owner!r}: {error}")
+        else:
+            report.counts["secrets_opened"] += 1
+
+
 def check_sealed_blocks(store: TemplateStore, keys: KeyService, report: FsckReport) -> None:
-    """Every block of every collection opens under its collection's DEK."""
+    """Every wrapped secret opens and every block opens under its collection's DEK."""
+    check_secrets_open(store, keys, report)
     try:
         data_keys = CollectionDataKeys(store, keys)
     except VaultError as error:

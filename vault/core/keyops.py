@@ -12,16 +12,15 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from typing import Any
 
 from vault.audit.base import AuditEvent, AuditSink
-from vault.core.datakeys import CollectionDataKeys
-from vault.core.keycatalog import blobs_by_kek_version, scan_wrapped
 from vault.core.requests import check_collection_name
-from vault.core.rotation import (
+from vault.errors import FailedPrecondition, InvalidArgument, NotFound, VaultError
+from vault.he.params import CkksParams
+from vault.keys.base import KeyService
+from vault.keys.datakeys import CollectionDataKeys
+from vault.keys.rotation import (
     RotationOptions,
     RotationProgress,
     RotationSummary,
@@ -30,58 +29,22 @@ from vault.core.rotation import (
     rotate_kek,
     save_journal,
 )
-from vault.errors import FailedPrecondition, InvalidArgument, NotFound, VaultError
-from vault.he.params import CkksParams
-from vault.keys.base import KeyService
+from vault.keys.status import CollectionKeyStatus, KeyStatus, SecretStatus, key_status
 from vault.store.base import TemplateStore
 from vault.types import RequestContext
 
-__all__ = ["CollectionKeyStatus", "KeyOps", "KeyStatus", "RotationHandle"]
+__all__ = [
+    "CollectionKeyStatus",
+    "KeyOps",
+    "KeyStatus",
+    "RotationHandle",
+    "SecretStatus",
+]
 
 log = logging.getLogger(__name__)
 _TRIM_RETRY_SECONDS = 60.0
 _MAX_BATCH = 1000
 _MAX_THROTTLE = 60.0
-
-
-@dataclass(frozen=True)
-class CollectionKeyStatus:
-    """Data keys of one collection and how its blocks use them."""
-
-    name: str
-    dek_version: int
-    dek_versions: tuple[int, ...]
-    blocks: int
-    blocks_by_dek_version: dict[int, int]
-
-
-@dataclass(frozen=True)
-class KeyStatus:
-    """Where every key stands (versions and counts; no key material)."""
-
-    kek_name: str
-    kek_version: int
-    min_decryption_version: int
-    min_available_version: int
-    blobs_by_kek_version: dict[int, int]
-    wrapped_keys_by_kek_version: dict[int, int]
-    collections: tuple[CollectionKeyStatus, ...]
-    rotations: dict[str, dict[str, Any]] = field(default_factory=dict)
-    running: str = ""
-    auth_method: str = ""
-
-
-def _collection_status(
-    name: str, wrapped: dict[int, str], blocks: Counter[int]
-) -> CollectionKeyStatus:
-    versions = tuple(sorted(wrapped))
-    return CollectionKeyStatus(
-        name=name,
-        dek_version=max(versions, default=0),
-        dek_versions=versions,
-        blocks=sum(blocks.values()),
-        blocks_by_dek_version=dict(sorted(blocks.items())),
-    )
 
 
 class RotationHandle:
@@ -212,38 +175,10 @@ class KeyOps:
         """
         outcome = "ok"
         try:
-            info = self._keys.kek_info()
-            entries = scan_wrapped(self._store, self._keys)
-            names = [c.name for c in self._store.list_collections()]
-            totals, per_collection = blobs_by_kek_version(self._store, entries, names)
-            collections = tuple(
-                _collection_status(
-                    name, self._data_keys.wrapped_versions(name), per_collection[name]
-                )
-                for name in names
-            )
-            rotations = {}
-            for kind in ("kek", "dek"):
-                journal = load_journal(self._store, kind)
-                if journal is not None:
-                    rotations[kind] = journal
             with self._lock:
                 handle = self._running
                 running = handle.options.kind if handle and not handle.done else ""
-            return KeyStatus(
-                kek_name=info.name,
-                kek_version=info.latest_version,
-                min_decryption_version=info.min_decryption_version,
-                min_available_version=info.min_available_version,
-                blobs_by_kek_version=dict(sorted(totals.items())),
-                wrapped_keys_by_kek_version=dict(
-                    sorted(Counter(e.kek_version for e in entries).items())
-                ),
-                collections=collections,
-                rotations=rotations,
-                running=running,
-                auth_method=str(getattr(self._keys, "auth_method", "")),
-            )
+            return key_status(self._store, self._keys, self._data_keys, running=running)
         except VaultError as error:
             outcome = type(error).__name__
             raise

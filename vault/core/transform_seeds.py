@@ -2,9 +2,10 @@
 
 Every (collection, key version) has its own 32-byte random seed, envelope-encrypted
 like the CKKS key set (fresh AES-256-GCM data key wrapped by the Transit KEK; the
-associated data binds collection and version) and stored in the store's metadata as
-``cancelable.seed/<collection>/<version:08d>`` = blob header + envelope. The KEK
-rotation finds and rewraps these like any other sealed secret. A seed is unwrapped
+associated data binds collection and version) and stored in the key catalog
+(:mod:`vault.keys.catalog`, kind ``transform-seed``) as
+``cancelable.seed/<collection>/<version:08d>`` = blob header + envelope. KEK and
+DEK rotation, key status and fsck reach these through the catalog. A seed is unwrapped
 only to derive the collection's keyed matrix (:class:`KeyedRotation`); the raw seed
 is dropped right after and never returned by any API.
 
@@ -18,16 +19,9 @@ import logging
 import os
 import threading
 
-from vault.blob import BlobHeader, BlobKind, SchemeId, split_blob
-from vault.core.datakeys import key_data
-from vault.errors import (
-    ConfigurationError,
-    IntegrityError,
-    KeyServiceError,
-    KeyServiceUnavailable,
-)
+from vault.errors import AlreadyExists, IntegrityError
 from vault.keys.base import KeyService
-from vault.keys.envelope import open_sealed, seal_with_new_key
+from vault.keys.catalog import KeyCatalog, SecretKind, meta_key, meta_prefix
 from vault.schemes.transform_key import SEED_BYTES, KeyedRotation
 from vault.store.base import TemplateStore
 
@@ -42,16 +36,12 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-SEED_META_PREFIX = "cancelable.seed/"
+SEED_META_PREFIX = meta_prefix(SecretKind.TRANSFORM_SEED)
 
 
 def seed_meta_key(collection: str, version: int) -> str:
     """Metadata key of one wrapped transform seed."""
-    return f"{SEED_META_PREFIX}{collection}/{version:08d}"
-
-
-def _aad(collection: str, version: int) -> bytes:
-    return f"biovault/transform-seed/v1/{collection}/{version}".encode()
+    return meta_key(SecretKind.TRANSFORM_SEED, collection, version)
 
 
 class SeedSource:
@@ -78,50 +68,33 @@ class VaultSeedSource(SeedSource):
     """Seeds sealed under fresh DEKs that the key service's Transit KEK wraps."""
 
     def __init__(self, store: TemplateStore, keys: KeyService) -> None:
-        self._store = store
-        self._keys = keys
+        self._catalog = KeyCatalog(store, keys)
 
     def versions(self, collection: str) -> list[int]:
-        found = []
-        version = 1
-        while self._store.get_meta(seed_meta_key(collection, version)) is not None:
-            found.append(version)
-            version += 1
-        return found
+        # From the catalog's listing, so renewal sees exactly what rotation and status see.
+        return sorted(r.slot for r in self._catalog.records(SecretKind.TRANSFORM_SEED, collection))
 
     def create(self, collection: str, version: int) -> None:
-        sealed = seal_with_new_key(self._keys, os.urandom(SEED_BYTES), _aad(collection, version))
-        header = BlobHeader(SchemeId.CANCELABLE, 0, version, BlobKind.WRAPPED_SECRET)
-        self._store.put_meta(seed_meta_key(collection, version), header.pack() + sealed)
+        if self._catalog.record(SecretKind.TRANSFORM_SEED, collection, version) is not None:
+            raise AlreadyExists(f"collection '{collection}' has transform seed {version}")
+        self._catalog.load_or_create(
+            SecretKind.TRANSFORM_SEED, collection, version, make=lambda: os.urandom(SEED_BYTES)
+        )
 
     def discard(self, collection: str) -> None:
-        meta = key_data(self._store)
         for version in self.versions(collection):
-            meta.delete_meta(seed_meta_key(collection, version))
+            self._catalog.delete(SecretKind.TRANSFORM_SEED, collection, version)
 
     def unsafe_open(self, collection: str, version: int) -> bytes:
-        stored = self._store.get_meta(seed_meta_key(collection, version))
-        if stored is None:
+        record = self._catalog.record(SecretKind.TRANSFORM_SEED, collection, version)
+        if record is None:
             raise IntegrityError(
                 f"collection '{collection}' has no transform seed for key version {version}"
             )
-        header, sealed = split_blob(stored)
-        if (
-            header.scheme != SchemeId.CANCELABLE
-            or header.kind != BlobKind.WRAPPED_SECRET
-            or header.key_version != version
-        ):
+        if record.header.key_version != version:
             raise IntegrityError("stored transform seed has an unexpected header")
-        try:
-            seed = open_sealed(self._keys, bytes(sealed), _aad(collection, version))
-        except KeyServiceUnavailable:
-            raise
-        except (KeyServiceError, IntegrityError) as e:
-            raise ConfigurationError(
-                f"the key service cannot unwrap the transform seed of '{collection}' "
-                f"(version {version}): {e}. Nothing was changed."
-            ) from e
-        if len(seed) != SEED_BYTES:
+        seed = self._catalog.open(record)
+        if not isinstance(seed, bytes) or len(seed) != SEED_BYTES:
             raise IntegrityError("stored transform seed has the wrong length")
         return seed
 

@@ -21,7 +21,6 @@ import numpy as np
 from vault import deadline
 from vault.audit.actions import AuditAction
 from vault.audit.base import AuditEvent, AuditSink
-from vault.core.datakeys import CollectionDataKeys, key_data
 from vault.core.disclosure import Disclosure
 from vault.core.group_commit import EnrollmentQueue
 from vault.core.ledger import chunked
@@ -55,6 +54,7 @@ from vault.errors import (
 )
 from vault.he.keyset import CkksKeySet
 from vault.keys.datakey import DataKey
+from vault.keys.datakeys import CollectionDataKeys, key_data
 from vault.keys.sealing import BlobSealer
 from vault.schemes.base import ProtectedCollection
 from vault.schemes.validation import validate_templates

@@ -27,7 +27,13 @@ from vault.blob import HEADER_SIZE, BlobHeader, BlobKind, SchemeId, split_blob
 from vault.errors import IntegrityError, InvalidArgument
 from vault.keys.dataring import DataKeyRing
 
-__all__ = ["SEAL_OVERHEAD", "BlobSealer"]
+__all__ = ["SEAL_OVERHEAD", "BlobSealer", "block_blob_id"]
+
+
+def block_blob_id(block_no: int) -> str:
+    """The blob id a stored block is sealed under (bound into its associated data)."""
+    return f"ckks-block/{block_no}"
+
 
 _LABEL = b"biovault/sealed-blob/v1\x00"
 _LEN = struct.Struct(">H")

@@ -36,7 +36,7 @@ from vault.blob import BlobHeader, BlobKind, SchemeId, split_blob
 from vault.errors import IntegrityError
 from vault.he.gallery import BlockResidues
 from vault.he.packing import PACKED_BITS, pack36, packed_size, unpack36
-from vault.keys.sealing import BlobSealer
+from vault.keys.sealing import BlobSealer, block_blob_id
 
 __all__ = ["StoredBlock", "block_blob_id", "decode_block", "encode_block", "encode_block_v1"]
 
@@ -53,11 +53,6 @@ class StoredBlock:
     residues: BlockResidues
     ntt_form: bool
     version: int
-
-
-def block_blob_id(block_no: int) -> str:
-    """The blob id a block is sealed under (bound into its associated data)."""
-    return f"ckks-block/{block_no}"
 
 
 def _v2_payload(block: BlockResidues) -> bytes:

@@ -15,8 +15,8 @@ import grpc
 
 from vault.api.v1 import admin_pb2, admin_pb2_grpc
 from vault.core.keyops import KeyStatus, RotationHandle
-from vault.core.rotation import RotationOptions, RotationProgress, RotationSummary
 from vault.errors import InvalidArgument
+from vault.keys.rotation import RotationOptions, RotationProgress, RotationSummary
 from vault.service.errors import rpc_boundary, stream_boundary
 from vault.service.servicer import request_context
 from vault.service.wire import add_service
@@ -88,6 +88,13 @@ def encode_status(status: KeyStatus) -> admin_pb2.KeyStatus:
     )
     reply.blobs_by_kek_version.update(status.blobs_by_kek_version)
     reply.wrapped_keys_by_kek_version.update(status.wrapped_keys_by_kek_version)
+    for secret in status.secrets:
+        reply.secrets.add(
+            kind=secret.kind,
+            owner=secret.owner,
+            version=secret.version,
+            kek_version=secret.kek_version,
+        )
     for collection in status.collections:
         entry = reply.collections.add(
             name=collection.name,

@@ -15,21 +15,22 @@ from pathlib import Path
 
 from vault.audit.log import MerkleAuditLog
 from vault.config import ServeSettings
-from vault.core.auditkey import load_or_create_audit_signer
 from vault.core.compliance import ComplianceApi, CompliantVault
-from vault.core.datakeys import CollectionDataKeys
 from vault.core.fsck import FsckReport, check_audit_log, check_sealed_blocks, check_store
 from vault.core.keyops import KeyOps
-from vault.core.keyring import load_or_create_keyset, load_or_create_pseudonym_key
 from vault.core.retention_schedule import RetentionScheduler
 from vault.core.transform_seeds import VaultSeedSource
 from vault.core.vault import VaultCore
 from vault.errors import ConfigurationError
 from vault.he.params import DEFAULT_PARAMS_ID, get_params
+from vault.keys.auditkey import load_or_create_audit_signer
+from vault.keys.catalog import KeyCatalog
+from vault.keys.datakeys import CollectionDataKeys
 from vault.keys.hcvault import RetryPolicy
 from vault.keys.hcvault.client import HcVaultKeyService
 from vault.keys.hcvault.embedded import EmbeddedOpenBao
 from vault.keys.hcvault.login import AppRoleLogin, LoginStrategy, TokenLogin
+from vault.keys.keyring import load_or_create_keyset, load_or_create_pseudonym_key
 from vault.store.sqlite import SqliteTemplateStore
 
 __all__ = ["VaultServices", "open_vault", "open_vault_services", "run_fsck"]
@@ -153,6 +154,8 @@ def open_vault_services(settings: ServeSettings) -> Iterator[VaultServices]:
             # the pool replaces a dead worker, enrolment and erasure fail fast.
             key_service_available=lambda: keyset.workers_ready() and keys.is_available(),
         )
+        # Only now that every secret has opened: a refused start writes nothing.
+        KeyCatalog(store, keys).migrate()
         key_admin = KeyOps(
             store=store, keys=keys, data_keys=data_keys, audit=audit, keyset_params=params
         )

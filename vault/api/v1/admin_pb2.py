@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18vault/api/v1/admin.proto\x12\x0b\x62iovault.v1\"\x15\n\x13GetKeyStatusRequest\"\xe8\x01\n\x0e\x43ollectionKeys\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65k_version\x18\x02 \x01(\r\x12\x14\n\x0c\x64\x65k_versions\x18\x03 \x03(\r\x12\x0e\n\x06\x62locks\x18\x04 \x01(\x04\x12R\n\x15\x62locks_by_dek_version\x18\x05 \x03(\x0b\x32\x33.biovault.v1.CollectionKeys.BlocksByDekVersionEntry\x1a\x39\n\x17\x42locksByDekVersionEntry\x12\x0b\n\x03key\x18\x01 \x01(\r\x12\r\n\x05value\x18\x02 \x01(\x04:\x02\x38\x01\"\xcd\x01\n\rRotationState\x12\'\n\x04kind\x18\x01 \x01(\x0e\x32\x19.biovault.v1.RotationKind\x12\r\n\x05state\x18\x02 \x01(\t\x12\x14\n\x0c\x66rom_version\x18\x03 \x01(\r\x12\x12\n\nto_version\x18\x04 \x01(\r\x12\x12\n\nstarted_at\x18\x05 \x01(\x01\x12\x13\n\x0b\x66inished_at\x18\x06 \x01(\x01\x12\x14\n\x07trim_at\x18\x07 \x01(\x01H\x00\x88\x01\x01\x12\x0f\n\x07trimmed\x18\x08 \x01(\x08\x42\n\n\x08_trim_at\"\x99\x04\n\tKeyStatus\x12\x10\n\x08kek_name\x18\x01 \x01(\t\x12\x13\n\x0bkek_version\x18\x02 \x01(\r\x12\x1e\n\x16min_decryption_version\x18\x03 \x01(\r\x12\x1d\n\x15min_available_version\x18\x04 \x01(\r\x12K\n\x14\x62lobs_by_kek_version\x18\x05 \x03(\x0b\x32-.biovault.v1.KeyStatus.BlobsByKekVersionEntry\x12X\n\x1bwrapped_keys_by_kek_version\x18\x06 \x03(\x0b\x32\x33.biovault.v1.KeyStatus.WrappedKeysByKekVersionEntry\x12\x30\n\x0b\x63ollections\x18\x07 \x03(\x0b\x32\x1b.biovault.v1.CollectionKeys\x12-\n\trotations\x18\x08 \x03(\x0b\x32\x1a.biovault.v1.RotationState\x12\x0f\n\x07running\x18\t \x01(\t\x12\x13\n\x0b\x61uth_method\x18\n \x01(\t\x1a\x38\n\x16\x42lobsByKekVersionEntry\x12\x0b\n\x03key\x18\x01 \x01(\r\x12\r\n\x05value\x18\x02 \x01(\x04:\x02\x38\x01\x1a>\n\x1cWrappedKeysByKekVersionEntry\x12\x0b\n\x03key\x18\x01 \x01(\r\x12\r\n\x05value\x18\x02 \x01(\x04:\x02\x38\x01\"\xcc\x01\n\x11RotateKeysRequest\x12\'\n\x04kind\x18\x01 \x01(\x0e\x32\x19.biovault.v1.RotationKind\x12\x13\n\x0bresume_only\x18\x02 \x01(\x08\x12\x13\n\x0b\x63ollections\x18\x03 \x03(\t\x12\x12\n\nbatch_size\x18\x04 \x01(\r\x12\x18\n\x10throttle_seconds\x18\x05 \x01(\x01\x12\x1f\n\x12trim_after_seconds\x18\x06 \x01(\x01H\x00\x88\x01\x01\x42\x15\n\x13_trim_after_seconds\"N\n\x10RotationProgress\x12\r\n\x05phase\x18\x01 \x01(\t\x12\x0c\n\x04\x64one\x18\x02 \x01(\x04\x12\r\n\x05total\x18\x03 \x01(\x04\x12\x0e\n\x06\x64\x65tail\x18\x04 \x01(\t\"\x9c\x03\n\x0fRotationSummary\x12\'\n\x04kind\x18\x01 \x01(\x0e\x32\x19.biovault.v1.RotationKind\x12\x13\n\x0bkey_version\x18\x02 \x01(\r\x12\x14\n\x0c\x66rom_version\x18\x03 \x01(\r\x12\x11\n\trewrapped\x18\x04 \x01(\x04\x12\x15\n\rremaining_old\x18\x05 \x01(\x04\x12\x0f\n\x07resumed\x18\x06 \x01(\x08\x12\x0c\n\x04noop\x18\x07 \x01(\x08\x12\x10\n\x08resealed\x18\x08 \x01(\x04\x12\x42\n\x0b\x63ollections\x18\t \x03(\x0b\x32-.biovault.v1.RotationSummary.CollectionsEntry\x12\x17\n\x0fkeyset_resealed\x18\n \x01(\x08\x12\x14\n\x07trim_at\x18\x0b \x01(\x01H\x00\x88\x01\x01\x12\x12\n\nstarted_at\x18\x0c \x01(\x01\x12\x13\n\x0b\x66inished_at\x18\r \x01(\x01\x1a\x32\n\x10\x43ollectionsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\r:\x02\x38\x01\x42\n\n\x08_trim_at\"|\n\rRotationEvent\x12\x31\n\x08progress\x18\x01 \x01(\x0b\x32\x1d.biovault.v1.RotationProgressH\x00\x12/\n\x07summary\x18\x02 \x01(\x0b\x32\x1c.biovault.v1.RotationSummaryH\x00\x42\x07\n\x05\x65vent*[\n\x0cRotationKind\x12\x1d\n\x19ROTATION_KIND_UNSPECIFIED\x10\x00\x12\x15\n\x11ROTATION_KIND_KEK\x10\x01\x12\x15\n\x11ROTATION_KIND_DEK\x10\x02\x32\xa0\x01\n\x08KeyAdmin\x12H\n\x0cGetKeyStatus\x12 .biovault.v1.GetKeyStatusRequest\x1a\x16.biovault.v1.KeyStatus\x12J\n\nRotateKeys\x12\x1e.biovault.v1.RotateKeysRequest\x1a\x1a.biovault.v1.RotationEvent0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18vault/api/v1/admin.proto\x12\x0b\x62iovault.v1\"\x15\n\x13GetKeyStatusRequest\"\xe8\x01\n\x0e\x43ollectionKeys\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65k_version\x18\x02 \x01(\r\x12\x14\n\x0c\x64\x65k_versions\x18\x03 \x03(\r\x12\x0e\n\x06\x62locks\x18\x04 \x01(\x04\x12R\n\x15\x62locks_by_dek_version\x18\x05 \x03(\x0b\x32\x33.biovault.v1.CollectionKeys.BlocksByDekVersionEntry\x1a\x39\n\x17\x42locksByDekVersionEntry\x12\x0b\n\x03key\x18\x01 \x01(\r\x12\r\n\x05value\x18\x02 \x01(\x04:\x02\x38\x01\"\xcd\x01\n\rRotationState\x12\'\n\x04kind\x18\x01 \x01(\x0e\x32\x19.biovault.v1.RotationKind\x12\r\n\x05state\x18\x02 \x01(\t\x12\x14\n\x0c\x66rom_version\x18\x03 \x01(\r\x12\x12\n\nto_version\x18\x04 \x01(\r\x12\x12\n\nstarted_at\x18\x05 \x01(\x01\x12\x13\n\x0b\x66inished_at\x18\x06 \x01(\x01\x12\x14\n\x07trim_at\x18\x07 \x01(\x01H\x00\x88\x01\x01\x12\x0f\n\x07trimmed\x18\x08 \x01(\x08\x42\n\n\x08_trim_at\"\xc5\x04\n\tKeyStatus\x12\x10\n\x08kek_name\x18\x01 \x01(\t\x12\x13\n\x0bkek_version\x18\x02 \x01(\r\x12\x1e\n\x16min_decryption_version\x18\x03 \x01(\r\x12\x1d\n\x15min_available_version\x18\x04 \x01(\r\x12K\n\x14\x62lobs_by_kek_version\x18\x05 \x03(\x0b\x32-.biovault.v1.KeyStatus.BlobsByKekVersionEntry\x12X\n\x1bwrapped_keys_by_kek_version\x18\x06 \x03(\x0b\x32\x33.biovault.v1.KeyStatus.WrappedKeysByKekVersionEntry\x12\x30\n\x0b\x63ollections\x18\x07 \x03(\x0b\x32\x1b.biovault.v1.CollectionKeys\x12-\n\trotations\x18\x08 \x03(\x0b\x32\x1a.biovault.v1.RotationState\x12\x0f\n\x07running\x18\t \x01(\t\x12\x13\n\x0b\x61uth_method\x18\n \x01(\t\x12*\n\x07secrets\x18\x0b \x03(\x0b\x32\x19.biovault.v1.SecretStatus\x1a\x38\n\x16\x42lobsByKekVersionEntry\x12\x0b\n\x03key\x18\x01 \x01(\r\x12\r\n\x05value\x18\x02 \x01(\x04:\x02\x38\x01\x1a>\n\x1cWrappedKeysByKekVersionEntry\x12\x0b\n\x03key\x18\x01 \x01(\r\x12\r\n\x05value\x18\x02 \x01(\x04:\x02\x38\x01\"Q\n\x0cSecretStatus\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\r\n\x05owner\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\r\x12\x13\n\x0bkek_version\x18\x04 \x01(\r\"\xcc\x01\n\x11RotateKeysRequest\x12\'\n\x04kind\x18\x01 \x01(\x0e\x32\x19.biovault.v1.RotationKind\x12\x13\n\x0bresume_only\x18\x02 \x01(\x08\x12\x13\n\x0b\x63ollections\x18\x03 \x03(\t\x12\x12\n\nbatch_size\x18\x04 \x01(\r\x12\x18\n\x10throttle_seconds\x18\x05 \x01(\x01\x12\x1f\n\x12trim_after_seconds\x18\x06 \x01(\x01H\x00\x88\x01\x01\x42\x15\n\x13_trim_after_seconds\"N\n\x10RotationProgress\x12\r\n\x05phase\x18\x01 \x01(\t\x12\x0c\n\x04\x64one\x18\x02 \x01(\x04\x12\r\n\x05total\x18\x03 \x01(\x04\x12\x0e\n\x06\x64\x65tail\x18\x04 \x01(\t\"\x9c\x03\n\x0fRotationSummary\x12\'\n\x04kind\x18\x01 \x01(\x0e\x32\x19.biovault.v1.RotationKind\x12\x13\n\x0bkey_version\x18\x02 \x01(\r\x12\x14\n\x0c\x66rom_version\x18\x03 \x01(\r\x12\x11\n\trewrapped\x18\x04 \x01(\x04\x12\x15\n\rremaining_old\x18\x05 \x01(\x04\x12\x0f\n\x07resumed\x18\x06 \x01(\x08\x12\x0c\n\x04noop\x18\x07 \x01(\x08\x12\x10\n\x08resealed\x18\x08 \x01(\x04\x12\x42\n\x0b\x63ollections\x18\t \x03(\x0b\x32-.biovault.v1.RotationSummary.CollectionsEntry\x12\x17\n\x0fkeyset_resealed\x18\n \x01(\x08\x12\x14\n\x07trim_at\x18\x0b \x01(\x01H\x00\x88\x01\x01\x12\x12\n\nstarted_at\x18\x0c \x01(\x01\x12\x13\n\x0b\x66inished_at\x18\r \x01(\x01\x1a\x32\n\x10\x43ollectionsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\r:\x02\x38\x01\x42\n\n\x08_trim_at\"|\n\rRotationEvent\x12\x31\n\x08progress\x18\x01 \x01(\x0b\x32\x1d.biovault.v1.RotationProgressH\x00\x12/\n\x07summary\x18\x02 \x01(\x0b\x32\x1c.biovault.v1.RotationSummaryH\x00\x42\x07\n\x05\x65vent*[\n\x0cRotationKind\x12\x1d\n\x19ROTATION_KIND_UNSPECIFIED\x10\x00\x12\x15\n\x11ROTATION_KIND_KEK\x10\x01\x12\x15\n\x11ROTATION_KIND_DEK\x10\x02\x32\xa0\x01\n\x08KeyAdmin\x12H\n\x0cGetKeyStatus\x12 .biovault.v1.GetKeyStatusRequest\x1a\x16.biovault.v1.KeyStatus\x12J\n\nRotateKeys\x12\x1e.biovault.v1.RotateKeysRequest\x1a\x1a.biovault.v1.RotationEvent0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -39,8 +39,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_KEYSTATUS_WRAPPEDKEYSBYKEKVERSIONENTRY']._serialized_options = b'8\001'
   _globals['_ROTATIONSUMMARY_COLLECTIONSENTRY']._loaded_options = None
   _globals['_ROTATIONSUMMARY_COLLECTIONSENTRY']._serialized_options = b'8\001'
-  _globals['_ROTATIONKIND']._serialized_start=1875
-  _globals['_ROTATIONKIND']._serialized_end=1966
+  _globals['_ROTATIONKIND']._serialized_start=2002
+  _globals['_ROTATIONKIND']._serialized_end=2093
   _globals['_GETKEYSTATUSREQUEST']._serialized_start=41
   _globals['_GETKEYSTATUSREQUEST']._serialized_end=62
   _globals['_COLLECTIONKEYS']._serialized_start=65
@@ -50,21 +50,23 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ROTATIONSTATE']._serialized_start=300
   _globals['_ROTATIONSTATE']._serialized_end=505
   _globals['_KEYSTATUS']._serialized_start=508
-  _globals['_KEYSTATUS']._serialized_end=1045
-  _globals['_KEYSTATUS_BLOBSBYKEKVERSIONENTRY']._serialized_start=925
-  _globals['_KEYSTATUS_BLOBSBYKEKVERSIONENTRY']._serialized_end=981
-  _globals['_KEYSTATUS_WRAPPEDKEYSBYKEKVERSIONENTRY']._serialized_start=983
-  _globals['_KEYSTATUS_WRAPPEDKEYSBYKEKVERSIONENTRY']._serialized_end=1045
-  _globals['_ROTATEKEYSREQUEST']._serialized_start=1048
-  _globals['_ROTATEKEYSREQUEST']._serialized_end=1252
-  _globals['_ROTATIONPROGRESS']._serialized_start=1254
-  _globals['_ROTATIONPROGRESS']._serialized_end=1332
-  _globals['_ROTATIONSUMMARY']._serialized_start=1335
-  _globals['_ROTATIONSUMMARY']._serialized_end=1747
-  _globals['_ROTATIONSUMMARY_COLLECTIONSENTRY']._serialized_start=1685
-  _globals['_ROTATIONSUMMARY_COLLECTIONSENTRY']._serialized_end=1735
-  _globals['_ROTATIONEVENT']._serialized_start=1749
-  _globals['_ROTATIONEVENT']._serialized_end=1873
-  _globals['_KEYADMIN']._serialized_start=1969
-  _globals['_KEYADMIN']._serialized_end=2129
+  _globals['_KEYSTATUS']._serialized_end=1089
+  _globals['_KEYSTATUS_BLOBSBYKEKVERSIONENTRY']._serialized_start=969
+  _globals['_KEYSTATUS_BLOBSBYKEKVERSIONENTRY']._serialized_end=1025
+  _globals['_KEYSTATUS_WRAPPEDKEYSBYKEKVERSIONENTRY']._serialized_start=1027
+  _globals['_KEYSTATUS_WRAPPEDKEYSBYKEKVERSIONENTRY']._serialized_end=1089
+  _globals['_SECRETSTATUS']._serialized_start=1091
+  _globals['_SECRETSTATUS']._serialized_end=1172
+  _globals['_ROTATEKEYSREQUEST']._serialized_start=1175
+  _globals['_ROTATEKEYSREQUEST']._serialized_end=1379
+  _globals['_ROTATIONPROGRESS']._serialized_start=1381
+  _globals['_ROTATIONPROGRESS']._serialized_end=1459
+  _globals['_ROTATIONSUMMARY']._serialized_start=1462
+  _globals['_ROTATIONSUMMARY']._serialized_end=1874
+  _globals['_ROTATIONSUMMARY_COLLECTIONSENTRY']._serialized_start=1812
+  _globals['_ROTATIONSUMMARY_COLLECTIONSENTRY']._serialized_end=1862
+  _globals['_ROTATIONEVENT']._serialized_start=1876
+  _globals['_ROTATIONEVENT']._serialized_end=2000
+  _globals['_KEYADMIN']._serialized_start=2096
+  _globals['_KEYADMIN']._serialized_end=2256
 # @@protoc_insertion_point(module_scope)

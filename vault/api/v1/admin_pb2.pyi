@@ -62,7 +62,7 @@ class RotationState(_message.Message):
     def __init__(self, kind: _Optional[_Union[RotationKind, str]] = ..., state: _Optional[str] = ..., from_version: _Optional[int] = ..., to_version: _Optional[int] = ..., started_at: _Optional[float] = ..., finished_at: _Optional[float] = ..., trim_at: _Optional[float] = ..., trimmed: _Optional[bool] = ...) -> None: ...
 
 class KeyStatus(_message.Message):
-    __slots__ = ("kek_name", "kek_version", "min_decryption_version", "min_available_version", "blobs_by_kek_version", "wrapped_keys_by_kek_version", "collections", "rotations", "running", "auth_method")
+    __slots__ = ("kek_name", "kek_version", "min_decryption_version", "min_available_version", "blobs_by_kek_version", "wrapped_keys_by_kek_version", "collections", "rotations", "running", "auth_method", "secrets")
     class BlobsByKekVersionEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -87,6 +87,7 @@ class KeyStatus(_message.Message):
     ROTATIONS_FIELD_NUMBER: _ClassVar[int]
     RUNNING_FIELD_NUMBER: _ClassVar[int]
     AUTH_METHOD_FIELD_NUMBER: _ClassVar[int]
+    SECRETS_FIELD_NUMBER: _ClassVar[int]
     kek_name: str
     kek_version: int
     min_decryption_version: int
@@ -97,7 +98,20 @@ class KeyStatus(_message.Message):
     rotations: _containers.RepeatedCompositeFieldContainer[RotationState]
     running: str
     auth_method: str
-    def __init__(self, kek_name: _Optional[str] = ..., kek_version: _Optional[int] = ..., min_decryption_version: _Optional[int] = ..., min_available_version: _Optional[int] = ..., blobs_by_kek_version: _Optional[_Mapping[int, int]] = ..., wrapped_keys_by_kek_version: _Optional[_Mapping[int, int]] = ..., collections: _Optional[_Iterable[_Union[CollectionKeys, _Mapping]]] = ..., rotations: _Optional[_Iterable[_Union[RotationState, _Mapping]]] = ..., running: _Optional[str] = ..., auth_method: _Optional[str] = ...) -> None: ...
+    secrets: _containers.RepeatedCompositeFieldContainer[SecretStatus]
+    def __init__(self, kek_name: _Optional[str] = ..., kek_version: _Optional[int] = ..., min_decryption_version: _Optional[int] = ..., min_available_version: _Optional[int] = ..., blobs_by_kek_version: _Optional[_Mapping[int, int]] = ..., wrapped_keys_by_kek_version: _Optional[_Mapping[int, int]] = ..., collections: _Optional[_Iterable[_Union[CollectionKeys, _Mapping]]] = ..., rotations: _Optional[_Iterable[_Union[RotationState, _Mapping]]] = ..., running: _Optional[str] = ..., auth_method: _Optional[str] = ..., secrets: _Optional[_Iterable[_Union[SecretStatus, _Mapping]]] = ...) -> None: ...
+
+class SecretStatus(_message.Message):
+    __slots__ = ("kind", "owner", "version", "kek_version")
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    OWNER_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    KEK_VERSION_FIELD_NUMBER: _ClassVar[int]
+    kind: str
+    owner: str
+    version: int
+    kek_version: int
+    def __init__(self, kind: _Optional[str] = ..., owner: _Optional[str] = ..., version: _Optional[int] = ..., kek_version: _Optional[int] = ...) -> None: ...
 
 class RotateKeysRequest(_message.Message):
     __slots__ = ("kind", "resume_only", "collections", "batch_size", "throttle_seconds", "trim_after_seconds")

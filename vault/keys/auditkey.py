@@ -13,21 +13,16 @@ import logging
 import secrets
 
 from vault.audit.note import NoteSigner
-from vault.errors import ConfigurationError, IntegrityError, KeyServiceError, KeyServiceUnavailable
+from vault.errors import IntegrityError
 from vault.keys.base import KeyService
-from vault.keys.envelope import open_sealed, seal_with_new_key
+from vault.keys.catalog import AUDIT_ORIGIN_META, KeyCatalog, SecretKind, meta_key
 from vault.store.base import TemplateStore
 
 __all__ = ["AUDIT_ORIGIN_META", "AUDIT_SIGNING_KEY_META", "load_or_create_audit_signer"]
 
 log = logging.getLogger(__name__)
 
-AUDIT_SIGNING_KEY_META = "audit.signing-key.sealed"
-AUDIT_ORIGIN_META = "audit.log.origin"
-
-
-def _aad(origin: str) -> bytes:
-    return b"biovault/audit-signing-key/v1\x00" + origin.encode()
+AUDIT_SIGNING_KEY_META = meta_key(SecretKind.AUDIT_SIGNING_KEY, "vault", 0)
 
 
 def load_or_create_audit_signer(store: TemplateStore, keys: KeyService) -> tuple[NoteSigner, bool]:
@@ -43,30 +38,27 @@ def load_or_create_audit_signer(store: TemplateStore, keys: KeyService) -> tuple
         IntegrityError: The stored key or origin is damaged.
         KeyServiceUnavailable: The key service cannot be reached.
     """
+    catalog = KeyCatalog(store, keys)
     stored_origin = store.get_meta(AUDIT_ORIGIN_META)
-    sealed = store.get_meta(AUDIT_SIGNING_KEY_META)
-    if sealed is not None:
+    exists = catalog.record(SecretKind.AUDIT_SIGNING_KEY) is not None
+    if exists:
         if stored_origin is None:
             raise IntegrityError("the audit signing key is stored without its log origin")
         origin = stored_origin.decode("utf-8", errors="strict")
-        try:
-            seed = open_sealed(keys, sealed, _aad(origin))
-        except KeyServiceUnavailable:
-            raise
-        except (KeyServiceError, IntegrityError) as e:
-            raise ConfigurationError(
-                f"the key service cannot unwrap this data directory's audit signing key: {e}. "
-                "Is the service pointed at the Vault that created it? Nothing was changed."
-            ) from e
-        return NoteSigner.unsafe_from_seed(origin, seed), True
-    if stored_origin is None:
+    elif stored_origin is None:
         origin = f"biovault.local/audit/{secrets.token_hex(8)}"
         store.put_meta(AUDIT_ORIGIN_META, origin.encode())
     else:  # a crash between the two writes last time: nothing was signed yet
         origin = stored_origin.decode()
-    log.info("creating the audit log signing key for %s", origin)
-    signer = NoteSigner.generate(origin)
-    store.put_meta(
-        AUDIT_SIGNING_KEY_META, seal_with_new_key(keys, signer.unsafe_seed(), _aad(origin))
-    )
-    return signer, False
+    made: list[NoteSigner] = []
+
+    def make() -> bytes:
+        log.info("creating the audit log signing key for %s", origin)
+        made.append(NoteSigner.generate(origin))
+        return made[0].unsafe_seed()
+
+    seed, existed = catalog.load_or_create(SecretKind.AUDIT_SIGNING_KEY, make=make)
+    if not existed:
+        return made[0], False
+    assert isinstance(seed, bytes)
+    return NoteSigner.unsafe_from_seed(origin, seed), True

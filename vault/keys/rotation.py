@@ -23,7 +23,8 @@ before it leaves every key unwrappable; raising the minimum is idempotent.
     -> reseal every block whose header names an older version (CAS per block;
        only the AES-GCM layer changes, the CKKS ciphertexts are copied as they are)
     -> retire old versions only when, in the same transaction, no block names them
-    -> the key set's envelope gets a fresh DEK too (whole-directory rotations)
+    -> the key set's envelope gets a fresh DEK too, and so does every other sealed
+       secret of the key catalog (whole-directory rotations)
     -> journal "done"
 
 Enrolment and erasure keep running: they seal with whatever DEK is current, and
@@ -38,15 +39,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from vault.blob import KEY_VERSION_OFFSET
-from vault.core.datakeys import CollectionDataKeys, key_data
-from vault.core.keycatalog import replace_wrapped, scan_wrapped
-from vault.core.keyring import reseal_keyset
+from vault.blob import HEADER_SIZE, BlobHeader
 from vault.errors import IntegrityError, StorageError
 from vault.he.params import CkksParams
 from vault.keys.base import KeyService
-from vault.keys.sealing import BlobSealer
-from vault.schemes.ckks_blocks import block_blob_id
+from vault.keys.catalog import KeyCatalog, SecretKind
+from vault.keys.datakeys import CollectionDataKeys, key_data
+from vault.keys.inventory import replace_wrapped, scan_wrapped
+from vault.keys.keyring import reseal_keyset
+from vault.keys.sealing import BlobSealer, block_blob_id
 from vault.store.base import TemplateStore
 
 __all__ = [
@@ -64,7 +65,6 @@ JOURNAL_KEYS = {"kek": "keys.rotation.kek", "dek": "keys.rotation.dek"}
 # Concurrent writers can add work between two passes; a few passes always settle it.
 _MAX_PASSES = 8
 _MAX_CAS_ATTEMPTS = 8
-_VERSION_END = KEY_VERSION_OFFSET + 4
 
 
 @dataclass(frozen=True)
@@ -243,7 +243,7 @@ def _rewrap_pass(
             batch, keys.rewrap_data_keys([e.wrapped for e in batch]), strict=True
         ):
             if new is not None and keys.wrapped_key_version(new) >= target:
-                rewrapped += replace_wrapped(store, entry, new)
+                rewrapped += replace_wrapped(store, entry, new, keys)
         progress(RotationProgress("kek", "rewrap", start + len(batch), len(old)))
         if options.throttle:
             time.sleep(options.throttle)
@@ -312,6 +312,7 @@ def rotate_dek(
         keyset_resealed = reseal_keyset(store, keys, keyset_params)
         journal["keyset"] = "done"
         progress(RotationProgress("dek", "keyset", 1, 1, "CKKS key set"))
+        journal["secrets_resealed"] = _reseal_other_secrets(store, keys, progress)
     journal["resealed"] = int(journal.get("resealed", 0)) + resealed
     if remaining == 0:
         journal.update(state="done", finished_at=clock())
@@ -333,11 +334,30 @@ def rotate_dek(
     )
 
 
+def _reseal_other_secrets(store: TemplateStore, keys: KeyService, progress: Progress) -> int:
+    """Give every other sealed secret of the catalog (transform seeds, the audit
+    signing key, ...) a fresh DEK, so a whole-directory rotation misses none."""
+    catalog = KeyCatalog(store, keys)
+    pending = [r for r in catalog.records() if r.sealed and r.kind is not SecretKind.CKKS_KEYSET]
+    resealed = 0
+    for index, record in enumerate(pending, start=1):
+        for _ in range(_MAX_CAS_ATTEMPTS):  # a concurrent rewrap changed it: read again
+            if catalog.reseal(record):
+                resealed += 1
+                break
+            fresh = catalog.record(record.kind, record.owner, record.slot)
+            if fresh is None:
+                break
+            record = fresh
+        progress(RotationProgress("dek", "secrets", index, len(pending), record.kind.value))
+    return resealed
+
+
 def _stale_blocks(store: TemplateStore, name: str, target: int) -> list[int]:
     return [
         block_no
-        for block_no, header in key_data(store).block_headers(name, _VERSION_END)
-        if int.from_bytes(header[KEY_VERSION_OFFSET:_VERSION_END], "little") < target
+        for block_no, header in key_data(store).block_headers(name, HEADER_SIZE)
+        if BlobHeader.unpack(header).key_version < target
     ]
 
 

@@ -13,7 +13,8 @@ Why one DEK per collection (and not one per block, nor one for everything):
   re-encrypts one collection's blocks; nonce use per key stays far below the
   2^32 random-nonce bound of AES-GCM (one encryption per block write).
 
-Stored as metadata ``dek/<collection>/<version>`` = the Transit ciphertext. The
+Stored in the key catalog (:mod:`vault.keys.catalog`, kind ``data-key``) as
+metadata ``dek/<collection>/<version>`` = blob header + the Transit ciphertext. The
 current DEK is the highest version; older ones are kept only while a DEK
 rotation still has blocks sealed under them.
 """
@@ -24,49 +25,23 @@ import logging
 import threading
 
 from vault.blob import KEY_VERSION_OFFSET
-from vault.errors import (
-    ConfigurationError,
-    IntegrityError,
-    KeyServiceError,
-    KeyServiceUnavailable,
-)
+from vault.errors import IntegrityError
 from vault.keys.base import KeyService
+from vault.keys.catalog import KeyCatalog, SecretKind, key_data, meta_key, meta_prefix
+from vault.keys.datakey import DataKey
 from vault.keys.dataring import DataKeyRing
 from vault.keys.sealing import BlobSealer
 from vault.store.base import TemplateStore
-from vault.store.keydata import KeyDataStore
 
-__all__ = ["DEK_META_PREFIX", "CollectionDataKeys", "dek_meta_key", "parse_dek_meta_key"]
+__all__ = [
+    "DEK_META_PREFIX",
+    "CollectionDataKeys",
+    "key_data",
+]
 
 log = logging.getLogger(__name__)
 
-DEK_META_PREFIX = "dek/"
-
-
-def dek_meta_key(collection: str, version: int) -> str:
-    """Metadata key of a collection's wrapped DEK (collection names hold no '/')."""
-    return f"{DEK_META_PREFIX}{collection}/{version:08d}"
-
-
-def parse_dek_meta_key(key: str) -> tuple[str, int] | None:
-    """``(collection, version)`` of a DEK metadata key, or None if it is not one."""
-    if not key.startswith(DEK_META_PREFIX):
-        return None
-    collection, _, version = key[len(DEK_META_PREFIX) :].rpartition("/")
-    if not collection or not version.isdigit() or int(version) < 1:
-        return None
-    return collection, int(version)
-
-
-def key_data(store: TemplateStore) -> KeyDataStore:
-    """The store's rotation interface.
-
-    Raises:
-        ConfigurationError: The store does not support key rotation.
-    """
-    if not isinstance(store, KeyDataStore):
-        raise ConfigurationError(f"{type(store).__name__} does not support key rotation")
-    return store
+DEK_META_PREFIX = meta_prefix(SecretKind.DATA_KEY)
 
 
 class CollectionDataKeys:
@@ -86,6 +61,7 @@ class CollectionDataKeys:
         self._store = store
         self._meta = key_data(store)
         self._keys = keys
+        self._catalog = KeyCatalog(store, keys)
         self._rings: dict[str, DataKeyRing] = {}
         self.lock = threading.RLock()
 
@@ -118,13 +94,7 @@ class CollectionDataKeys:
 
     def wrapped_versions(self, collection: str) -> dict[int, str]:
         """Stored wrapped DEKs of ``collection`` by DEK version."""
-        found = {}
-        for key in self._meta.list_meta_keys(f"{DEK_META_PREFIX}{collection}/"):
-            parsed = parse_dek_meta_key(key)
-            value = self._store.get_meta(key)
-            if parsed is not None and parsed[0] == collection and value is not None:
-                found[parsed[1]] = value.decode("ascii", errors="replace")
-        return found
+        return {r.slot: r.wrapped for r in self._catalog.records(SecretKind.DATA_KEY, collection)}
 
     def add_version(self, collection: str) -> int:
         """Create, store and load a new current DEK for ``collection``; return its version."""
@@ -145,7 +115,10 @@ class CollectionDataKeys:
             if version == ring.current_version:
                 return False
             retired = self._meta.delete_meta_if_no_block_uses(
-                dek_meta_key(collection, version), collection, version, KEY_VERSION_OFFSET
+                meta_key(SecretKind.DATA_KEY, collection, version),
+                collection,
+                version,
+                KEY_VERSION_OFFSET,
             )
             if retired:
                 ring.discard(version)
@@ -162,28 +135,25 @@ class CollectionDataKeys:
             if self._meta.block_headers(collection, 0):
                 raise IntegrityError(f"collection '{collection}' has blocks; its key stays")
             for version in self.wrapped_versions(collection):
-                self._meta.delete_meta(dek_meta_key(collection, version))
+                self._catalog.delete(SecretKind.DATA_KEY, collection, version)
             self._rings.pop(collection, None)
 
     def _load(self, collection: str) -> DataKeyRing:
         ring = DataKeyRing(collection)
-        for version, wrapped in sorted(self.wrapped_versions(collection).items()):
-            try:
-                ring.add(version, self._keys.unwrap_data_key(wrapped))
-            except KeyServiceUnavailable:
-                raise
-            except (KeyServiceError, IntegrityError) as error:
-                raise ConfigurationError(
-                    f"the key service cannot unwrap data key version {version} of collection "
-                    f"'{collection}': {error}. Is the service pointed at the Vault that "
-                    "created this data directory? Nothing was changed."
-                ) from error
+        for record in sorted(
+            self._catalog.records(SecretKind.DATA_KEY, collection), key=lambda r: r.slot
+        ):
+            key = self._catalog.open(record)
+            assert isinstance(key, DataKey)
+            ring.add(record.slot, key)
         if ring.versions():
             log.info("unwrapped %d data key(s) of collection %s", len(ring.versions()), collection)
         return ring
 
     def _add(self, ring: DataKeyRing, version: int) -> None:
-        fresh = self._keys.generate_data_key()
-        self._store.put_meta(dek_meta_key(ring.scope, version), fresh.wrapped.encode("ascii"))
-        ring.add(version, fresh.key)
+        key, existed = self._catalog.load_or_create(SecretKind.DATA_KEY, ring.scope, version)
+        if existed:
+            raise IntegrityError(f"data key version {version} of '{ring.scope}' already exists")
+        assert isinstance(key, DataKey)
+        ring.add(version, key)
         log.info("created data key version %d of collection %s", version, ring.scope)
