@@ -63,3 +63,30 @@ def test_bulk_delete_refuses_a_bad_list_before_erasing(
         "delete", "--target", live.target, "--collection", "faces", "--id", "s1", "--ids", ids
     )  # fmt: skip
     assert both.code == 2 and "usage:" in both.err
+
+
+def test_bulk_delete_with_an_unknown_id_erases_nothing(
+    cli: Run, live: Served, fake: FakeVault, faces: None, write_ids, tmp_path: Path
+) -> None:
+    """One listed id not enrolled: exit 1, one line saying nothing was erased, no receipt."""
+    ids = write_ids("gone.txt", ["s3", "ghost", "s7"])
+    receipts = tmp_path / "receipts"
+    result = cli(
+        "delete", "--target", live.target, "--collection", "faces", "--ids", ids,
+        "--receipts", str(receipts),
+    )  # fmt: skip
+    assert result.code == 1 and result.err.count("\n") == 1, result.err
+    assert "NOT_FOUND" in result.err and "nothing was erased" in result.err
+    assert len(_ids(fake)) == 20 and list(receipts.iterdir()) == []
+
+
+def test_bulk_delete_is_one_call(
+    cli: Run, live: Served, fake: FakeVault, faces: None, write_ids
+) -> None:
+    """The whole list goes to the core's bulk erasure at once, not subject by subject."""
+    ids = write_ids("gone.txt", [f"s{i}" for i in range(12)])
+    result = cli("delete", "--target", live.target, "--collection", "faces", "--ids", ids)
+    assert result.code == 0, result.err
+    names = [name for name, _ in fake.calls]
+    assert names.count("delete_many") == 1 and "delete" not in names
+    assert _ids(fake) == [f"s{i}" for i in range(12, 20)]
