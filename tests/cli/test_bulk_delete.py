@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,9 @@ import pytest
 
 from tests.cli.conftest import Run
 from tests.service.fakes import FakeVault, Served, unit_rows
+from tests.support.openbao import DevServer
+from tests.support.service import ServiceProcess
+from vault.client import VaultClient
 
 
 @pytest.fixture
@@ -90,3 +94,61 @@ def test_bulk_delete_is_one_call(
     names = [name for name, _ in fake.calls]
     assert names.count("delete_many") == 1 and "delete" not in names
     assert _ids(fake) == [f"s{i}" for i in range(12, 20)]
+
+
+@pytest.fixture(scope="module")
+def real_service(
+    tmp_path_factory: pytest.TempPathFactory, openbao_dev: DevServer
+) -> Iterator[ServiceProcess]:
+    """The real `biovault serve` (OpenBao, gRPC, SQLite, TenSEAL) for the receipt test."""
+    root = tmp_path_factory.mktemp("bulk")
+    service = ServiceProcess(
+        root / "data", root / "serve.log", vault_addr=openbao_dev.addr, token=openbao_dev.token
+    ).start()
+    try:
+        yield service
+    finally:
+        service.stop()
+
+
+def test_bulk_delete_receipts_verify_against_the_real_service(
+    cli: Run, real_service: ServiceProcess, write_npy, write_ids, tmp_path: Path
+) -> None:
+    """A real CKKS collection: an unknown id erases nobody; then every listed subject
+    is gone and each receipt file passes `audit verify-receipt` as a delete of its id."""
+    t = ("--target", real_service.target)
+    gallery = unit_rows(np.random.default_rng(7), 40, 16)
+    key = tmp_path / "key.pub"
+    assert cli("audit", "public-key", *t, "--out", str(key)).code == 0
+    made = cli("collection", "create", *t, "--name", "bulk", "--mode", "ckks", "--dim", "16",
+               "--purposes", "access")  # fmt: skip
+    assert made.code == 0, made.err
+    enrolled = cli(
+        "enroll", *t, "--collection", "bulk",
+        "--templates", write_npy("g.npy", gallery),
+        "--ids", write_ids("all.txt", [f"p{i}" for i in range(40)]),
+        "--purpose", "access", "--consent-ref", "c-1", "--legal-basis", "consent",
+    )  # fmt: skip
+    assert enrolled.code == 0, enrolled.err
+    receipts = tmp_path / "receipts"
+    gone = [f"p{i}" for i in (5, 0, 17, 39, 22)]
+    bad = write_ids("bad.txt", [*gone, "ghost"])
+    refused = cli("delete", *t, "--collection", "bulk", "--ids", bad, "--receipts", str(receipts))
+    assert refused.code == 1 and "nothing was erased" in refused.err, refused.err
+    with VaultClient(real_service.target, timeout=60) as client:
+        assert client.get_collection("bulk").size == 40
+    done = cli("delete", *t, "--collection", "bulk", "--ids", write_ids("gone.txt", gone),
+               "--receipts", str(receipts), "--json", "-")  # fmt: skip
+    assert done.code == 0, done.err
+    assert json.loads(done.out)["erased"] == 5
+    assert sorted(p.name for p in receipts.iterdir()) == sorted(f"{s}.json" for s in gone)
+    for subject_id in gone:
+        checked = cli("audit", "verify-receipt", "--receipt", str(receipts / f"{subject_id}.json"),
+                      "--public-key", str(key), "--json", "-")  # fmt: skip
+        assert checked.code == 0, checked.err
+        verdict = json.loads(checked.out)
+        assert verdict["verified"] is True and verdict["action"] == "delete"
+    with VaultClient(real_service.target, timeout=60) as client:
+        assert client.get_collection("bulk").size == 35
+        assert client.verify("bulk", "p16", gallery[16], purpose="access").match
+        assert not client.verify("bulk", "p17", gallery[17], purpose="access").match

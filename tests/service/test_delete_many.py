@@ -70,9 +70,7 @@ def test_a_bad_list_is_refused_before_the_core(
     assert len(fake.calls) == calls and len(_left(fake)) == 10
 
 
-def test_the_client_chunks_long_lists(
-    client: VaultClient, fake: FakeVault, gallery: None
-) -> None:
+def test_the_client_chunks_long_lists(client: VaultClient, fake: FakeVault, gallery: None) -> None:
     """chunk=3 over 7 ids: three calls, results in order; each call is its own unit."""
     ids = [f"s{i}" for i in range(7)]
     results = client.delete_many("c", ids, chunk=3)
