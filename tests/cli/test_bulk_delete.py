@@ -152,3 +152,21 @@ def test_bulk_delete_receipts_verify_against_the_real_service(
         assert client.get_collection("bulk").size == 35
         assert client.verify("bulk", "p16", gallery[16], purpose="access").match
         assert not client.verify("bulk", "p17", gallery[17], purpose="access").match
+
+
+def test_a_refused_later_chunk_says_what_was_erased(
+    cli: Run,
+    live: Served,
+    fake: FakeVault,
+    faces: None,
+    write_ids,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Chunks of 3: the unknown id in the third chunk leaves the first six erased,
+    and the one error line says so."""
+    monkeypatch.setattr("vault.cli.bulk_delete.DELETE_MANY_CHUNK", 3)
+    ids = write_ids("gone.txt", [f"s{i}" for i in range(6)] + ["ghost"])
+    result = cli("delete", "--target", live.target, "--collection", "faces", "--ids", ids)
+    assert result.code == 1 and result.err.count("\n") == 1, result.err
+    assert "the first 6 of 7 listed subjects were erased" in result.err
+    assert _ids(fake) == [f"s{i}" for i in range(6, 20)]

@@ -69,7 +69,7 @@ def delete_from_file(args: argparse.Namespace) -> int:
             try:
                 erased = client.delete_many(args.collection, chunk, purpose=args.purpose)
             except ClientError as error:
-                raise CommandError(_refusal(error, start, len(ids))) from None
+                raise CommandError(_refusal(error, start, len(ids), directory)) from None
             if directory is not None:
                 for result in erased:
                     name = f"{quote(result.subject_id, safe='')}.json"
@@ -88,11 +88,10 @@ def delete_from_file(args: argparse.Namespace) -> int:
     return 0
 
 
-def _refusal(error: ClientError, start: int, total: int) -> str:
-    """One line: why the service refused, and what is erased nonetheless."""
+def _refusal(error: ClientError, start: int, total: int, receipts: Path | None) -> str:
+    """One line: why the service refused, and what is erased nonetheless (a refused
+    chunk erases nobody; the chunks before it are gone)."""
     if start == 0:
         return f"{error}; nothing was erased"
-    return (
-        f"{error}; the first {start} of {total} subjects were erased (receipts written), "
-        "the rest were not"
-    )
+    written = f", their receipts are in {receipts}" if receipts is not None else ""
+    return f"{error}; the first {start} of {total} listed subjects were erased{written}"
