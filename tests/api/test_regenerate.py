@@ -37,6 +37,7 @@ def test_generated_modules_import_inside_the_package() -> None:
         "Verify",
         "Identify",
         "Delete",
+        "DeleteMany",
     ]
     assert service.methods_by_name["Enroll"].client_streaming
 

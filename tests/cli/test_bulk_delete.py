@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,9 @@ import pytest
 
 from tests.cli.conftest import Run
 from tests.service.fakes import FakeVault, Served, unit_rows
+from tests.support.openbao import DevServer
+from tests.support.service import ServiceProcess
+from vault.client import VaultClient
 
 
 @pytest.fixture
@@ -63,3 +67,106 @@ def test_bulk_delete_refuses_a_bad_list_before_erasing(
         "delete", "--target", live.target, "--collection", "faces", "--id", "s1", "--ids", ids
     )  # fmt: skip
     assert both.code == 2 and "usage:" in both.err
+
+
+def test_bulk_delete_with_an_unknown_id_erases_nothing(
+    cli: Run, live: Served, fake: FakeVault, faces: None, write_ids, tmp_path: Path
+) -> None:
+    """One listed id not enrolled: exit 1, one line saying nothing was erased, no receipt."""
+    ids = write_ids("gone.txt", ["s3", "ghost", "s7"])
+    receipts = tmp_path / "receipts"
+    result = cli(
+        "delete", "--target", live.target, "--collection", "faces", "--ids", ids,
+        "--receipts", str(receipts),
+    )  # fmt: skip
+    assert result.code == 1 and result.err.count("\n") == 1, result.err
+    assert "NOT_FOUND" in result.err and "nothing was erased" in result.err
+    assert len(_ids(fake)) == 20 and list(receipts.iterdir()) == []
+
+
+def test_bulk_delete_is_one_call(
+    cli: Run, live: Served, fake: FakeVault, faces: None, write_ids
+) -> None:
+    """The whole list goes to the core's bulk erasure at once, not subject by subject."""
+    ids = write_ids("gone.txt", [f"s{i}" for i in range(12)])
+    result = cli("delete", "--target", live.target, "--collection", "faces", "--ids", ids)
+    assert result.code == 0, result.err
+    names = [name for name, _ in fake.calls]
+    assert names.count("delete_many") == 1 and "delete" not in names
+    assert _ids(fake) == [f"s{i}" for i in range(12, 20)]
+
+
+@pytest.fixture(scope="module")
+def real_service(
+    tmp_path_factory: pytest.TempPathFactory, openbao_dev: DevServer
+) -> Iterator[ServiceProcess]:
+    """The real `biovault serve` (OpenBao, gRPC, SQLite, TenSEAL) for the receipt test."""
+    root = tmp_path_factory.mktemp("bulk")
+    service = ServiceProcess(
+        root / "data", root / "serve.log", vault_addr=openbao_dev.addr, token=openbao_dev.token
+    ).start()
+    try:
+        yield service
+    finally:
+        service.stop()
+
+
+def test_bulk_delete_receipts_verify_against_the_real_service(
+    cli: Run, real_service: ServiceProcess, write_npy, write_ids, tmp_path: Path
+) -> None:
+    """A real CKKS collection: an unknown id erases nobody; then every listed subject
+    is gone and each receipt file passes `audit verify-receipt` as a delete of its id."""
+    t = ("--target", real_service.target)
+    gallery = unit_rows(np.random.default_rng(7), 40, 16)
+    key = tmp_path / "key.pub"
+    assert cli("audit", "public-key", *t, "--out", str(key)).code == 0
+    made = cli("collection", "create", *t, "--name", "bulk", "--mode", "ckks", "--dim", "16",
+               "--purposes", "access")  # fmt: skip
+    assert made.code == 0, made.err
+    enrolled = cli(
+        "enroll", *t, "--collection", "bulk",
+        "--templates", write_npy("g.npy", gallery),
+        "--ids", write_ids("all.txt", [f"p{i}" for i in range(40)]),
+        "--purpose", "access", "--consent-ref", "c-1", "--legal-basis", "consent",
+    )  # fmt: skip
+    assert enrolled.code == 0, enrolled.err
+    receipts = tmp_path / "receipts"
+    gone = [f"p{i}" for i in (5, 0, 17, 39, 22)]
+    bad = write_ids("bad.txt", [*gone, "ghost"])
+    refused = cli("delete", *t, "--collection", "bulk", "--ids", bad, "--receipts", str(receipts))
+    assert refused.code == 1 and "nothing was erased" in refused.err, refused.err
+    with VaultClient(real_service.target, timeout=60) as client:
+        assert client.get_collection("bulk").size == 40
+    done = cli("delete", *t, "--collection", "bulk", "--ids", write_ids("gone.txt", gone),
+               "--receipts", str(receipts), "--json", "-")  # fmt: skip
+    assert done.code == 0, done.err
+    assert json.loads(done.out)["erased"] == 5
+    assert sorted(p.name for p in receipts.iterdir()) == sorted(f"{s}.json" for s in gone)
+    for subject_id in gone:
+        checked = cli("audit", "verify-receipt", "--receipt", str(receipts / f"{subject_id}.json"),
+                      "--public-key", str(key), "--json", "-")  # fmt: skip
+        assert checked.code == 0, checked.err
+        verdict = json.loads(checked.out)
+        assert verdict["verified"] is True and verdict["action"] == "delete"
+    with VaultClient(real_service.target, timeout=60) as client:
+        assert client.get_collection("bulk").size == 35
+        assert client.verify("bulk", "p16", gallery[16], purpose="access").match
+        assert not client.verify("bulk", "p17", gallery[17], purpose="access").match
+
+
+def test_a_refused_later_chunk_says_what_was_erased(
+    cli: Run,
+    live: Served,
+    fake: FakeVault,
+    faces: None,
+    write_ids,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Chunks of 3: the unknown id in the third chunk leaves the first six erased,
+    and the one error line says so."""
+    monkeypatch.setattr("vault.cli.bulk_delete.DELETE_MANY_CHUNK", 3)
+    ids = write_ids("gone.txt", [f"s{i}" for i in range(6)] + ["ghost"])
+    result = cli("delete", "--target", live.target, "--collection", "faces", "--ids", ids)
+    assert result.code == 1 and result.err.count("\n") == 1, result.err
+    assert "the first 6 of 7 listed subjects were erased" in result.err
+    assert _ids(fake) == [f"s{i}" for i in range(6, 20)]

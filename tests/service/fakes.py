@@ -166,6 +166,23 @@ class FakeVault:
         del target.ids[index], target.rows[index]
         return DeleteResult(subject_id=subject_id, erased=1, erased_at=CREATED_AT + 1)
 
+    def delete_many(
+        self, collection: str, subject_ids: Sequence[str], ctx: RequestContext
+    ) -> list[DeleteResult]:
+        """The core's all-or-nothing contract: check every id, then erase them all."""
+        self._enter("delete_many", ctx, collection, tuple(subject_ids))
+        target = self._get(collection)
+        if len(set(subject_ids)) != len(subject_ids):
+            raise InvalidArgument("the list of subjects to erase names a subject twice")
+        missing = [s for s in subject_ids if s not in target.ids]
+        if missing:
+            raise NotFound(f"{len(missing)} of the listed subjects are not in this collection")
+        gone = set(subject_ids)
+        kept = [(i, r) for i, r in zip(target.ids, target.rows, strict=True) if i not in gone]
+        target.ids[:] = [i for i, _ in kept]
+        target.rows[:] = [r for _, r in kept]
+        return [DeleteResult(subject_id=s, erased=1, erased_at=CREATED_AT + 1) for s in subject_ids]
+
     def is_serving(self) -> bool:
         if isinstance(self.fail_with, Exception) and not self.serving:
             raise self.fail_with

@@ -36,6 +36,10 @@ from vault.types import (
 __all__ = ["VaultClient"]
 
 _HEALTH_TIMEOUT: Final = 5.0
+#: Ids per DeleteMany call: the service refuses more than 10,000 in one call
+#: (vault.service.codec.MAX_DELETE_MANY_IDS), and a reply of 10,000 receipts stays
+#: well under the default message limit.
+DELETE_MANY_CHUNK: Final = 10_000
 
 
 class VaultClient(ChannelClient):
@@ -227,6 +231,47 @@ class VaultClient(ChannelClient):
         with translated_errors():
             reply = self._stub.Delete(request, timeout=self._timeout)
         return codec.decode_delete_result(reply)
+
+    def delete_many(
+        self,
+        collection: str,
+        subject_ids: Sequence[str],
+        *,
+        purpose: str = "",
+        chunk: int = DELETE_MANY_CHUNK,
+    ) -> list[DeleteResult]:
+        """Erase many subjects; one result (with its own receipt) per id, in order.
+
+        Each call of ``chunk`` ids is all-or-nothing on the service: an unknown,
+        empty or repeated id erases nobody of that call. Across calls it is not: when
+        a later chunk fails, the subjects of the earlier chunks stay erased (their
+        results are lost with the exception, their receipts are in the audit log).
+        A list of at most ``chunk`` ids is therefore erased entirely or not at all.
+
+        Raises:
+            ClientError: The service refused a chunk (NOT_FOUND for an id that is
+                not enrolled, INVALID_ARGUMENT for an empty or repeated one).
+            InvalidArgument: ``chunk`` is not in 1..10,000, or a list longer than
+                ``chunk`` repeats an id (checked before any call).
+        """
+        if not 1 <= chunk <= DELETE_MANY_CHUNK:
+            raise InvalidArgument(f"chunk must be in 1..{DELETE_MANY_CHUNK}, got {chunk}")
+        ids = list(subject_ids)
+        if len(ids) > chunk and len(set(ids)) != len(ids):
+            # Within one call the service refuses a repeat; across calls only a
+            # check up front keeps the second occurrence from failing after the first
+            # chunk is gone.
+            raise InvalidArgument("subject_ids names a subject twice; nothing was erased")
+        results: list[DeleteResult] = []
+        # An empty list still makes one call, so the service's refusal is the answer.
+        for start in range(0, max(len(ids), 1), chunk):
+            request = vault_pb2.DeleteManyRequest(
+                collection=collection, subject_ids=ids[start : start + chunk], purpose=purpose
+            )
+            with translated_errors():
+                reply = self._stub.DeleteMany(request, timeout=self._timeout)
+            results.extend(codec.decode_delete_result(r) for r in reply.results)
+        return results
 
     def health_check(self, service: str = "", *, timeout: float = _HEALTH_TIMEOUT) -> str:
         """Ask the standard health service.

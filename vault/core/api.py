@@ -62,6 +62,14 @@ class VaultApi(Protocol):
         """Erase a subject's template (NotFound if unknown)."""
         ...
 
+    def delete_many(
+        self, collection: str, subject_ids: Sequence[str], ctx: RequestContext
+    ) -> list[DeleteResult]:
+        """Erase every listed subject, one result (and receipt) each, in order; all or
+        nothing: a repeated id is InvalidArgument and an unknown one NotFound, and
+        either erases nobody."""
+        ...
+
     def is_serving(self) -> bool:
         """True while keys are loaded and the key service answers."""
         ...

@@ -29,9 +29,11 @@ from vault.types import (
 )
 
 __all__ = [
+    "MAX_DELETE_MANY_IDS",
     "decode_collection_spec",
     "decode_mode",
     "decode_probe",
+    "decode_subject_ids",
     "decode_templates",
     "decode_top_k",
     "encode_collection",
@@ -101,7 +103,6 @@ def decode_probe(message: Any, field: str) -> np.ndarray:
     return probe
 
 
-
 def decode_mode(value: int) -> ProtectionMode:
     """Decode a wire ``ProtectionMode``.
 
@@ -152,7 +153,6 @@ def decode_collection_spec(request: vault_pb2.CreateCollectionRequest) -> Collec
     )
 
 
-
 def encode_collection(info: CollectionInfo) -> vault_pb2.Collection:
     """Encode a :class:`CollectionInfo` for the wire."""
     return vault_pb2.Collection(
@@ -168,7 +168,6 @@ def encode_collection(info: CollectionInfo) -> vault_pb2.Collection:
         policy=encode_policy(info.policy),
         **legacy_policy_fields(info.policy),
     )
-
 
 
 def encode_verify_result(result: VerifyResult) -> vault_pb2.VerifyResponse:
@@ -190,6 +189,30 @@ def encode_matches(results: Sequence[Sequence[Match]]) -> vault_pb2.IdentifyResp
     )
 
 
+#: Most subject ids one DeleteMany call may list: bounds the work under one
+#: request and the size of the reply (a receipt per subject); clients chunk.
+MAX_DELETE_MANY_IDS: Final = 10_000
+
+
+def decode_subject_ids(ids: Sequence[str]) -> list[str]:
+    """The ids of a bulk erasure, refused as a whole (InvalidArgument, nothing
+    erased) when none, too many, an empty one or a repeated one is listed."""
+    if not ids:
+        raise InvalidArgument("subject_ids lists no subject")
+    if len(ids) > MAX_DELETE_MANY_IDS:
+        raise InvalidArgument(
+            f"subject_ids lists {len(ids)} subjects; at most {MAX_DELETE_MANY_IDS} per call"
+        )
+    seen: set[str] = set()
+    for index, subject_id in enumerate(ids):
+        if not subject_id:
+            raise InvalidArgument(f"subject_ids[{index}] is empty")
+        if subject_id in seen:
+            # The id itself stays out of the message: errors reach logs.
+            raise InvalidArgument(f"subject_ids[{index}] repeats an earlier id")
+        seen.add(subject_id)
+    return list(ids)
+
 
 def encode_delete_result(result: DeleteResult) -> vault_pb2.DeleteResponse:
     """Encode the receipt of an erasure."""
@@ -199,7 +222,6 @@ def encode_delete_result(result: DeleteResult) -> vault_pb2.DeleteResponse:
         erased_at=_timestamp(result.erased_at),
         receipt=None if result.receipt is None else encode_receipt(result.receipt),
     )
-
 
 
 def _timestamp(seconds: float) -> Timestamp:

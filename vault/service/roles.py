@@ -71,6 +71,7 @@ RPC_ROLES: Final[Mapping[str, frozenset[Role]]] = {
     _V + "Verify": frozenset({_M, _ADM}),
     _V + "Identify": frozenset({_M, _ADM}),
     _V + "Delete": frozenset({_E, _ADM}),
+    _V + "DeleteMany": frozenset({_E, _ADM}),
     _KA + "GetKeyStatus": frozenset({_K, _A, _ADM}),
     _KA + "RotateKeys": frozenset({_K, _ADM}),
     _TK + "RotateTransformKey": frozenset({_K, _ADM}),

@@ -120,3 +120,15 @@ class TemplateVaultServicer(vault_pb2_grpc.TemplateVaultServicer):
         ctx = request_context(context, purpose=request.purpose)
         result = self._api.delete(request.collection, request.subject_id, ctx)
         return codec.encode_delete_result(result)
+
+    @rpc_boundary
+    def DeleteMany(
+        self, request: vault_pb2.DeleteManyRequest, context: Any
+    ) -> vault_pb2.DeleteManyResponse:
+        """Erase many subjects all-or-nothing (the core groups them by block)."""
+        subject_ids = codec.decode_subject_ids(request.subject_ids)
+        ctx = request_context(context, purpose=request.purpose)
+        results = self._api.delete_many(request.collection, subject_ids, ctx)
+        return vault_pb2.DeleteManyResponse(
+            results=[codec.encode_delete_result(r) for r in results]
+        )

@@ -216,6 +216,22 @@ class DeleteResponse(_message.Message):
     receipt: ErasureReceipt
     def __init__(self, subject_id: _Optional[str] = ..., erased: _Optional[int] = ..., erased_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., receipt: _Optional[_Union[ErasureReceipt, _Mapping]] = ...) -> None: ...
 
+class DeleteManyRequest(_message.Message):
+    __slots__ = ("collection", "subject_ids", "purpose")
+    COLLECTION_FIELD_NUMBER: _ClassVar[int]
+    SUBJECT_IDS_FIELD_NUMBER: _ClassVar[int]
+    PURPOSE_FIELD_NUMBER: _ClassVar[int]
+    collection: str
+    subject_ids: _containers.RepeatedScalarFieldContainer[str]
+    purpose: str
+    def __init__(self, collection: _Optional[str] = ..., subject_ids: _Optional[_Iterable[str]] = ..., purpose: _Optional[str] = ...) -> None: ...
+
+class DeleteManyResponse(_message.Message):
+    __slots__ = ("results",)
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    results: _containers.RepeatedCompositeFieldContainer[DeleteResponse]
+    def __init__(self, results: _Optional[_Iterable[_Union[DeleteResponse, _Mapping]]] = ...) -> None: ...
+
 class ErasureReceipt(_message.Message):
     __slots__ = ("entry", "leaf_index", "inclusion_proof", "checkpoint")
     ENTRY_FIELD_NUMBER: _ClassVar[int]

@@ -68,6 +68,11 @@ class TemplateVaultStub:
                 request_serializer=vault_dot_api_dot_v1_dot_vault__pb2.DeleteRequest.SerializeToString,
                 response_deserializer=vault_dot_api_dot_v1_dot_vault__pb2.DeleteResponse.FromString,
                 _registered_method=True)
+        self.DeleteMany = channel.unary_unary(
+                '/biovault.v1.TemplateVault/DeleteMany',
+                request_serializer=vault_dot_api_dot_v1_dot_vault__pb2.DeleteManyRequest.SerializeToString,
+                response_deserializer=vault_dot_api_dot_v1_dot_vault__pb2.DeleteManyResponse.FromString,
+                _registered_method=True)
 
 
 class TemplateVaultServicer:
@@ -120,6 +125,15 @@ class TemplateVaultServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def DeleteMany(self, request, context):
+        """Erase many subjects of one collection all-or-nothing: a listed subject that
+        is not enrolled, an empty or repeated id, or more than 10,000 ids erase
+        nothing. One result (with its own receipt) per subject, in request order.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_TemplateVaultServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -152,6 +166,11 @@ def add_TemplateVaultServicer_to_server(servicer, server):
                     servicer.Delete,
                     request_deserializer=vault_dot_api_dot_v1_dot_vault__pb2.DeleteRequest.FromString,
                     response_serializer=vault_dot_api_dot_v1_dot_vault__pb2.DeleteResponse.SerializeToString,
+            ),
+            'DeleteMany': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteMany,
+                    request_deserializer=vault_dot_api_dot_v1_dot_vault__pb2.DeleteManyRequest.FromString,
+                    response_serializer=vault_dot_api_dot_v1_dot_vault__pb2.DeleteManyResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -320,6 +339,33 @@ class TemplateVault:
             '/biovault.v1.TemplateVault/Delete',
             vault_dot_api_dot_v1_dot_vault__pb2.DeleteRequest.SerializeToString,
             vault_dot_api_dot_v1_dot_vault__pb2.DeleteResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteMany(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/biovault.v1.TemplateVault/DeleteMany',
+            vault_dot_api_dot_v1_dot_vault__pb2.DeleteManyRequest.SerializeToString,
+            vault_dot_api_dot_v1_dot_vault__pb2.DeleteManyResponse.FromString,
             options,
             channel_credentials,
             insecure,
