@@ -18,9 +18,12 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterable, Sequence
 
+import numpy as np
+
+from vault.schemes.base import ProtectedCollection
 from vault.types import Match
 
-__all__ = ["MAX_DECOY_TRIES", "DecoyPool", "above_threshold"]
+__all__ = ["MAX_DECOY_TRIES", "DecoyPool", "above_threshold", "decoy_score"]
 
 MAX_DECOY_TRIES = 3
 
@@ -57,3 +60,34 @@ class DecoyPool:
                 self._ids[index] = self._ids[-1]  # erased: swap-remove, draw again
                 self._ids.pop()
             return None
+
+
+def decoy_score(
+    target: ProtectedCollection,
+    decoys: DecoyPool,
+    seed: int,
+    probe: np.ndarray,
+    *,
+    threshold: float,
+    below: float,
+) -> float:
+    """A never-matching score of ``probe`` against the decoys ``seed`` picks
+    (caller holds the collection's state lock).
+
+    Args:
+        target: The collection the unknown id was asked of.
+        decoys: Its enrolled ids.
+        seed: Keyed PRF of (collection, unknown id): the same id meets the same decoys.
+        probe: The validated probe.
+        threshold: The collection's match threshold.
+        below: The score reported if every decoy tried matched (just under the threshold).
+    """
+    score = 0.0
+    for attempt in range(MAX_DECOY_TRIES):
+        decoy = decoys.draw(seed + attempt, lambda s: target.location(s) is not None)
+        if decoy is None:
+            return score  # an empty collection: nobody to tell apart
+        score = target.verify_score(decoy, probe)
+        if score < threshold:
+            return score
+    return min(score, below)

@@ -12,19 +12,17 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
 from vault import deadline
 from vault.audit.actions import AuditAction
-from vault.audit.base import AuditEvent, AuditSink
+from vault.audit.base import AuditSink
 from vault.core.disclosure import Disclosure
-from vault.core.group_commit import EnrollmentQueue
-from vault.core.ledger import chunked
-from vault.core.matching import MAX_DECOY_TRIES, DecoyPool, above_threshold
+from vault.core.locks import CollectionLocks
+from vault.core.matching import above_threshold, decoy_score
 from vault.core.protection import (
     check_mode,
     load_profile,
@@ -42,6 +40,7 @@ from vault.core.requests import (
     check_subject_ids,
     check_top_k,
 )
+from vault.core.trail import AuditTrail, Details
 from vault.core.transform_seeds import SeedSource
 from vault.core.verify_budget import FailedVerifyBudget, UnmatchedProbeBudget
 from vault.errors import (
@@ -73,28 +72,7 @@ from vault.types import (
 __all__ = ["VaultCore"]
 
 log = logging.getLogger(__name__)
-_MAX_LISTED_SUBJECTS = 1000
 _MAX_DIM = 8192
-_Details = dict[str, str | int | float | bool]
-
-
-class _CollectionLocks:
-    """Writers (enrol, erase) serialise on ``writer`` and do their slow work -
-    encryption, the store commit - holding only it; ``state`` guards the in-memory
-    gallery and is held by readers while they score and by writers only while they
-    apply a committed change, so identification keeps running during enrolment."""
-
-    def __init__(
-        self,
-        *,
-        taken: Callable[[Sequence[str]], list[str]],
-        commit: Callable[[list[str], np.ndarray, list[tuple[Any, list[str]]]], None],
-    ) -> None:
-        self.writer = threading.Lock()
-        self.state = threading.RLock()
-        self.enrollments = EnrollmentQueue(taken, commit, self.writer)
-        # Enrolled ids an unknown id's Verify is scored against (see matching.py).
-        self.decoys = DecoyPool()
 
 
 class VaultCore:
@@ -123,7 +101,11 @@ class VaultCore:
         self.decoy_scorings = 0
         self._keyset = keyset
         self._audit = audit
-        self._pseudonym_key = pseudonym_key
+        self._trail = AuditTrail(audit, pseudonym_key, clock)
+        self._pseudonym = self._trail.pseudonym
+        self._audited = self._trail.audited
+        self._append_listed = self._trail.append_listed
+        self._append_event = self._trail.append_event
         # Per-collection DEKs that seal blocks at rest (None: bare blocks, for
         # in-process tools without a key service).
         self._data_keys = data_keys
@@ -132,7 +114,7 @@ class VaultCore:
         self._key_service_available = key_service_available
         self._clock = clock
         self._collections: dict[str, ProtectedCollection] = {}
-        self._locks: dict[str, _CollectionLocks] = {}
+        self._locks: dict[str, CollectionLocks] = {}
         # Each collection's policy, parsed once from its record when it loads (or
         # why it could not be: that collection's requests fail, the others serve).
         self._policies: dict[str, CollectionPolicy | IntegrityError] = {}
@@ -160,7 +142,7 @@ class VaultCore:
         collection.load(self._store.iter_blocks(record.name), subjects)
         self._collections[record.name] = collection
         self._policies[record.name] = policy
-        self._locks[record.name] = _CollectionLocks(
+        self._locks[record.name] = CollectionLocks(
             taken=lambda ids: [s for s in ids if collection.location(s) is not None],
             commit=lambda ids, units, tags: self._commit_enrollment(record.name, ids, units, tags),
         )
@@ -208,42 +190,6 @@ class VaultCore:
             target.apply_enrollment(plan)
         lock.decoys.add(subject_ids)
 
-    def _append_listed(
-        self,
-        action: AuditAction,
-        collection: str,
-        ctx: RequestContext,
-        subject_ids: Sequence[str],
-        outcome: str,
-        details: _Details,
-    ) -> None:
-        """Append one entry per chunk of up to 1,000 pseudonyms (vault/core/ledger.py)."""
-        pseudonyms = [self._pseudonym(collection, s) for s in subject_ids]
-        for listed, chunk in chunked(pseudonyms):
-            self._append_event(action, collection, ctx, listed, outcome, {**details, **chunk})
-
-    def _append_event(
-        self,
-        action: AuditAction,
-        collection: str,
-        ctx: RequestContext,
-        pseudonyms: Sequence[str],
-        outcome: str,
-        details: _Details,
-    ) -> None:
-        self._audit.append(
-            AuditEvent(
-                time=self._clock(),
-                actor=ctx.actor,
-                action=action,
-                collection=collection,
-                outcome=outcome,
-                purpose=ctx.purpose,
-                subjects=tuple(pseudonyms),
-                details=details,
-            )
-        )
-
     def _discard_material_of_uncreated(self, name: str) -> None:
         """Undo what a refused create stored, so no orphan wrapped key or profile stays."""
         try:
@@ -257,7 +203,7 @@ class VaultCore:
         except Exception:  # the original error matters more; a retry reuses leftovers
             log.exception("could not remove the keys of refused collection %s", name)
 
-    def _collection(self, name: str) -> tuple[ProtectedCollection, _CollectionLocks]:
+    def _collection(self, name: str) -> tuple[ProtectedCollection, CollectionLocks]:
         check_collection_name(name)
         try:
             return self._collections[name], self._locks[name]
@@ -274,39 +220,6 @@ class VaultCore:
         if isinstance(policy, IntegrityError):
             raise IntegrityError(str(policy))
         return policy
-
-    def _pseudonym(self, collection: str, subject_id: str) -> str:
-        return self._pseudonym_key.mac(f"{collection}\x00{subject_id}".encode())[:16].hex()
-
-    @contextmanager
-    def _audited(
-        self,
-        action: AuditAction,
-        collection: str,
-        ctx: RequestContext,
-        subjects: Sequence[str] = (),
-        **details: str | int | float | bool,
-    ) -> Iterator[dict[str, str | int | float | bool]]:
-        """Run a use case and append its audit event, whatever the outcome."""
-        outcome = "ok"
-        try:
-            yield details
-        except VaultError as e:
-            outcome = type(e).__name__
-            raise
-        except Exception:
-            outcome = "internal_error"
-            raise
-        finally:
-            listed = subjects if len(subjects) <= _MAX_LISTED_SUBJECTS else ()
-            self._append_event(
-                action,
-                collection,
-                ctx,
-                [self._pseudonym(collection, s) for s in listed],
-                outcome,
-                details,
-            )
 
     def _info(self, collection: ProtectedCollection) -> CollectionInfo:
         r = collection.record
@@ -394,7 +307,7 @@ class VaultCore:
         ctx: RequestContext,
     ) -> int:
         subject_ids = list(subject_ids)
-        details: _Details = {
+        details: Details = {
             "count": len(subject_ids),
             "consent_ref": ctx.consent_ref,
             "legal_basis": ctx.legal_basis,
@@ -411,12 +324,11 @@ class VaultCore:
             return len(subject_ids)
         except BaseException as error:
             outcome = type(error).__name__ if isinstance(error, VaultError) else "internal_error"
-            listed = subject_ids if len(subject_ids) <= _MAX_LISTED_SUBJECTS else []
             self._append_event(
                 AuditAction.ENROLL,
                 collection,
                 ctx,
-                [self._pseudonym(collection, s) for s in listed],
+                self._trail.named(collection, subject_ids),
                 outcome,
                 details,
             )
@@ -451,22 +363,12 @@ class VaultCore:
     def _decoy_score(
         self, collection: str, subject_id: str, probe: np.ndarray, threshold: float
     ) -> float:
-        """A never-matching score of ``probe`` against the unknown id's decoys
-        (state lock held)."""
+        """A never-matching score against the unknown id's decoys (state lock held)."""
         target, lock = self._collection(collection)
         self.decoy_scorings += 1
-        seed = int.from_bytes(
-            self._pseudonym_key.mac(f"decoy\x00{collection}\x00{subject_id}".encode())[:8], "big"
-        )
-        score = 0.0
-        for attempt in range(MAX_DECOY_TRIES):
-            decoy = lock.decoys.draw(seed + attempt, lambda s: target.location(s) is not None)
-            if decoy is None:
-                return score  # an empty collection: nobody to tell apart
-            score = target.verify_score(decoy, probe)
-            if score < threshold:
-                return score
-        return min(score, threshold - 10.0 ** -self._policy(collection).score_decimals)
+        seed = self._trail.keyed_seed(f"decoy\x00{collection}\x00{subject_id}")
+        below = threshold - 10.0 ** -self._policy(collection).score_decimals
+        return decoy_score(target, lock.decoys, seed, probe, threshold=threshold, below=below)
 
     def identify(
         self, collection: str, probes: np.ndarray, top_k: int, ctx: RequestContext
