@@ -39,6 +39,8 @@ from vault.he.stages import STAGES
 __all__ = ["SecretPolynomial"]
 
 _DERIVE = b"biovault/ckks/coordinate-secret/v1"
+#: Blocks decrypted per step of :meth:`SecretPolynomial.decrypt_shared`.
+_DECRYPT_BLOCKS = 4
 
 
 class SecretPolynomial:
@@ -169,7 +171,17 @@ class SecretPolynomial:
             scale: Delta * 2^s.
             out: Where to write the (P, B, N) messages (may be a view into a larger array).
         """
-        with STAGES.timing("decryption"):
-            message = self.fft.inverse(probe_secrets[:, None, :] * a_spectra[None, :, :], out)
-            message += c0
-        return self._finish(message, scale)
+        if out is None:
+            out = np.empty(c0.shape)
+        # A few blocks at a time, every step while they are still in cache: on the
+        # whole (P, B, N) array each step streamed it from memory again (measured at
+        # 32 probes x 245 blocks: 21 -> 9.5 ms per probe).
+        for first in range(0, c0.shape[1], _DECRYPT_BLOCKS):
+            span = slice(first, first + _DECRYPT_BLOCKS)
+            with STAGES.timing("decryption"):
+                message = self.fft.inverse(
+                    probe_secrets[:, None, :] * a_spectra[None, span, :], out[:, span]
+                )
+                message += c0[:, span]
+            self._finish(message, scale)
+        return out
