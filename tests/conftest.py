@@ -1,3 +1,3 @@
 """Shared fixtures: a real OpenBao dev server, real gRPC on loopback, real SQLite."""
 
-pytest_plugins = ["tests.support.openbao"]
+pytest_plugins = ["tests.support.openbao", "tests.support.real_service"]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +10,6 @@ import pytest
 
 from tests.cli.conftest import Run
 from tests.service.fakes import FakeVault, Served, unit_rows
-from tests.support.openbao import DevServer
 from tests.support.service import ServiceProcess
 from vault.client import VaultClient
 
@@ -94,21 +92,6 @@ def test_bulk_delete_is_one_call(
     names = [name for name, _ in fake.calls]
     assert names.count("delete_many") == 1 and "delete" not in names
     assert _ids(fake) == [f"s{i}" for i in range(12, 20)]
-
-
-@pytest.fixture(scope="module")
-def real_service(
-    tmp_path_factory: pytest.TempPathFactory, openbao_dev: DevServer
-) -> Iterator[ServiceProcess]:
-    """The real `biovault serve` (OpenBao, gRPC, SQLite, TenSEAL) for the receipt test."""
-    root = tmp_path_factory.mktemp("bulk")
-    service = ServiceProcess(
-        root / "data", root / "serve.log", vault_addr=openbao_dev.addr, token=openbao_dev.token
-    ).start()
-    try:
-        yield service
-    finally:
-        service.stop()
 
 
 def test_bulk_delete_receipts_verify_against_the_real_service(

@@ -17,7 +17,7 @@ import os
 from pathlib import Path
 from urllib.parse import quote
 
-from vault.cli.common import CommandError, connect, write_json
+from vault.cli.common import CommandError, connect, read_id_lines, write_json
 from vault.cli.compliance import deletion_json, write_receipt
 from vault.client import ClientError
 from vault.client.vault import DELETE_MANY_CHUNK
@@ -27,19 +27,9 @@ __all__ = ["delete_from_file", "read_subject_ids"]
 
 def read_subject_ids(path: str) -> list[str]:
     """Ids one per line (trailing blank lines ignored); refuses empty lines and repeats."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as error:
-        raise CommandError(f"cannot read {path}: {error.strerror or error}") from None
-    except UnicodeDecodeError:
-        raise CommandError(f"{path} is not UTF-8 text") from None
-    ids = [line.strip() for line in text.splitlines()]
-    while ids and not ids[-1]:
-        ids.pop()
+    ids = read_id_lines(path)
     if not ids:
         raise CommandError(f"{path} lists no subject ids")
-    if "" in ids:
-        raise CommandError(f"{path} line {ids.index('') + 1} is empty; expected one id per line")
     seen: set[str] = set()
     for number, subject_id in enumerate(ids, start=1):
         if subject_id in seen:

@@ -28,6 +28,7 @@ __all__ = [
     "load_ids",
     "load_templates",
     "positive_int",
+    "read_id_lines",
     "rfc3339",
     "write_json",
 ]
@@ -240,6 +241,26 @@ def load_templates(path: str, *, single: bool = False) -> np.ndarray:
     return array
 
 
+def read_id_lines(path: str) -> list[str]:
+    """Ids one per line, trailing blank lines ignored.
+
+    Raises:
+        CommandError: If the file is unreadable, not UTF-8, or has an empty line.
+    """
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as error:
+        raise CommandError(f"cannot read {path}: {error.strerror or error}") from None
+    except UnicodeDecodeError:
+        raise CommandError(f"{path} is not UTF-8 text") from None
+    ids = [line.strip() for line in text.splitlines()]
+    while ids and not ids[-1]:
+        ids.pop()
+    if "" in ids:
+        raise CommandError(f"{path} line {ids.index('') + 1} is empty; expected one id per line")
+    return ids
+
+
 def load_ids(path: str, *, expected: int, templates_path: str) -> list[str]:
     """Read subject ids, one per line, aligned with the template rows.
 
@@ -255,17 +276,7 @@ def load_ids(path: str, *, expected: int, templates_path: str) -> list[str]:
         CommandError: If the file is unreadable, has an empty line, or its id
             count differs from ``expected``.
     """
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as error:
-        raise CommandError(f"cannot read {path}: {error.strerror or error}") from None
-    except UnicodeDecodeError:
-        raise CommandError(f"{path} is not UTF-8 text") from None
-    ids = [line.strip() for line in text.splitlines()]
-    while ids and not ids[-1]:
-        ids.pop()
-    if "" in ids:
-        raise CommandError(f"{path} line {ids.index('') + 1} is empty; expected one id per line")
+    ids = read_id_lines(path)
     if len(ids) != expected:
         raise CommandError(
             f"{path} has {len(ids)} ids but {templates_path} has {expected} rows; they must align"
