@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 from grpc_reflection.v1alpha import reflection_pb2_grpc
 
-from tests.support.service import ServiceProcess, run_cli
+from tests.support.service import dev_tls, mtls_service, run_cli
 from vault.api.v1 import vault_pb2_grpc
 from vault.client import VaultClient
 from vault.client.channel import ClientTls, open_channel
@@ -113,25 +113,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
     def tls(who: str) -> ClientTls:
-        return ClientTls(pki / "ca.pem", pki / f"{who}.pem", pki / f"{who}.key")
+        return dev_tls(pki, who)
 
-    service = ServiceProcess(
-        root / "data",
-        root / "serve.log",
-        vault_addr=None,
-        token=None,
-        extra_args=(
-            "--tls-cert",
-            str(pki / "server.pem"),
-            "--tls-key",
-            str(pki / "server.key"),
-            "--client-ca",
-            str(pki / "ca.pem"),
-            "--workers",
-            "8",
-        ),
-        tls=tls("healthcheck"),
-    ).start(timeout=180)
+    service = mtls_service(root, pki, vault_addr=None, token=None, workers=8).start(timeout=180)
     results = []
     try:
         rng = np.random.default_rng(1)

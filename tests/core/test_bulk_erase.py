@@ -1,21 +1,19 @@
 """Bulk erasure: per-subject receipts, one rewrite per block, all-or-nothing refusal,
 and the retention sweep through the same path (real TenSEAL, SQLite, Merkle log)."""
 
-import os
 
 import numpy as np
 import pytest
 
+from tests.support.compliant import SettableClock, compliant_vault
 from tests.support.policy import with_policy
 from tests.support.synthetic import identities, samples
 from vault.audit.entry import decode_entry
 from vault.audit.log import MerkleAuditLog
 from vault.audit.note import NoteSigner, NoteVerifier
 from vault.audit.receipt import verify_receipt
-from vault.core.compliance import SYSTEM_RETENTION, CompliantVault
+from vault.core.compliance import SYSTEM_RETENTION
 from vault.errors import InvalidArgument, NotFound
-from vault.keys.datakey import DataKey
-from vault.store.sqlite import SqliteTemplateStore
 from vault.types import CollectionSpec, ProtectionMode, RequestContext
 
 DIM = 16
@@ -25,18 +23,9 @@ CTX = RequestContext(actor="station-7", purpose="access", consent_ref="f-1", leg
 
 @pytest.fixture
 def world(tmp_path, keyset):
-    clock = type("Clock", (), {"now": 1_760_000_000.0, "__call__": lambda self: self.now})()
-    signer = NoteSigner.generate("biovault.local/audit/bulk-test")
-    log = MerkleAuditLog(tmp_path / "audit.db", signer, clock=clock)
-    store = SqliteTemplateStore(tmp_path / "vault.db")
-    vault = CompliantVault(
-        store=store,
-        keyset=keyset,
-        log=log,
-        pseudonym_key=DataKey._unsafe_from_material(os.urandom(32), "t"),
-        clock=clock,
-    )
-    yield vault, log, store, clock, NoteVerifier(signer.verifier_key)
+    clock = SettableClock()
+    vault, log, store, verifier = compliant_vault(tmp_path, keyset, clock, "bulk-test")
+    yield vault, log, store, clock, verifier
     log.close()
     store.close()
 

@@ -1,23 +1,19 @@
 """Consent, purpose, retention and receipts in the core, over real TenSEAL, SQLite and
 the real Merkle log (signed by a local key; the Vault-held key is tested end to end)."""
 
-import os
 
 import numpy as np
 import pytest
 
+from tests.support.compliant import compliant_vault
 from tests.support.policy import with_policy
 from tests.support.synthetic import identities
 from vault.audit.entry import decode_entry, parse_time
-from vault.audit.log import MerkleAuditLog
-from vault.audit.note import NoteSigner, NoteVerifier
 from vault.audit.receipt import verify_receipt
-from vault.core.compliance import SYSTEM_RETENTION, CompliantVault
+from vault.core.compliance import SYSTEM_RETENTION
 from vault.core.retention import DEFAULT_RETENTION_SECONDS
 from vault.core.retention_schedule import RetentionScheduler
 from vault.errors import FailedPrecondition, InvalidArgument, NotFound
-from vault.keys.datakey import DataKey
-from vault.store.sqlite import SqliteTemplateStore
 from vault.types import CollectionSpec, ProtectionMode, RequestContext
 
 DIM = 16
@@ -38,17 +34,8 @@ class Clock:
 @pytest.fixture
 def world(tmp_path, keyset):
     clock = Clock()
-    signer = NoteSigner.generate("biovault.local/audit/core-test")
-    log = MerkleAuditLog(tmp_path / "audit.db", signer, clock=clock)
-    store = SqliteTemplateStore(tmp_path / "vault.db")
-    vault = CompliantVault(
-        store=store,
-        keyset=keyset,
-        log=log,
-        pseudonym_key=DataKey._unsafe_from_material(os.urandom(32), "t"),
-        clock=clock,
-    )
-    yield vault, log, clock, NoteVerifier(signer.verifier_key)
+    vault, log, store, verifier = compliant_vault(tmp_path, keyset, clock, "core-test")
+    yield vault, log, clock, verifier
     log.close()
     store.close()
 

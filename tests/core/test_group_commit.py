@@ -29,11 +29,13 @@ class _GatedStore(SqliteTemplateStore):
     def __init__(self, path) -> None:
         super().__init__(path)
         self.gate = threading.Event()
+        self.waiting = threading.Event()  # the first commit is held at the gate
         self.commits: list[int] = []
         self.fail_on: int | None = None  # which commit (1-based) fails
 
     def commit_enrollment(self, collection, blocks, subjects) -> None:
         if not self.commits:
+            self.waiting.set()
             self.gate.wait(10)
         if self.fail_on == len(self.commits) + 1:
             self.commits.append(-len(subjects))
@@ -81,9 +83,15 @@ def _enrol_in_threads(
             results[ids[0]] = error
 
     threads = [threading.Thread(target=run, args=job) for job in jobs]
-    for thread in threads:
+    for index, thread in enumerate(threads):
         thread.start()
-        time.sleep(0.02)  # submit in order
+        # Submit in order: the first job holds the writer at the store's gate, each
+        # later one is queued before the next starts (a fixed sleep lost this race
+        # on a loaded machine).
+        if index == 0:
+            assert core._store.waiting.wait(10), "the first enrolment never reached the store"
+        else:
+            _wait_queued(core, index)
     return results, threads
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import grpc
@@ -13,21 +12,17 @@ import numpy as np
 import pytest
 from grpc_reflection.v1alpha import reflection_pb2_grpc
 
-from tests.support.service import ServiceProcess, run_cli
+from tests.support.service import dev_tls, mtls_service, run_cli
 from tests.support.synthetic import identities, samples
 from vault.api.v1 import vault_pb2_grpc
 from vault.client import VaultClient
-from vault.client.channel import ClientTls, open_channel
+from vault.client.channel import open_channel
 from vault.service.streams import DEFAULT_STREAM_LIMITS
 from vault.types import CollectionSpec, ProtectionMode
 
 DIM = 32
 THREADS = 8  # serve's default --workers
 PER_CALLER = DEFAULT_STREAM_LIMITS.per_caller
-
-
-def _tls(pki: Path, who: str) -> ClientTls:
-    return ClientTls(pki / "ca.pem", pki / f"{who}.pem", pki / f"{who}.key")
 
 
 @pytest.fixture(scope="module")
@@ -37,26 +32,12 @@ def world(tmp_path_factory, openbao_dev):
     pki = root / "pki"
     made = run_cli("certs", "dev", "--out", str(pki))
     assert made.returncode == 0, made.stderr
-    service = ServiceProcess(
-        root / "data",
-        root / "serve.log",
-        vault_addr=openbao_dev.addr,
-        token=openbao_dev.token,
-        extra_args=(
-            "--tls-cert",
-            str(pki / "server.pem"),
-            "--tls-key",
-            str(pki / "server.key"),
-            "--client-ca",
-            str(pki / "ca.pem"),
-            "--workers",
-            str(THREADS),
-        ),
-        tls=_tls(pki, "healthcheck"),
+    service = mtls_service(
+        root, pki, vault_addr=openbao_dev.addr, token=openbao_dev.token, workers=THREADS
     ).start()
     rng = np.random.default_rng(11)
     gallery = samples(identities(2, DIM, rng), rng).astype(np.float32)
-    with VaultClient(service.target, timeout=60, tls=_tls(pki, "admin")) as admin:
+    with VaultClient(service.target, timeout=60, tls=dev_tls(pki, "admin")) as admin:
         admin.create_collection(
             CollectionSpec("faces", ProtectionMode.CKKS, DIM, purposes=("access",))
         )
@@ -78,7 +59,7 @@ def _idle(release: threading.Event) -> Iterator[Any]:
 
 
 def _open(world: dict[str, Any], who: str, kind: str, count: int, release: threading.Event):
-    channel = open_channel(world["service"].target, _tls(world["pki"], who))
+    channel = open_channel(world["service"].target, dev_tls(world["pki"], who))
     if kind == "reflection":
         stub: Any = reflection_pb2_grpc.ServerReflectionStub(channel)
         calls = [stub.ServerReflectionInfo(_idle(release), timeout=120) for _ in range(count)]
@@ -103,9 +84,9 @@ def _status(call: Any) -> tuple[grpc.StatusCode, str]:
 
 def _others_are_served(world: dict[str, Any]) -> tuple[str, bool]:
     pki = world["pki"]
-    with VaultClient(world["service"].target, timeout=10, tls=_tls(pki, "healthcheck")) as probe:
+    with VaultClient(world["service"].target, timeout=10, tls=dev_tls(pki, "healthcheck")) as probe:
         health = probe.health_check(timeout=5)
-    with VaultClient(world["service"].target, timeout=10, tls=_tls(pki, "matcher")) as matcher:
+    with VaultClient(world["service"].target, timeout=10, tls=dev_tls(pki, "matcher")) as matcher:
         verified = matcher.verify("faces", "a", world["probe"], purpose="access")
     return health, verified.match
 

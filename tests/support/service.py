@@ -108,3 +108,32 @@ class ServiceProcess:
         except subprocess.TimeoutExpired:
             self.process.kill()
             return self.process.wait()
+
+
+def dev_tls(pki: Path, who: str) -> ClientTls:
+    """Client TLS for certificate ``who`` of a ``biovault certs dev`` directory."""
+    return ClientTls(pki / "ca.pem", pki / f"{who}.pem", pki / f"{who}.key")
+
+
+def mtls_service(
+    root: Path, pki: Path, *, vault_addr: str | None, token: str | None, workers: int
+) -> ServiceProcess:
+    """A (not yet started) mutual-TLS ``serve`` on the ``certs dev`` PKI under ``pki``,
+    with ``workers`` RPC threads; its readiness poll uses the health-check certificate."""
+    return ServiceProcess(
+        root / "data",
+        root / "serve.log",
+        vault_addr=vault_addr,
+        token=token,
+        extra_args=(
+            "--tls-cert",
+            str(pki / "server.pem"),
+            "--tls-key",
+            str(pki / "server.key"),
+            "--client-ca",
+            str(pki / "ca.pem"),
+            "--workers",
+            str(workers),
+        ),
+        tls=dev_tls(pki, "healthcheck"),
+    )
