@@ -36,14 +36,11 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final, Protocol
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from vault.he.keyset import CkksKeySet
-
-__all__ = ["run_host", "set_inherited_keyset"]
+__all__ = ["LocalEncryptor", "run_host", "set_inherited_keyset"]
 
 _PR_SET_PDEATHSIG: Final = 1
 _START_TIMEOUT: Final = 60.0
@@ -51,10 +48,30 @@ _MAX_BACKOFF: Final = 5.0
 _REAP_SECONDS: Final = 5.0
 #: How often an idle host checks that its workers are alive.
 _LIVENESS_SECONDS: Final = 0.5
-_INHERITED: CkksKeySet | None = None
 
 
-def set_inherited_keyset(keyset: CkksKeySet) -> None:
+class LocalEncryptor(Protocol):
+    """What a worker needs of the key set it inherits: encryption in its own process.
+
+    :class:`~vault.he.keyset.CkksKeySet` provides it. A protocol, not an import of
+    the key set, so that the key set can own its worker pool without an import cycle.
+    """
+
+    def encrypt_coefficients_here(self, values: np.ndarray, scale: float) -> np.ndarray:
+        """Pair-form ciphertext rows of ``values``, computed in this process."""
+        ...
+
+    def encrypt_block_rows_here(
+        self, values: np.ndarray, scale: float, a: np.ndarray, *, first: int, dim: int
+    ) -> np.ndarray:
+        """Coordinates ``first`` .. of a ``dim``-coordinate block under its shared ``a``."""
+        ...
+
+
+_INHERITED: LocalEncryptor | None = None
+
+
+def set_inherited_keyset(keyset: LocalEncryptor) -> None:
     """Make ``keyset`` what the host and its workers inherit (call before forking)."""
     global _INHERITED
     _INHERITED = keyset

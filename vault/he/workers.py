@@ -38,15 +38,12 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 import numpy as np
 
 from vault.errors import EncryptionUnavailable, VaultError
-from vault.he._workerhost import run_host, set_inherited_keyset
-
-if TYPE_CHECKING:
-    from vault.he.keyset import CkksKeySet
+from vault.he._workerhost import LocalEncryptor, run_host, set_inherited_keyset
 
 __all__ = ["HeWorkers", "PoolState"]
 
@@ -75,7 +72,7 @@ class HeWorkers:
         EncryptionUnavailable: The workers did not start.
     """
 
-    def __init__(self, keyset: CkksKeySet, processes: int) -> None:
+    def __init__(self, keyset: LocalEncryptor, processes: int) -> None:
         set_inherited_keyset(keyset)
         self.processes = processes
         self._owner = os.getpid()
