@@ -51,7 +51,7 @@ def _orbit_scores(collection: CkksCollection, rotated_probe: np.ndarray) -> np.n
     best = np.zeros(collection.size)
     variants = _alignments(rotated_probe)
     for first in range(0, len(variants), _ALIGNMENTS_PER_CALL):
-        _, scores = collection.all_scores(variants[first : first + _ALIGNMENTS_PER_CALL])
+        _, scores = collection.unsafe_all_scores(variants[first : first + _ALIGNMENTS_PER_CALL])
         np.maximum(best, np.abs(scores).max(axis=0), out=best)
     return best
 

@@ -23,7 +23,7 @@ from vault.client import (
     ProtectionMode,
     RetentionErasures,
     RotationSummary,
-    TransformKeyRotation,
+    TransformKeyRenewal,
     TransformKeyStatus,
     VaultClient,
     VerifyResult,
@@ -153,8 +153,8 @@ def test_key_officer_gets_typed_status_and_rotations(keyed: ServiceProcess) -> N
         assert after.kek_version == 2 and set(after.blobs_by_kek_version) == {2}
         assert after.rotations["kek"].state == "done" and not after.rotations["kek"].pending
 
-        renewed = keys.rotate_transform_key("keyed")
-        assert isinstance(renewed, TransformKeyRotation) and _frozen(renewed)
+        renewed = keys.renew_transform_key("keyed")
+        assert isinstance(renewed, TransformKeyRenewal) and _frozen(renewed)
         assert (renewed.collection, renewed.key_version, renewed.revoked) == ("keyed", 2, 0)
         counts = keys.transform_key_status("keyed")
         assert isinstance(counts, TransformKeyStatus)

@@ -1,7 +1,6 @@
 """Bulk erasure: per-subject receipts, one rewrite per block, all-or-nothing refusal,
 and the retention sweep through the same path (real TenSEAL, SQLite, Merkle log)."""
 
-
 import numpy as np
 import pytest
 
@@ -24,8 +23,8 @@ CTX = RequestContext(actor="station-7", purpose="access", consent_ref="f-1", leg
 @pytest.fixture
 def world(tmp_path, keyset):
     clock = SettableClock()
-    vault, log, store, verifier = compliant_vault(tmp_path, keyset, clock, "bulk-test")
-    yield vault, log, store, clock, verifier
+    vault, compliance, log, store, verifier = compliant_vault(tmp_path, keyset, clock, "bulk-test")
+    yield vault, compliance, log, store, clock, verifier
     log.close()
     store.close()
 
@@ -50,7 +49,7 @@ def _enrolled(vault, n, **spec):
 
 def test_bulk_delete_gives_each_subject_its_own_receipt(world):
     """Receipts verify offline and name their own subject; the survivors still match."""
-    vault, _, _, _, verifier = world
+    vault, _compliance, _, _, _, verifier = world
     ids, templates = _enrolled(vault, 40)
     gone = ids[3:30:3]
     results = vault.delete_many("faces", gone, RequestContext(actor="dpo"))
@@ -72,7 +71,7 @@ def test_bulk_delete_gives_each_subject_its_own_receipt(world):
 
 
 def test_bulk_delete_refuses_unknown_or_repeated_ids_and_changes_nothing(world):
-    vault, log, _, _, _ = world
+    vault, _compliance, log, _, _, _ = world
     _enrolled(vault, 10)
     with pytest.raises(NotFound):
         vault.delete_many("faces", ["s1", "nobody"], RequestContext(actor="dpo"))
@@ -84,7 +83,7 @@ def test_bulk_delete_refuses_unknown_or_repeated_ids_and_changes_nothing(world):
 
 
 def test_bulk_delete_of_a_whole_block_drops_it(world):
-    vault, _, store, _, _ = world
+    vault, _compliance, _, store, _, _ = world
     ids, _ = _enrolled(vault, 12)
     vault.delete_many("faces", ids, RequestContext(actor="dpo"))
     assert vault.get_collection("faces", CTX).size == 0
@@ -93,10 +92,10 @@ def test_bulk_delete_of_a_whole_block_drops_it(world):
 
 def test_retention_sweep_erases_through_the_bulk_path(world):
     """Every expired subject is erased with its own retention.erase entry."""
-    vault, log, _, clock, _ = world
+    vault, compliance, log, _, clock, _ = world
     ids, _ = _enrolled(vault, 20, **with_policy(retention_seconds=30 * DAY))
     clock.now += 31 * DAY
-    [result] = vault.enforce_retention(SYSTEM_RETENTION, "faces")
+    [result] = compliance.enforce_retention(SYSTEM_RETENTION, "faces")
     assert sorted(result.erased) == sorted(ids)
     entries = [decode_entry(d) for _, d, _ in log.iter_rows(0, log.size)]
     erased = [e for e in entries if e.action == "retention.erase"]

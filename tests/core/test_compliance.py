@@ -1,7 +1,6 @@
 """Consent, purpose, retention and receipts in the core, over real TenSEAL, SQLite and
 the real Merkle log (signed by a local key; the Vault-held key is tested end to end)."""
 
-
 import numpy as np
 import pytest
 
@@ -34,8 +33,8 @@ class Clock:
 @pytest.fixture
 def world(tmp_path, keyset):
     clock = Clock()
-    vault, log, store, verifier = compliant_vault(tmp_path, keyset, clock, "core-test")
-    yield vault, log, clock, verifier
+    vault, compliance, log, store, verifier = compliant_vault(tmp_path, keyset, clock, "core-test")
+    yield vault, compliance, log, clock, verifier
     log.close()
     store.close()
 
@@ -60,7 +59,7 @@ def _templates(n, seed=0):
 
 def test_collections_must_declare_purposes_and_get_a_retention_period(world):
     """No purposes is refused; the default retention is BIPA's three years."""
-    vault, log, _, _ = world
+    vault, _compliance, log, _, _ = world
     with pytest.raises(InvalidArgument, match="purpose"):
         _create(vault, purposes=())
     with pytest.raises(InvalidArgument):
@@ -91,7 +90,7 @@ def test_collections_must_declare_purposes_and_get_a_retention_period(world):
 )
 def test_enrolment_needs_consent_purpose_and_legal_basis(world, ctx, error):
     """Missing consent reference, legal basis or purpose refuses enrolment - and is logged."""
-    vault, log, _, _ = world
+    vault, _compliance, log, _, _ = world
     _create(vault)
     with pytest.raises(error):
         vault.enroll("faces", ["a"], _templates(1), ctx)
@@ -102,7 +101,7 @@ def test_enrolment_needs_consent_purpose_and_legal_basis(world, ctx, error):
 
 def test_consent_fields_are_logged_with_the_enrolment(world):
     """The consent reference and legal basis are recorded; ids only as pseudonyms."""
-    vault, log, _, _ = world
+    vault, _compliance, log, _, _ = world
     _create(vault)
     vault.enroll("faces", ["alice", "bob"], _templates(2), CTX)
     entry = _entries(log)[-1]
@@ -113,7 +112,7 @@ def test_consent_fields_are_logged_with_the_enrolment(world):
 @pytest.mark.parametrize("purpose", ["", "marketing"])
 def test_verify_and_identify_must_state_a_declared_purpose(world, purpose):
     """No purpose, or one the collection did not declare, is FailedPrecondition - logged."""
-    vault, log, _, _ = world
+    vault, _compliance, log, _, _ = world
     _create(vault)
     templates = _templates(3)
     vault.enroll("faces", ["a", "b", "c"], templates, CTX)
@@ -131,7 +130,7 @@ def test_verify_and_identify_must_state_a_declared_purpose(world, purpose):
 
 def test_retention_erases_exactly_the_expired(world):
     """Templates older than the retention period go, one audited erasure each; younger stay."""
-    vault, log, clock, _ = world
+    vault, compliance, log, clock, _ = world
     _create(vault, retention_seconds=10 * DAY)
     _create(vault, "forever")
     old, young = _templates(4, 1), _templates(3, 2)
@@ -141,7 +140,7 @@ def test_retention_erases_exactly_the_expired(world):
     vault.enroll("faces", ["y1", "y2", "y3"], young, CTX)
     vault.delete("faces", "o2", CTX)  # already gone before the deadline
     clock.now += 4 * DAY + 1
-    results = {r.collection: r for r in vault.enforce_retention(SYSTEM_RETENTION)}
+    results = {r.collection: r for r in compliance.enforce_retention(SYSTEM_RETENTION)}
     assert sorted(results["faces"].erased) == ["o1", "o3", "o4"]
     assert results["forever"].erased == ()
     # Identify answers only matches (issue 13): each young probe finds its own subject.
@@ -157,16 +156,16 @@ def test_retention_erases_exactly_the_expired(world):
     summary = [e for e in _entries(log) if e.action == "retention.enforce"]
     assert [(s.details["erased"], s.details["collections"]) for s in summary] == [(3, 2)]
     # Nothing left to do a second time.
-    assert all(r.erased == () for r in vault.enforce_retention(SYSTEM_RETENTION))
+    assert all(r.erased == () for r in compliance.enforce_retention(SYSTEM_RETENTION))
 
 
 def test_the_scheduler_runs_enforcement(world):
     """The service's scheduler thread enforces retention on its own."""
-    vault, log, clock, _ = world
+    vault, compliance, log, clock, _ = world
     _create(vault, retention_seconds=DAY)
     vault.enroll("faces", ["a"], _templates(1), CTX)
     clock.now += 2 * DAY
-    scheduler = RetentionScheduler(vault, interval=3600)
+    scheduler = RetentionScheduler(compliance, interval=3600)
     scheduler.start()
     scheduler.stop()  # stop waits for the pass started at start()
     assert vault.get_collection("faces", CTX).size == 0
@@ -175,16 +174,18 @@ def test_the_scheduler_runs_enforcement(world):
 
 def test_delete_and_withdrawal_return_receipts_that_verify_offline(world):
     """Both erasures come with a receipt verifiable with the public key alone."""
-    vault, _, _, verifier = world
+    vault, compliance, _, _, verifier = world
     _create(vault)
     vault.enroll("faces", ["a", "b"], _templates(2), CTX)
     deleted = vault.delete("faces", "a", RequestContext(actor="dpo"))
-    withdrawn = vault.withdraw_consent("faces", "b", RequestContext(actor="dpo", consent_ref="f-1"))
+    withdrawn = compliance.withdraw_consent(
+        "faces", "b", RequestContext(actor="dpo", consent_ref="f-1")
+    )
     first, _ = verify_receipt(deleted.receipt, verifier)
     second, _ = verify_receipt(withdrawn.receipt, verifier)
     assert (first.action, first.purpose) == ("delete", "erasure-request")
     assert (second.action, second.purpose) == ("consent.withdraw", "consent-withdrawn")
     assert second.details["consent_ref"] == "f-1"
     with pytest.raises(NotFound):
-        vault.withdraw_consent("faces", "b", RequestContext(actor="dpo"))
+        compliance.withdraw_consent("faces", "b", RequestContext(actor="dpo"))
     assert vault.get_collection("faces", CTX).size == 0

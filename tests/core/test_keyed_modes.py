@@ -8,7 +8,7 @@ import pytest
 
 from tests.core.conftest import MemoryAuditSink
 from tests.support.synthetic import anisotropic_people, identities, samples
-from vault.core.transform_seeds import VaultSeedSource, seed_meta_key
+from vault.core.transform_seeds import CatalogSeedSource, seed_meta_key
 from vault.core.vault import VaultCore
 from vault.errors import FailedPrecondition, InvalidArgument
 from vault.keys.datakey import DataKey
@@ -35,7 +35,7 @@ def open_core(tmp_path, keyset, key_service):
             keyset=keyset,
             audit=audit,
             pseudonym_key=pseudonyms,
-            transform_seeds=VaultSeedSource(store, key_service) if seeds else None,
+            transform_seeds=CatalogSeedSource(store, key_service) if seeds else None,
         )
 
     make.audit = audit  # type: ignore[attr-defined]
@@ -94,13 +94,13 @@ def test_rotation_and_revocation_are_audited(open_core) -> None:
     core = open_core()
     core.create_collection(_spec("c", "cancelable"), CTX)
     core.enroll("c", ["a", "b", "c"], gallery[:3], CTX)
-    rotated = core.rotate_transform_key("c", CTX)
+    rotated = core.renew_transform_key("c", CTX)
     assert rotated.key_version == 2 and rotated.revoked == 0
     core.enroll("c", ["d", "e", "f"], gallery[3:], CTX)
     assert core.transform_key_status("c") == {1: 3, 2: 3}
     assert core.verify("c", "a", probes[0], CTX).match
     assert core.verify("c", "d", probes[3], CTX).match
-    revoked = core.rotate_transform_key("c", CTX, revoke_old=True)
+    revoked = core.renew_transform_key("c", CTX, revoke_old=True)
     assert (revoked.key_version, revoked.revoked) == (3, 6)
     actions = [e.action for e in open_core.audit.events]
     assert actions.count("keys.revoke") == 6
@@ -113,7 +113,7 @@ def test_ckks_collections_have_no_transform_key(open_core) -> None:
     core = open_core()
     core.create_collection(_spec("plain", "ckks"), CTX)
     with pytest.raises(FailedPrecondition):
-        core.rotate_transform_key("plain", CTX)
+        core.renew_transform_key("plain", CTX)
 
 
 def test_keyed_modes_need_a_seed_source(open_core) -> None:

@@ -16,8 +16,9 @@ from vault.audit.base import AuditEvent
 from vault.audit.entry import decode_entry
 from vault.audit.log import MerkleAuditLog
 from vault.audit.note import NoteSigner
-from vault.core.compliance import CompliantVault
+from vault.core.compliance import ComplianceOps
 from vault.core.fsck import FsckReport, check_log_accounts_for_store
+from vault.core.guard import ComplianceGuard
 from vault.core.vault import VaultCore
 from vault.errors import FailedPrecondition, StorageError
 from vault.keys.datakey import DataKey
@@ -38,11 +39,20 @@ class _World:
         self.key = DataKey._unsafe_from_material(os.urandom(32), "t")
         self.opened: list = []
 
-    def open(self) -> tuple[CompliantVault, MerkleAuditLog, SqliteTemplateStore]:
+    def open(self) -> tuple[VaultCore, MerkleAuditLog, SqliteTemplateStore]:
+        """The core, wired with compliance as the service does; ``self.compliance``
+        holds its compliance use cases (which reconcile log and store on opening)."""
         log = MerkleAuditLog(self.tmp_path / "audit.db", self.signer)
         store = SqliteTemplateStore(self.tmp_path / "vault.db")
         self.opened += [log, store]
-        core = CompliantVault(store=store, keyset=self.keyset, log=log, pseudonym_key=self.key)
+        core = VaultCore(
+            store=store,
+            keyset=self.keyset,
+            audit=log,
+            compliance=ComplianceGuard(log),
+            pseudonym_key=self.key,
+        )
+        self.compliance = ComplianceOps(core)
         return core, log, store
 
     def close(self) -> None:
@@ -121,7 +131,7 @@ def test_erasures_and_revocations_are_subtracted(world) -> None:
     _create(core)
     core.enroll("faces", ["a", "b", "c", "d"], _rows(4), CTX)
     core.delete("faces", "a", CTX)
-    core.withdraw_consent("faces", "b", RequestContext(actor="dpo", consent_ref="C-1"))
+    world.compliance.withdraw_consent("faces", "b", RequestContext(actor="dpo", consent_ref="C-1"))
     report = _fsck(log, store)
     assert report.problems == [] and store.count_subjects("faces") == 2
     world.close()
@@ -186,14 +196,19 @@ def test_withdrawal_under_another_consent_reference_is_refused_and_audited(world
     core.enroll("faces", ["a", "b"], _rows(2), CTX)
     before = log.size
     with pytest.raises(FailedPrecondition, match="does not match"):
-        core.withdraw_consent("faces", "a", RequestContext(actor="dpo", consent_ref="C-999"))
+        world.compliance.withdraw_consent(
+            "faces", "a", RequestContext(actor="dpo", consent_ref="C-999")
+        )
     with pytest.raises(FailedPrecondition):
-        core.withdraw_consent("faces", "a", RequestContext(actor="dpo"))
+        world.compliance.withdraw_consent("faces", "a", RequestContext(actor="dpo"))
     refused = _entries(log)[before:]
     assert [(e.action, e.outcome, e.details["consent_ref"]) for e in refused] == [
         ("consent.withdraw", "FailedPrecondition", "C-999"),
         ("consent.withdraw", "FailedPrecondition", ""),
     ]
     assert store.count_subjects("faces") == 2 and core.get_collection("faces", CTX).size == 2
-    assert core.withdraw_consent("faces", "a", RequestContext(consent_ref="C-1")).erased == 1
+    assert (
+        world.compliance.withdraw_consent("faces", "a", RequestContext(consent_ref="C-1")).erased
+        == 1
+    )
     assert _fsck(log, store).problems == []

@@ -7,7 +7,7 @@ import os
 import pytest
 
 from tests.core.conftest import MemoryAuditSink
-from vault.core.transform_seeds import SEED_META_PREFIX, VaultSeedSource
+from vault.core.transform_seeds import SEED_META_PREFIX, CatalogSeedSource
 from vault.core.vault import VaultCore
 from vault.errors import StorageError
 from vault.keys.datakey import DataKey
@@ -41,7 +41,7 @@ def test_refused_create_leaves_no_orphan_key_and_a_retry_works(
             audit=MemoryAuditSink(),
             pseudonym_key=DataKey._unsafe_from_material(os.urandom(32), "test"),
             data_keys=CollectionDataKeys(store, key_service),
-            transform_seeds=VaultSeedSource(store, key_service),
+            transform_seeds=CatalogSeedSource(store, key_service),
         )
         spec = CollectionSpec("faces", ProtectionMode(mode), 64, True, ("access",))
         with pytest.raises(StorageError, match="disk is full"):

@@ -18,7 +18,7 @@ from tests.support.synthetic import identities, samples, unit_rows
 from vault.audit.entry import decode_entry
 from vault.client import ClientError, ComplianceClient, VaultClient
 from vault.config import ServeSettings
-from vault.service.bootstrap import open_vault
+from vault.service.bootstrap import open_vault_services
 from vault.service.ratelimit import RateLimit
 from vault.service.server import build_server
 from vault.types import CollectionSpec, ProtectionMode
@@ -48,7 +48,8 @@ def live(tmp_path_factory, openbao_dev):
         data_dir=data_dir, hcvault_addr=openbao_dev.addr, hcvault_token=openbao_dev.token
     )
     rng = np.random.default_rng(13)
-    with open_vault(settings) as api:
+    with open_vault_services(settings) as services:
+        api = services.core
         servers = []
         for limit in (None, RateLimit(rate=0.001, burst=100)):
             server, health, port = build_server(
@@ -56,7 +57,7 @@ def live(tmp_path_factory, openbao_dev):
                 "127.0.0.1:0",
                 max_message_bytes=64 << 20,
                 workers=4,
-                compliance=api,
+                compliance=services.compliance,
                 rate_limit=limit,
             )
             server.start()
@@ -176,7 +177,7 @@ def test_verify_does_not_tell_enrolled_ids_from_unknown_ones(live) -> None:
 
 
 def _audit_entries(api):
-    log = api._log
+    log = api.compliance.log
     return [decode_entry(data) for _, data, _ in log.iter_rows(0, log.size)]
 
 

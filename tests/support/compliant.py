@@ -1,4 +1,4 @@
-"""Test helper: a CompliantVault on a real SQLite store and a real Merkle audit log."""
+"""Test helper: a core wired with compliance on a real SQLite store and a real Merkle log."""
 
 from __future__ import annotations
 
@@ -8,7 +8,9 @@ from typing import Any
 
 from vault.audit.log import MerkleAuditLog
 from vault.audit.note import NoteSigner, NoteVerifier
-from vault.core.compliance import CompliantVault
+from vault.core.compliance import ComplianceOps
+from vault.core.guard import ComplianceGuard
+from vault.core.vault import VaultCore
 from vault.he.keyset import CkksKeySet
 from vault.keys.datakey import DataKey
 from vault.store.sqlite import SqliteTemplateStore
@@ -26,20 +28,22 @@ class SettableClock:
 
 def compliant_vault(
     tmp_path: Path, keyset: CkksKeySet, clock: Any, label: str
-) -> tuple[CompliantVault, MerkleAuditLog, SqliteTemplateStore, NoteVerifier]:
-    """A CompliantVault on a real SQLite store and a real Merkle log under ``tmp_path``.
+) -> tuple[VaultCore, ComplianceOps, MerkleAuditLog, SqliteTemplateStore, NoteVerifier]:
+    """A core with its compliance guard and use cases, as the service wires them, on a
+    real SQLite store and a real Merkle log under ``tmp_path``.
 
     Returns:
-        (vault, log, store, verifier): close ``log`` and ``store`` when done.
+        (core, compliance, log, store, verifier): close ``log`` and ``store`` when done.
     """
     signer = NoteSigner.generate(f"biovault.local/audit/{label}")
     log = MerkleAuditLog(tmp_path / "audit.db", signer, clock=clock)
     store = SqliteTemplateStore(tmp_path / "vault.db")
-    vault = CompliantVault(
+    vault = VaultCore(
         store=store,
         keyset=keyset,
-        log=log,
+        audit=log,
+        compliance=ComplianceGuard(log),
         pseudonym_key=DataKey._unsafe_from_material(os.urandom(32), "t"),
         clock=clock,
     )
-    return vault, log, store, NoteVerifier(signer.verifier_key)
+    return vault, ComplianceOps(vault), log, store, NoteVerifier(signer.verifier_key)

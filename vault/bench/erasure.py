@@ -16,7 +16,7 @@ import numpy as np
 
 from vault.audit.base import AuditEvent
 from vault.audit.log import MerkleAuditLog
-from vault.core.compliance import CompliantVault
+from vault.core.vault import VaultCore
 from vault.types import RequestContext
 
 __all__ = ["BenchLog", "measure_erasure"]
@@ -49,7 +49,7 @@ def erase_count(gallery: int) -> int:
 
 
 def measure_erasure(
-    vault: CompliantVault, log: BenchLog, collection: str, ids: Sequence[str], *, seed: int
+    vault: VaultCore, log: BenchLog, collection: str, ids: Sequence[str], *, seed: int
 ) -> dict[str, object]:
     """Bulk-erase a random sample of ``ids`` with receipts; report subjects per second."""
     rng = np.random.default_rng(seed + 1)

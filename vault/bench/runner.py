@@ -1,6 +1,7 @@
 """One process, one synthetic gallery, everything measured side by side.
 
-The encrypted path is the vault's own: a real CompliantVault over a real SQLite
+The encrypted path is the vault's own: a real VaultCore (with its compliance
+guard, for erasure receipts) over a real SQLite
 file and a real CKKS key set. The key service is left out - it is not on the
 identify path - and audit events are only counted while timing, so the numbers
 are score + decrypt + top-k as the contract defines them; the bulk-erasure phase
@@ -23,7 +24,7 @@ import os
 import sqlite3
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,8 +35,9 @@ from vault.audit.note import NoteSigner
 from vault.bench.erasure import BenchLog, measure_erasure
 from vault.bench.memory import own_peak_rss, serving_rss
 from vault.bench.synthetic import make_set
-from vault.core.compliance import CompliantVault
-from vault.core.transform_seeds import EphemeralSeedSource
+from vault.core.guard import ComplianceGuard
+from vault.core.protection import open_collection
+from vault.core.transform_seeds import EphemeralSeedSource, SeedSource
 from vault.core.vault import VaultCore
 from vault.he.baselines import time_column_tenseal, time_naive_tenseal
 from vault.he.gallery import EncryptedGallery
@@ -43,6 +45,9 @@ from vault.he.keyset import CkksKeySet
 from vault.he.params import DEFAULT_PARAMS_ID, get_params
 from vault.he.stages import STAGES
 from vault.keys.datakey import DataKey
+from vault.schemes.base import UnsafeScoring
+from vault.schemes.validation import validate_templates
+from vault.store.base import SubjectRecord
 from vault.store.sqlite import SqliteTemplateStore
 from vault.types import CollectionSpec, ProtectionMode, RequestContext
 
@@ -158,12 +163,14 @@ def run_bench(config: BenchConfig) -> dict[str, object]:
             db_path = Path(tmp) / "vault.db"
             store = SqliteTemplateStore(db_path)
             log = BenchLog(Path(tmp) / "audit.db", NoteSigner.generate("biovault.local/bench"))
-            core = CompliantVault(
+            seeds = EphemeralSeedSource() if keyed else None
+            core = VaultCore(
                 store=store,
                 keyset=keyset,
-                log=log,
+                audit=log,
+                compliance=ComplianceGuard(log),
                 pseudonym_key=DataKey._unsafe_from_material(os.urandom(32), "bench"),
-                transform_seeds=EphemeralSeedSource() if keyed else None,
+                transform_seeds=seeds,
             )
             core.create_collection(
                 CollectionSpec(
@@ -212,7 +219,7 @@ def run_bench(config: BenchConfig) -> dict[str, object]:
                     f"gallery {size}: plaintext {point['plaintext_ms_per_probe']:.2f} ms, "
                     f"encrypted {point['he_ms_per_probe']:.2f} ms per probe"
                 )
-            accuracy = _accuracy(core, data, config.top_k, config.mode)
+            accuracy = _accuracy(core, _StoredGallery(store, keyset, seeds), data, config)
             bytes_at_rest = _bytes_at_rest(db_path)
             say("bulk erasure")
             erasure = measure_erasure(core, log, _COLLECTION, ids, seed=config.seed)
@@ -296,12 +303,42 @@ def run_bench(config: BenchConfig) -> dict[str, object]:
     }
 
 
-def _accuracy(core: VaultCore, data: object, top_k: int, mode: ProtectionMode) -> dict[str, float]:
+@dataclass(frozen=True)
+class _StoredGallery:
+    """The bench collection as stored, for scoring outside the serving core."""
+
+    store: SqliteTemplateStore
+    keyset: CkksKeySet
+    seeds: SeedSource | None
+
+    def unsafe_all_scores(self, probes: np.ndarray) -> Iterator[tuple[list[str], np.ndarray]]:
+        """Every stored subject's decrypted score per probe, one stored block at a time.
+
+        Each block is opened through the schemes layer as a collection of its own
+        (what evaluation does), so no second copy of the whole gallery is held.
+        """
+        record = self.store.get_collection(_COLLECTION)
+        assert record is not None
+        by_block: dict[int, list[SubjectRecord]] = {}
+        for subject in self.store.list_subjects(_COLLECTION):
+            by_block.setdefault(subject.block_no, []).append(subject)
+        units = validate_templates(probes, record.dim, what="probes")
+        for block in self.store.iter_blocks(_COLLECTION):
+            collection = open_collection(record, keyset=self.keyset, seeds=self.seeds)
+            collection.load([block], by_block.get(block.block_no, []))
+            assert isinstance(collection, UnsafeScoring)
+            yield collection.unsafe_all_scores(units)
+
+
+def _accuracy(
+    core: VaultCore, stored: _StoredGallery, data: object, config: BenchConfig
+) -> dict[str, float]:
     """Protected scores of every slot against float64 plaintext scores.
 
     The float64 plaintext scores are computed a slice of the gallery at a time: a
     float64 copy of a 1M x 512 gallery would be 4 GB on top of the run's own data.
     """
+    top_k, mode = config.top_k, config.mode
     gallery = data.gallery  # type: ignore[attr-defined]
     probes = data.probes.astype(np.float64)  # type: ignore[attr-defined]
     probes /= np.linalg.norm(probes, axis=1, keepdims=True)
@@ -310,11 +347,11 @@ def _accuracy(core: VaultCore, data: object, top_k: int, mode: ProtectionMode) -
         rows = gallery[first : first + _ACCURACY_SLICE].astype(np.float64)
         rows /= np.linalg.norm(rows, axis=1, keepdims=True)
         plain[:, first : first + len(rows)] = probes @ rows.T
-    ids, scores = core.encrypted_scores_for_evaluation(_COLLECTION, probes)
-    order = np.array([int(subject.removeprefix("id-")) for subject in ids])
-    # Compare in place, column by column of the decrypted scores: no second matrix.
-    error = float(np.abs(scores - plain[:, order]).max()) if len(order) else 0.0
-    del scores
+    error = 0.0
+    for ids, scores in stored.unsafe_all_scores(probes):
+        if ids:
+            order = np.array([int(subject.removeprefix("id-")) for subject in ids])
+            error = max(error, float(np.abs(scores - plain[:, order]).max()))
     top1 = [r[0].subject_id for r in core.identify(_COLLECTION, probes, top_k, _CTX)]
     expected = [f"id-{i}" for i in np.argmax(plain, axis=1)]
     error_key = "max_abs_score_error"

@@ -43,7 +43,7 @@ def add_cancelable_rotation(kinds: Commands) -> None:
 
 def _rotate_cancelable(args: argparse.Namespace) -> int:
     with KeyAdminClient(args.target, timeout=args.timeout, tls=client_tls(args)) as client:
-        done = client.rotate_transform_key(args.collection, revoke_old=args.revoke_old)
+        done = client.renew_transform_key(args.collection, revoke_old=args.revoke_old)
     summary = {
         "kind": "cancelable",
         "collection": done.collection,
@@ -56,8 +56,7 @@ def _rotate_cancelable(args: argparse.Namespace) -> int:
     if args.json != "-":
         revoked = f", {done.revoked} old template(s) revoked" if args.revoke_old else ""
         print(
-            f"CANCELABLE rotated: {done.collection} now at key version "
-            f"{done.key_version}{revoked}"
+            f"CANCELABLE rotated: {done.collection} now at key version {done.key_version}{revoked}"
         )
     return 0
 

@@ -32,7 +32,7 @@ from vault.client.results import (
     RotationJournal,
     RotationSummary,
     SecretStatus,
-    TransformKeyRotation,
+    TransformKeyRenewal,
     TransformKeyStatus,
 )
 from vault.client.vault import VaultClient
@@ -64,7 +64,7 @@ __all__ = [
     "RotationJournal",
     "RotationSummary",
     "SecretStatus",
-    "TransformKeyRotation",
+    "TransformKeyRenewal",
     "TransformKeyStatus",
     "VaultClient",
     "VerifyResult",

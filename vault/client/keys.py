@@ -21,7 +21,7 @@ from vault.client.results import (
     RotationJournal,
     RotationSummary,
     SecretStatus,
-    TransformKeyRotation,
+    TransformKeyRenewal,
     TransformKeyStatus,
 )
 
@@ -167,9 +167,9 @@ class KeyAdminClient(ChannelClient):
             raise ClientError(grpc.StatusCode.UNAVAILABLE, "the rotation stream ended early")
         return _decode_summary(summary)
 
-    def rotate_transform_key(
+    def renew_transform_key(
         self, collection: str, *, revoke_old: bool = False
-    ) -> TransformKeyRotation:
+    ) -> TransformKeyRenewal:
         """Start a new transform key version of a cancelable or hybrid collection.
 
         Args:
@@ -184,7 +184,7 @@ class KeyAdminClient(ChannelClient):
         )
         with translated_errors():
             reply = self._transform.RotateTransformKey(request, timeout=self._timeout)
-        return TransformKeyRotation(
+        return TransformKeyRenewal(
             collection=reply.collection,
             key_version=reply.key_version,
             revoked=reply.revoked,

@@ -18,7 +18,7 @@ __all__ = [
     "RotationJournal",
     "RotationSummary",
     "SecretStatus",
-    "TransformKeyRotation",
+    "TransformKeyRenewal",
     "TransformKeyStatus",
 ]
 
@@ -107,7 +107,7 @@ class RotationSummary:
 
 
 @dataclass(frozen=True)
-class TransformKeyRotation:
+class TransformKeyRenewal:
     """A keyed collection's new transform key version (``keys rotate cancelable``)."""
 
     collection: str

@@ -1,20 +1,28 @@
-"""Compliance use cases: erasure receipts, consent withdrawal, retention, audit access.
+"""Compliance, composed into the core: erasure receipts, consent, retention, audit access.
 
-:class:`CompliantVault` is the core the service runs: every use case of
-:class:`~vault.core.vault.VaultCore`, with its audit events going to the Merkle
-log, plus
+Two parts, both wired at start-up (vault.service.bootstrap):
 
-* ``delete`` returning an erasure receipt (entry, inclusion proof, signed
-  checkpoint) that verifies offline;
-* ``withdraw_consent`` - withdrawal of consent is erasure (GDPR Art. 7(3), 17),
-  refused unless the consent reference is the one the subject was enrolled under;
-* ``enforce_retention`` - erases every template older than its collection's
-  retention period, one audited erasure each, then a summary entry;
-* read access to the log for auditors (public key, checkpoint, export), the
-  export itself audited;
-* at start-up, recovery of the one difference a crash can leave between store
-  and log (vault/core/ledger.py): subjects logged as enrolled that the store does
-  not hold get ``reconcile.absent`` entries.
+* :class:`~vault.core.guard.ComplianceGuard` is what
+  :class:`~vault.core.vault.VaultCore` holds (re-exported here): the
+  Merkle audit log (also the core's audit sink), from which an erasure request
+  gets its default purpose and every erasure its receipt (entry, inclusion
+  proof, signed checkpoint) that verifies offline. ``VaultCore.delete`` and
+  ``delete_many`` show both steps.
+* :class:`ComplianceOps` is the compliance surface served to auditors and data
+  protection officers (:class:`ComplianceApi`), over a core that holds a guard:
+
+  - ``withdraw_consent`` - withdrawal of consent is erasure (GDPR Art. 7(3), 17),
+    refused unless the consent reference is the one the subject was enrolled under;
+  - ``enforce_retention`` - erases every template older than its collection's
+    retention period, one audited erasure each, then a summary entry;
+  - read access to the log for auditors (public key, checkpoint, export), the
+    export itself audited; the service-start and refused-call entries;
+  - at start-up, recovery of the one difference a crash can leave between store
+    and log (vault/core/ledger.py): subjects logged as enrolled that the store does
+    not hold get ``reconcile.absent`` entries.
+
+  Like vault.core.bulk_erase it is a use case module of the core package: it runs
+  the core's own audited erasure path rather than a copy of it.
 """
 
 from __future__ import annotations
@@ -22,26 +30,27 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
-from collections.abc import Callable, Iterator, Sequence
-from typing import Any, Protocol
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Protocol
 
 from vault.audit.actions import AuditAction
 from vault.audit.bundle import export_bundle
-from vault.audit.entry import LogEntry, decode_entry, format_time
-from vault.audit.log import MerkleAuditLog
+from vault.audit.entry import format_time
 from vault.core.bulk_erase import erase_many
+from vault.core.guard import ComplianceGuard
 from vault.core.ledger import chunked, replay
 from vault.core.retention import RetentionResult
-from vault.core.vault import VaultCore
-from vault.errors import FailedPrecondition, NotFound, VaultError
+from vault.errors import ConfigurationError, FailedPrecondition, NotFound, VaultError
 from vault.types import DeleteResult, RequestContext
 
-__all__ = ["SYSTEM_RETENTION", "ComplianceApi", "CompliantVault"]
+if TYPE_CHECKING:
+    from vault.core.vault import VaultCore
+
+__all__ = ["SYSTEM_RETENTION", "ComplianceApi", "ComplianceGuard", "ComplianceOps"]
 
 #: Who the scheduled retention job acts as in the log.
 SYSTEM_RETENTION = RequestContext(actor="system:retention-scheduler", purpose="retention")
 _RECOVERY = RequestContext(actor="system:recovery", purpose="recovery")
-_SCAN_WINDOW = 4096
 _log = logging.getLogger(__name__)
 
 
@@ -73,31 +82,33 @@ class ComplianceApi(Protocol):
         ...
 
 
-class CompliantVault(VaultCore):
-    """The vault core over a :class:`MerkleAuditLog`, with the compliance use cases.
+class ComplianceOps:
+    """The compliance use cases of a core that holds a :class:`ComplianceGuard`.
 
-    Args:
-        log: The audit log (also the core's audit sink).
-        **core_args: Everything else :class:`VaultCore` takes, except ``audit``.
+    Reconciles the log with the store on construction (call it at start-up, before
+    serving).
+
+    Raises:
+        ConfigurationError: The core has no compliance guard.
     """
 
-    def __init__(self, *, log: MerkleAuditLog, **core_args: Any) -> None:
-        super().__init__(audit=log, **core_args)
-        self._log = log
+    def __init__(self, core: VaultCore) -> None:
+        guard = core.compliance
+        if guard is None:
+            raise ConfigurationError("compliance needs a core wired with a ComplianceGuard")
+        self._core = core
+        self._guard = guard
         self._reconcile()
-
-    def _entries(self, start: int = 0, end: int | None = None) -> Iterator[LogEntry]:
-        for _, data, _ in self._log.iter_rows(start, self._log.size if end is None else end):
-            yield decode_entry(data)
 
     def _reconcile(self) -> None:
         """Record subjects the log lists as enrolled but the store lacks (a crash
         between an enrolment's entries and its commit, or between an erasure's
         commit and its entry)."""
-        ledgers = replay(self._entries(), track=True)
-        for name in sorted(self._collections):
+        core = self._core
+        ledgers = replay(self._guard.entries(), track=True)
+        for name in sorted(core._collections):
             logged = ledgers[name].pseudonyms if name in ledgers else set()
-            stored = {self._pseudonym(name, s.subject_id) for s in self._store.list_subjects(name)}
+            stored = {core._pseudonym(name, s.subject_id) for s in core._store.list_subjects(name)}
             absent = sorted(logged - stored)
             if absent:
                 _log.warning(
@@ -122,54 +133,7 @@ class CompliantVault(VaultCore):
         self, action: AuditAction, collection: str, ctx: RequestContext, pseudonyms: list[str]
     ) -> None:
         for listed, chunk in chunked(pseudonyms):
-            self._append_event(action, collection, ctx, listed, "ok", {**chunk})
-
-    def _enrolled_consent_ref(self, collection: str, subject_id: str) -> str | None:
-        """The consent reference of the subject's latest enrolment, from the log."""
-        pseudonym = self._pseudonym(collection, subject_id)
-        end = self._log.size
-        while end > 0:
-            start = max(0, end - _SCAN_WINDOW)
-            for entry in reversed(list(self._entries(start, end))):
-                if (
-                    entry.action == AuditAction.ENROLL
-                    and entry.outcome == "ok"
-                    and entry.collection == collection
-                    and pseudonym in entry.subjects
-                ):
-                    ref = entry.details.get("consent_ref")
-                    return ref if isinstance(ref, str) else None
-            end = start
-        return None
-
-    def _with_receipt(self, erase: Callable[[], DeleteResult]) -> DeleteResult:
-        with self._log.capture() as appended:
-            result = erase()
-        # The erasure's own entry is the last one this thread appended.
-        return dataclasses.replace(result, receipt=self._log.receipt(appended[-1]))
-
-    def delete(self, collection: str, subject_id: str, ctx: RequestContext) -> DeleteResult:
-        """Erase a subject on request; the result carries an erasure receipt."""
-        if not ctx.purpose:
-            ctx = dataclasses.replace(ctx, purpose="erasure-request")
-        return self._with_receipt(
-            lambda: self._erase(collection, subject_id, ctx, action=AuditAction.DELETE)
-        )
-
-    def delete_many(
-        self, collection: str, subject_ids: Sequence[str], ctx: RequestContext
-    ) -> list[DeleteResult]:
-        """Bulk erasure on request; every result carries its own erasure receipt."""
-        if not ctx.purpose:
-            ctx = dataclasses.replace(ctx, purpose="erasure-request")
-        with self._log.capture() as appended:
-            results = erase_many(self, collection, subject_ids, ctx, action=AuditAction.DELETE)
-        # One entry per erased subject, appended in order by this thread.
-        entries = appended[len(appended) - len(results) :]
-        return [
-            dataclasses.replace(r, receipt=self._log.receipt(seq))
-            for r, seq in zip(results, entries, strict=True)
-        ]
+            self._core._append_event(action, collection, ctx, listed, "ok", {**chunk})
 
     def withdraw_consent(
         self, collection: str, subject_id: str, ctx: RequestContext
@@ -182,13 +146,14 @@ class CompliantVault(VaultCore):
                 refusal is logged. An erasure request needs no reference: ``delete``.
             NotFound: The subject is not enrolled.
         """
+        core = self._core
         ctx = dataclasses.replace(ctx, purpose=ctx.purpose or "consent-withdrawn")
         try:
             self._check_withdrawn_consent(collection, subject_id, ctx)
         except VaultError as refused:  # logged like any withdrawal, with why it failed
             with (
                 contextlib.suppress(type(refused)),
-                self._audited(
+                core._audited(
                     AuditAction.CONSENT_WITHDRAW,
                     collection,
                     ctx,
@@ -198,23 +163,25 @@ class CompliantVault(VaultCore):
             ):
                 raise
             raise
-        return self._with_receipt(
-            lambda: self._erase(
+        with self._guard.receipts() as receipts:
+            result = core._erase(
                 collection,
                 subject_id,
                 ctx,
                 action=AuditAction.CONSENT_WITHDRAW,
                 consent_ref=ctx.consent_ref,
             )
-        )
+        [receipted] = receipts.attach([result])
+        return receipted
 
     def _check_withdrawn_consent(
         self, collection: str, subject_id: str, ctx: RequestContext
     ) -> None:
-        target, _ = self._collection(collection)
+        target, _ = self._core._collection(collection)
         if target.location(subject_id) is None:
             raise NotFound("no such subject in this collection")
-        enrolled_under = self._enrolled_consent_ref(collection, subject_id)
+        pseudonym = self._core._pseudonym(collection, subject_id)
+        enrolled_under = self._guard.enrolled_consent_ref(collection, pseudonym)
         if enrolled_under is None:
             raise FailedPrecondition(
                 "no consent reference is on record for this subject; an erasure request "
@@ -239,12 +206,13 @@ class CompliantVault(VaultCore):
         Raises:
             NotFound: ``collection`` is given and unknown.
         """
+        core = self._core
         ctx = dataclasses.replace(ctx, purpose=ctx.purpose or "retention")
         results: list[RetentionResult] = []
-        with self._audited(AuditAction.RETENTION_ENFORCE, collection or "", ctx) as info:
+        with core._audited(AuditAction.RETENTION_ENFORCE, collection or "", ctx) as info:
             if collection is not None:
-                self._collection(collection)  # validates the name, NotFound if unknown
-            names = [collection] if collection is not None else sorted(self._collections)
+                core._collection(collection)  # validates the name, NotFound if unknown
+            names = [collection] if collection is not None else sorted(core._collections)
             for name in names:
                 results.append(self._enforce_one(name, ctx))
             info["collections"] = len(results)
@@ -252,12 +220,13 @@ class CompliantVault(VaultCore):
         return results
 
     def _enforce_one(self, name: str, ctx: RequestContext) -> RetentionResult:
-        self._collection(name)  # validates the name, NotFound if unknown
-        retention = self._policy(name).retention_seconds
-        cutoff = self._clock() - retention
+        core = self._core
+        core._collection(name)  # validates the name, NotFound if unknown
+        retention = core._policy(name).retention_seconds
+        cutoff = core._clock() - retention
         expired = {
             subject.subject_id: subject.enrolled_at
-            for subject in self._store.list_subjects(name)
+            for subject in core._store.list_subjects(name)
             if subject.enrolled_at <= cutoff
         }
 
@@ -271,7 +240,7 @@ class CompliantVault(VaultCore):
         # One audited erasure per subject, one rewrite per block (vault.core.bulk_erase);
         # subjects erased meanwhile by someone else are skipped.
         done = erase_many(
-            self,
+            core,
             name,
             list(expired),
             ctx,
@@ -285,25 +254,25 @@ class CompliantVault(VaultCore):
     def record_service_start(self, **details: str | int | float | bool) -> None:
         """Log that the service started (with how its audit key was obtained)."""
         system = RequestContext(actor="system:service")
-        details["audit_key_id"] = self._log.key_id
-        with self._audited(AuditAction.SERVICE_START, "", system, (), **details):
+        details["audit_key_id"] = self._guard.log.key_id
+        with self._core._audited(AuditAction.SERVICE_START, "", system, (), **details):
             pass
 
     def record_refused_call(self, rpc: str, error: VaultError, ctx: RequestContext) -> None:
         """Log a call the transport refused (no identity, wrong role); outcome names why."""
-        refusal = self._audited(AuditAction.ACCESS_REFUSED, "", ctx, rpc=rpc)
+        refusal = self._core._audited(AuditAction.ACCESS_REFUSED, "", ctx, rpc=rpc)
         with contextlib.suppress(type(error)), refusal:
             raise error
 
     # --- audit log access ------------------------------------------------------
     def audit_public_key(self) -> str:
-        return self._log.verifier_key
+        return self._guard.log.verifier_key
 
     def audit_checkpoint(self) -> str:
-        return self._log.checkpoint()
+        return self._guard.log.checkpoint()
 
     def export_audit(self, ctx: RequestContext) -> Iterator[tuple[str, bytes]]:
         """Audit the export first, so the bundle shows who took it."""
-        with self._audited(AuditAction.AUDIT_EXPORT, "", ctx):
+        with self._core._audited(AuditAction.AUDIT_EXPORT, "", ctx):
             pass
-        return export_bundle(self._log)
+        return export_bundle(self._guard.log)

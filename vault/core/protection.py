@@ -8,19 +8,21 @@ the served vault wraps seeds through Vault; in-process tools may pass an ephemer
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any
 
 from vault.core.transform_seeds import CollectionTransformKeys, SeedSource
 from vault.errors import FailedPrecondition, IntegrityError, InvalidArgument
 from vault.he.keyset import CkksKeySet
 from vault.he.params import probe_bits
-from vault.schemes.base import ProtectedCollection
+from vault.keys.datakeys import CollectionDataKeys, key_data
+from vault.schemes.base import KeyedCollection, ProtectedCollection
 from vault.schemes.cancelable import CancelableCollection
 from vault.schemes.ckks import CkksCollection
 from vault.schemes.hybrid import HybridCollection, hybrid_dim
 from vault.schemes.profile import EmbeddingProfile
 from vault.store.base import CollectionRecord, TemplateStore
-from vault.types import CollectionSpec, ProtectionMode
+from vault.types import CollectionInfo, CollectionPolicy, CollectionSpec, ProtectionMode
 
 if TYPE_CHECKING:
     from vault.keys.sealing import BlobSealer
@@ -30,6 +32,8 @@ __all__ = [
     "MIN_KEYED_DIM",
     "PROFILE_META_PREFIX",
     "check_mode",
+    "collection_info",
+    "discard_uncreated",
     "load_profile",
     "open_collection",
     "prepare_transform_keys",
@@ -42,6 +46,7 @@ __all__ = [
 MAX_KEYED_DIM = 2048
 #: Below this the salt group is small and its impostor maximum large (FAR).
 MIN_KEYED_DIM = 64
+log = logging.getLogger(__name__)
 _PURPOSE = {ProtectionMode.CANCELABLE: "orbit-rotation", ProtectionMode.HYBRID: "hybrid-projection"}
 #: Metadata key prefix of a cancelable collection's embedding profile (public, in clear).
 PROFILE_META_PREFIX = "profile/"
@@ -58,12 +63,38 @@ def spec_profile(spec: CollectionSpec) -> EmbeddingProfile | None:
         InvalidArgument: A profile for a mode that does not whiten, or a bad one.
     """
     if not spec.embedding_profile:
+        if spec.mode is ProtectionMode.CANCELABLE:
+            log.warning(
+                "cancelable collection %s has no embedding profile: a key holder with "
+                "face data could pick its templates out of their orbits "
+                "(docs/protection.md)",
+                spec.name,
+            )
         return None
     if spec.mode is ProtectionMode.CKKS:
         raise InvalidArgument(
             "an embedding profile applies to cancelable and hybrid collections only"
         )
     return EmbeddingProfile.from_bytes(spec.embedding_profile, dim=spec.dim)
+
+
+def discard_uncreated(
+    store: TemplateStore,
+    name: str,
+    data_keys: CollectionDataKeys | None,
+    seeds: SeedSource | None,
+) -> None:
+    """Undo what a refused create stored, so no orphan wrapped key or profile stays."""
+    try:
+        if store.get_collection(name) is not None:
+            return  # created after all (or by someone else): its keys are in use
+        if data_keys is not None:
+            data_keys.discard(name)
+        if seeds is not None:
+            seeds.discard(name)
+        key_data(store).delete_meta(profile_meta_key(name))
+    except Exception:  # the original error matters more; a retry reuses leftovers
+        log.exception("could not remove the keys of refused collection %s", name)
 
 
 def load_profile(store: TemplateStore, record: CollectionRecord) -> EmbeddingProfile | None:
@@ -114,6 +145,26 @@ def prepare_transform_keys(record: CollectionRecord, seeds: SeedSource | None) -
         transform_keys(record, seeds).ensure_first()
 
 
+def collection_info(
+    collection: ProtectedCollection[Any, Any], policy: CollectionPolicy
+) -> CollectionInfo:
+    """What callers see of a loaded collection."""
+    r = collection.record
+    profile = collection.profile if isinstance(collection, KeyedCollection) else None
+    return CollectionInfo(
+        name=r.name,
+        mode=ProtectionMode(r.mode),
+        dim=r.dim,
+        allow_identification=r.allow_identification,
+        purposes=r.purposes,
+        match_threshold=r.match_threshold,
+        size=collection.size,
+        created_at=r.created_at,
+        policy=policy,
+        embedding_profile_sha256=profile.digest() if profile is not None else "",
+    )
+
+
 def open_collection(
     record: CollectionRecord,
     *,
@@ -121,7 +172,7 @@ def open_collection(
     seeds: SeedSource | None,
     sealer: BlobSealer | None = None,
     profile: EmbeddingProfile | None = None,
-) -> ProtectedCollection:
+) -> ProtectedCollection[Any, Any]:
     """An empty in-memory collection of the record's mode (the caller loads it)."""
     mode = ProtectionMode(record.mode)
     if mode is ProtectionMode.CKKS:

@@ -1,25 +1,25 @@
 """Renewal of cancelable and hybrid collections' transform keys (ISO/IEC 24745).
 
-Rotating starts a new key version: new enrolments use it, templates under older
+Renewing starts a new key version: new enrolments use it, templates under older
 versions keep matching until they are re-enrolled or revoked. Revoking erases every
 older-version template, one audited erasure each, through the core's normal path.
+(KEK and DEK *rotation* is another act: vault.keys.rotation.)
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from vault.errors import FailedPrecondition
-from vault.schemes.base import ProtectedCollection
-from vault.schemes.cancelable import CancelableCollection
-from vault.schemes.hybrid import HybridCollection
+from vault.schemes.base import KeyedCollection, ProtectedCollection
 
-__all__ = ["TransformRotation", "keyed_collection"]
+__all__ = ["TransformRenewal", "keyed_collection"]
 
 
 @dataclass(frozen=True)
-class TransformRotation:
-    """Outcome of ``keys rotate cancelable``."""
+class TransformRenewal:
+    """Outcome of ``keys rotate cancelable`` (a renewal of the transform key)."""
 
     collection: str
     key_version: int
@@ -27,11 +27,9 @@ class TransformRotation:
     templates_by_key_version: dict[int, int]
 
 
-def keyed_collection(
-    collection: ProtectedCollection,
-) -> CancelableCollection | HybridCollection:
+def keyed_collection(collection: ProtectedCollection[Any, Any]) -> KeyedCollection:
     """The collection as a keyed one, or FailedPrecondition for plain ckks."""
-    if not isinstance(collection, CancelableCollection | HybridCollection):
+    if not isinstance(collection, KeyedCollection):
         raise FailedPrecondition(
             f"collection '{collection.record.name}' is '{collection.record.mode}': "
             "only cancelable and hybrid collections have transform keys"

@@ -1,6 +1,6 @@
 """The running service's retention schedule: erase expired templates every interval.
 
-A daemon thread calls :meth:`CompliantVault.enforce_retention` as the system actor
+A daemon thread calls :meth:`ComplianceOps.enforce_retention` as the system actor
 (every erasure and every run is audited by the core). A failed run is logged and
 retried at the next interval; it never stops the service.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 
-from vault.core.compliance import SYSTEM_RETENTION, CompliantVault
+from vault.core.compliance import SYSTEM_RETENTION, ComplianceApi
 from vault.core.retention import RetentionResult
 from vault.errors import ConfigurationError
 
@@ -30,7 +30,7 @@ class RetentionScheduler:
         ConfigurationError: A negative or non-finite interval.
     """
 
-    def __init__(self, vault: CompliantVault, interval: float) -> None:
+    def __init__(self, vault: ComplianceApi, interval: float) -> None:
         if not 0 <= interval < float("inf"):
             raise ConfigurationError("the retention interval must be 0 (off) or positive seconds")
         self._vault = vault

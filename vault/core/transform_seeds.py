@@ -27,10 +27,10 @@ from vault.store.base import TemplateStore
 
 __all__ = [
     "SEED_META_PREFIX",
+    "CatalogSeedSource",
     "CollectionTransformKeys",
     "EphemeralSeedSource",
     "SeedSource",
-    "VaultSeedSource",
     "seed_meta_key",
 ]
 
@@ -64,8 +64,8 @@ class SeedSource:
         raise NotImplementedError
 
 
-class VaultSeedSource(SeedSource):
-    """Seeds sealed under fresh DEKs that the key service's Transit KEK wraps."""
+class CatalogSeedSource(SeedSource):
+    """Seeds sealed in the key catalog under fresh DEKs that the key service's KEK wraps."""
 
     def __init__(self, store: TemplateStore, keys: KeyService) -> None:
         self._catalog = KeyCatalog(store, keys)
@@ -128,7 +128,7 @@ class EphemeralSeedSource(SeedSource):
 class CollectionTransformKeys:
     """The keyed matrices of one collection, derived on first use and kept in memory.
 
-    Implements :class:`vault.schemes.cancelable.TransformKeys`.
+    Implements :class:`vault.schemes.base.TransformKeys`.
     """
 
     def __init__(
@@ -172,8 +172,8 @@ class CollectionTransformKeys:
                 self._derived[version] = derived
             return derived
 
-    def rotate(self) -> int:
-        """Start a new key version; new enrolments use it from now on."""
+    def renew(self) -> int:
+        """Start a new key version (renewal); new enrolments use it from now on."""
         with self._lock:
             version = self._current + 1
             self._source.create(self._collection, version)

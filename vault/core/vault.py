@@ -21,17 +21,20 @@ from vault import deadline
 from vault.audit.actions import AuditAction
 from vault.audit.base import AuditSink
 from vault.core.disclosure import Disclosure
+from vault.core.guard import ComplianceGuard, NoCompliance
 from vault.core.locks import CollectionLocks
 from vault.core.matching import above_threshold, decoy_score
 from vault.core.protection import (
     check_mode,
+    collection_info,
+    discard_uncreated,
     load_profile,
     open_collection,
     prepare_transform_keys,
     profile_meta_key,
     spec_profile,
 )
-from vault.core.renewal import TransformRotation, keyed_collection
+from vault.core.renewal import TransformRenewal, keyed_collection
 from vault.core.requests import (
     check_collection_name,
     check_consent,
@@ -45,6 +48,7 @@ from vault.core.transform_seeds import SeedSource
 from vault.core.verify_budget import FailedVerifyBudget, UnmatchedProbeBudget
 from vault.errors import (
     AlreadyExists,
+    ConfigurationError,
     FailedPrecondition,
     IntegrityError,
     InvalidArgument,
@@ -53,9 +57,13 @@ from vault.errors import (
 )
 from vault.he.keyset import CkksKeySet
 from vault.keys.datakey import DataKey
-from vault.keys.datakeys import CollectionDataKeys, key_data
+from vault.keys.datakeys import CollectionDataKeys
 from vault.keys.sealing import BlobSealer
-from vault.schemes.base import ProtectedCollection
+from vault.schemes.base import (
+    PlannedEnrollment,
+    PlannedErasure,
+    ProtectedCollection,
+)
 from vault.schemes.validation import validate_templates
 from vault.store.base import CollectionRecord, TemplateStore
 from vault.types import (
@@ -64,7 +72,6 @@ from vault.types import (
     CollectionSpec,
     DeleteResult,
     IdentifyResult,
-    ProtectionMode,
     RequestContext,
     VerifyResult,
 )
@@ -76,7 +83,12 @@ _MAX_DIM = 8192
 
 
 class VaultCore:
-    """Transport-free implementation of :class:`vault.core.api.VaultApi`."""
+    """Transport-free implementation of :class:`vault.core.api.VaultApi`.
+
+    ``compliance``: the served vault's receipts, a :class:`~vault.core.guard.ComplianceGuard`
+    over ``audit`` (ConfigurationError otherwise); None for in-process tools and unit
+    tests, whose erasures carry no receipt.
+    """
 
     def __init__(
         self,
@@ -91,7 +103,11 @@ class VaultCore:
         clock: Callable[[], float] = time.time,
         verify_budget: FailedVerifyBudget | None = None,
         identify_budget: UnmatchedProbeBudget | None = None,
+        compliance: ComplianceGuard | None = None,
     ) -> None:
+        if compliance is not None and compliance.log is not audit:
+            raise ConfigurationError("the compliance guard must hold the core's own audit log")
+        self._compliance: ComplianceGuard | NoCompliance = compliance or NoCompliance()
         self._store = store
         # Locks out a caller's repeated failed verifications of one subject (hill-climbing).
         self._verify_budget = verify_budget or FailedVerifyBudget()
@@ -113,7 +129,9 @@ class VaultCore:
         self._transform_seeds = transform_seeds
         self._key_service_available = key_service_available
         self._clock = clock
-        self._collections: dict[str, ProtectedCollection] = {}
+        # Collections of every scheme side by side: each one's plans only ever go
+        # back to it, so the registry needs no plan types.
+        self._collections: dict[str, ProtectedCollection[Any, Any]] = {}
         self._locks: dict[str, CollectionLocks] = {}
         # Each collection's policy, parsed once from its record when it loads (or
         # why it could not be: that collection's requests fail, the others serve).
@@ -122,8 +140,13 @@ class VaultCore:
         for record in store.list_collections():
             self._open(record)
 
+    @property
+    def compliance(self) -> ComplianceGuard | None:
+        """The compliance component wired in (vault.core.compliance builds on it)."""
+        return self._compliance if isinstance(self._compliance, ComplianceGuard) else None
+
     # --- plumbing -------------------------------------------------------------
-    def _open(self, record: CollectionRecord) -> ProtectedCollection:
+    def _open(self, record: CollectionRecord) -> ProtectedCollection[Any, Any]:
         policy: CollectionPolicy | IntegrityError
         try:
             policy = CollectionPolicy.from_json(record.config_json)
@@ -167,7 +190,9 @@ class VaultCore:
         before the commit is found and recorded at the next start.
         """
         target, lock = self._collection(name)
-        plan = target.plan_enrollment(subject_ids, units, enrolled_at=self._clock())
+        plan: PlannedEnrollment = target.plan_enrollment(
+            subject_ids, units, enrolled_at=self._clock()
+        )
         written: list[tuple[RequestContext, list[str]]] = []
         try:
             for (ctx, details), ids in requests:
@@ -190,20 +215,7 @@ class VaultCore:
             target.apply_enrollment(plan)
         lock.decoys.add(subject_ids)
 
-    def _discard_material_of_uncreated(self, name: str) -> None:
-        """Undo what a refused create stored, so no orphan wrapped key or profile stays."""
-        try:
-            if self._store.get_collection(name) is not None:
-                return  # created after all (or by someone else): its keys are in use
-            if self._data_keys is not None:
-                self._data_keys.discard(name)
-            if self._transform_seeds is not None:
-                self._transform_seeds.discard(name)
-            key_data(self._store).delete_meta(profile_meta_key(name))
-        except Exception:  # the original error matters more; a retry reuses leftovers
-            log.exception("could not remove the keys of refused collection %s", name)
-
-    def _collection(self, name: str) -> tuple[ProtectedCollection, CollectionLocks]:
+    def _collection(self, name: str) -> tuple[ProtectedCollection[Any, Any], CollectionLocks]:
         check_collection_name(name)
         try:
             return self._collections[name], self._locks[name]
@@ -221,21 +233,8 @@ class VaultCore:
             raise IntegrityError(str(policy))
         return policy
 
-    def _info(self, collection: ProtectedCollection) -> CollectionInfo:
-        r = collection.record
-        profile = getattr(collection, "profile", None)  # keyed collections only
-        return CollectionInfo(
-            name=r.name,
-            mode=ProtectionMode(r.mode),
-            dim=r.dim,
-            allow_identification=r.allow_identification,
-            purposes=r.purposes,
-            match_threshold=r.match_threshold,
-            size=collection.size,
-            created_at=r.created_at,
-            policy=self._policy(r.name),
-            embedding_profile_sha256=profile.digest() if profile is not None else "",
-        )
+    def _info(self, collection: ProtectedCollection[Any, Any]) -> CollectionInfo:
+        return collection_info(collection, self._policy(collection.record.name))
 
     # --- use cases ------------------------------------------------------------
     def create_collection(self, spec: CollectionSpec, ctx: RequestContext) -> CollectionInfo:
@@ -258,13 +257,6 @@ class VaultCore:
             profile = spec_profile(spec)
             if profile is not None:
                 details["embedding_profile_sha256"] = profile.digest()
-            elif spec.mode is ProtectionMode.CANCELABLE:
-                log.warning(
-                    "cancelable collection %s has no embedding profile: a key holder with "
-                    "face data could pick its templates out of their orbits "
-                    "(docs/protection.md)",
-                    spec.name,
-                )
             if not -1.0 <= spec.match_threshold <= 1.0:
                 raise InvalidArgument("match threshold must be a cosine score in [-1, 1]")
             record = CollectionRecord(
@@ -291,7 +283,9 @@ class VaultCore:
                     deadline.check("the collection was stored")
                     self._store.create_collection(record)
                 except BaseException:
-                    self._discard_material_of_uncreated(spec.name)
+                    discard_uncreated(
+                        self._store, spec.name, self._data_keys, self._transform_seeds
+                    )
                     raise
                 return self._info(self._open(record))
 
@@ -400,27 +394,30 @@ class VaultCore:
             details["top_k_capped"] = capped
             return IdentifyResult(policy.matches(found), top_k_capped=capped)
 
-    def encrypted_scores_for_evaluation(
-        self, collection: str, probes: np.ndarray
-    ) -> tuple[list[str], np.ndarray]:
-        """All decrypted scores of every live subject - for in-process benchmarks and
-        evaluation only. Deliberately absent from VaultApi and the gRPC surface:
-        exact score vectors must not leave the enclave."""
-        target, lock = self._collection(collection)
-        units = validate_templates(probes, target.record.dim, what="probes")
-        with lock.state:
-            return target.all_scores(units)
-
     def delete(self, collection: str, subject_id: str, ctx: RequestContext) -> DeleteResult:
-        return self._erase(collection, subject_id, ctx, action=AuditAction.DELETE)
+        """Erase a subject on request.
+
+        With compliance wired (the served vault), a request naming no purpose is
+        logged as an ``erasure-request`` and the result carries the erasure's
+        receipt: entry, inclusion proof, signed checkpoint (vault.core.guard).
+        """
+        ctx = self._compliance.erasure_request(ctx)
+        with self._compliance.receipts() as receipts:
+            result = self._erase(collection, subject_id, ctx, action=AuditAction.DELETE)
+        [result] = receipts.attach([result])
+        return result
 
     def delete_many(
         self, collection: str, subject_ids: Sequence[str], ctx: RequestContext
     ) -> list[DeleteResult]:
-        """Bulk erasure (one audit entry per subject, one rewrite per block touched)."""
+        """Bulk erasure on request, as :meth:`delete` for each subject (one audit entry
+        and receipt each) but one rewrite per block touched (vault.core.bulk_erase)."""
         from vault.core.bulk_erase import erase_many
 
-        return erase_many(self, collection, subject_ids, ctx, action=AuditAction.DELETE)
+        ctx = self._compliance.erasure_request(ctx)
+        with self._compliance.receipts() as receipts:
+            results = erase_many(self, collection, subject_ids, ctx, action=AuditAction.DELETE)
+        return receipts.attach(results)
 
     def _erase(
         self,
@@ -444,7 +441,7 @@ class VaultCore:
         with lock.writer:
             if target.location(subject_id) is None:
                 return False
-            plan = target.plan_erasure(subject_id)
+            plan: PlannedErasure = target.plan_erasure(subject_id)
             deadline.check("the erasure was stored")
             self._store.commit_erasure(
                 collection,
@@ -457,20 +454,20 @@ class VaultCore:
         return True
 
     # --- renewal of transform keys (cancelable, hybrid) -------------------------
-    def rotate_transform_key(
+    def renew_transform_key(
         self, collection: str, ctx: RequestContext, *, revoke_old: bool = False
-    ) -> TransformRotation:
+    ) -> TransformRenewal:
         """Start a new transform key version; optionally erase older-version templates."""
         with self._audited(AuditAction.KEYS_ROTATE_CANCELABLE, collection, ctx) as details:
             target, lock = self._collection(collection)
             keyed = keyed_collection(target)
             with lock.writer:
-                version = keyed.transform_keys.rotate()
+                version = keyed.transform_keys.renew()
             details["key_version"] = version
             old = keyed.subjects_before(version) if revoke_old else []
         for subject_id in old:
             self._revoke(collection, subject_id, ctx, key_version=version)
-        return TransformRotation(collection, version, len(old), keyed.counts_by_version())
+        return TransformRenewal(collection, version, len(old), keyed.counts_by_version())
 
     def _revoke(
         self, collection: str, subject_id: str, ctx: RequestContext, **details: int

@@ -73,7 +73,7 @@ def score_matrix(collection: Any, units: np.ndarray, progress: Progress, stage: 
     out = np.empty((len(units), len(units)), dtype=SCORE_DTYPE)
     columns: np.ndarray | None = None
     for first in range(0, len(units), _PROBE_CHUNK):
-        ids, scores = collection.all_scores(units[first : first + _PROBE_CHUNK])
+        ids, scores = collection.unsafe_all_scores(units[first : first + _PROBE_CHUNK])
         if columns is None:  # the enrolled ids do not change while we score
             columns = np.array([int(i) for i in ids])
         out[first : first + len(scores)][:, columns] = scores
@@ -153,7 +153,7 @@ def upper_score_matrix(
         for segment in segments:
             if segment.last - 1 <= first:
                 continue  # no template here comes after any probe of the chunk
-            ids, scores = segment.collection.all_scores(probes)
+            ids, scores = segment.collection.unsafe_all_scores(probes)
             if segment.first not in columns:
                 columns[segment.first] = np.array([int(i) for i in ids])
             out[first : first + len(probes)][:, columns[segment.first]] = scores

@@ -20,15 +20,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from vault.blob import SchemeId
+from vault.schemes.base import TransformKeys
 from vault.schemes.cancelable_blocks import decode_rows, encode_rows
 from vault.schemes.orbit import apply_group, max_correlation, random_salt, spectra
 from vault.schemes.ranking import top_k_matches
-from vault.schemes.transform_key import KeyedRotation
 from vault.store.base import BlockRecord, CollectionRecord, SubjectRecord
 from vault.types import Match
 
@@ -41,7 +41,6 @@ __all__ = [
     "CancelableCollection",
     "RowsEnrollmentPlan",
     "RowsErasurePlan",
-    "TransformKeys",
     "top_k_matches",
 ]
 
@@ -49,22 +48,6 @@ log = logging.getLogger(__name__)
 
 #: Templates per stored block (2 MiB at d = 512): erasure rewrites one block.
 BLOCK_ROWS = 1024
-
-
-class TransformKeys(Protocol):
-    """A collection's transform keys (implemented in vault.core.transform_seeds)."""
-
-    def current_version(self) -> int:
-        """Key version new enrolments use."""
-        ...
-
-    def rotation(self, version: int) -> KeyedRotation:
-        """The keyed matrix of one version (IntegrityError if unknown)."""
-        ...
-
-    def rotate(self) -> int:
-        """Start and return a new key version."""
-        ...
 
 
 @dataclass
@@ -282,8 +265,12 @@ class CancelableCollection:
                 self._live_cache[block_no] = (np.array(slots, dtype=np.intp), ids)
         return self._live_cache
 
-    def all_scores(self, probes: np.ndarray) -> tuple[list[str], np.ndarray]:
-        """Every live subject's score for each unit probe row."""
+    def unsafe_all_scores(self, probes: np.ndarray) -> tuple[list[str], np.ndarray]:
+        """Every live subject's score for each unit probe row (evaluation only:
+        :class:`vault.schemes.base.UnsafeScoring`)."""
+        return self._all_scores(probes)
+
+    def _all_scores(self, probes: np.ndarray) -> tuple[list[str], np.ndarray]:
         by_version = self._probe_spectra(probes, (b.version for b in self._blocks.values()))
         ids: list[str] = []
         columns = []
@@ -303,5 +290,5 @@ class CancelableCollection:
 
     def identify(self, probes: np.ndarray, top_k: int) -> list[list[Match]]:
         """Top-k live subjects for each unit probe row, best first."""
-        ids, scores = self.all_scores(probes)
+        ids, scores = self._all_scores(probes)
         return top_k_matches(ids, scores, top_k)

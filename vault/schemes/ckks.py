@@ -366,8 +366,9 @@ class CkksCollection:
             self._live_cache = _LiveColumns(block_nos, owners, live, dead)
         return self._live_cache
 
-    def all_scores(self, probes: np.ndarray) -> tuple[list[str], np.ndarray]:
-        """Every live subject's decrypted score for each probe (evaluation only)."""
+    def unsafe_all_scores(self, probes: np.ndarray) -> tuple[list[str], np.ndarray]:
+        """Every live subject's decrypted score for each probe (evaluation only:
+        :class:`vault.schemes.base.UnsafeScoring`)."""
         result = self.gallery.score(probes)
         live = self._live_columns(result.block_nos)
         return [live.owners[c] for c in live.live], result.scores[:, live.live]

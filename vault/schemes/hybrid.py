@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from vault.he.keyset import CkksKeySet
-from vault.schemes.cancelable import TransformKeys
+from vault.schemes.base import TransformKeys
 from vault.schemes.ckks import CkksCollection, EnrollmentPlan, ErasurePlan
 from vault.schemes.ranking import top_k_matches
 from vault.store.base import BlockRecord, CollectionRecord, SubjectRecord
@@ -148,16 +148,21 @@ class HybridCollection:
         projected = self.transform(probe[None, :], self._version[subject_id])
         return self.inner.verify_score(subject_id, projected[0])
 
-    def all_scores(self, probes: np.ndarray) -> tuple[list[str], np.ndarray]:
+    def unsafe_all_scores(self, probes: np.ndarray) -> tuple[list[str], np.ndarray]:
+        """Every live subject's decrypted score for each probe, each under its own key
+        version (evaluation only: :class:`vault.schemes.base.UnsafeScoring`)."""
+        return self._all_scores(probes)
+
+    def _all_scores(self, probes: np.ndarray) -> tuple[list[str], np.ndarray]:
         versions = self._live_versions()
         if not versions:
             return [], np.empty((len(probes), 0))
-        ids, scores = self.inner.all_scores(self.transform(probes, versions[0]))
+        ids, scores = self.inner.unsafe_all_scores(self.transform(probes, versions[0]))
         if len(versions) > 1:
             # Score under every live version; keep, per subject, its own version's column.
             own = self._versions_of(ids)
             for version in versions[1:]:
-                _, other = self.inner.all_scores(self.transform(probes, version))
+                _, other = self.inner.unsafe_all_scores(self.transform(probes, version))
                 scores = np.where(own[None, :] == version, other, scores)
         return ids, scores
 
@@ -172,5 +177,5 @@ class HybridCollection:
         versions = self._live_versions()
         if len(versions) == 1:
             return self.inner.identify(self.transform(probes, versions[0]), top_k)
-        ids, scores = self.all_scores(probes)
+        ids, scores = self._all_scores(probes)
         return top_k_matches(ids, scores, top_k)

@@ -15,11 +15,12 @@ from pathlib import Path
 
 from vault.audit.log import MerkleAuditLog
 from vault.config import ServeSettings
-from vault.core.compliance import ComplianceApi, CompliantVault
+from vault.core.compliance import ComplianceApi, ComplianceOps
 from vault.core.fsck import FsckReport, check_audit_log, check_sealed_blocks, check_store
+from vault.core.guard import ComplianceGuard
 from vault.core.keyops import KeyOps
 from vault.core.retention_schedule import RetentionScheduler
-from vault.core.transform_seeds import VaultSeedSource
+from vault.core.transform_seeds import CatalogSeedSource
 from vault.core.vault import VaultCore
 from vault.errors import ConfigurationError
 from vault.he.params import DEFAULT_PARAMS_ID, get_params
@@ -143,17 +144,20 @@ def open_vault_services(settings: ServeSettings) -> Iterator[VaultServices]:
             server.supervise()
         # Collection DEKs are unwrapped here, once; blocks that fail to open stop start-up.
         data_keys = CollectionDataKeys(store, keys)
-        core = CompliantVault(
+        core = VaultCore(
             store=store,
             keyset=keyset,
-            log=audit,
+            audit=audit,
+            compliance=ComplianceGuard(audit),
             pseudonym_key=pseudonym_key,
             data_keys=data_keys,
-            transform_seeds=VaultSeedSource(store, keys),
+            transform_seeds=CatalogSeedSource(store, keys),
             # Serving needs the key service and a working encryption pool: while
             # the pool replaces a dead worker, enrolment and erasure fail fast.
             key_service_available=lambda: keyset.workers_ready() and keys.is_available(),
         )
+        # Reconciles the log with the store before anything is served.
+        compliance = ComplianceOps(core)
         # Only now that every secret has opened: a refused start writes nothing.
         KeyCatalog(store, keys).migrate()
         key_admin = KeyOps(
@@ -161,8 +165,8 @@ def open_vault_services(settings: ServeSettings) -> Iterator[VaultServices]:
         )
         key_admin.start_maintenance()
         stack.callback(key_admin.close)
-        core.record_service_start(audit_key="loaded" if signed_before else "created")
-        retention = RetentionScheduler(core, settings.retention_interval)
+        compliance.record_service_start(audit_key="loaded" if signed_before else "created")
+        retention = RetentionScheduler(compliance, settings.retention_interval)
         retention.start()
         stack.callback(retention.stop)
         log.info("vault ready: data in %s, key service at %s", data_dir, keys.addr)
@@ -170,7 +174,7 @@ def open_vault_services(settings: ServeSettings) -> Iterator[VaultServices]:
         yield VaultServices(
             core=core,
             key_admin=key_admin,
-            compliance=core,
+            compliance=compliance,
             watch_readiness=None if workers is None else workers.watch,
         )
 

@@ -103,8 +103,9 @@ def build_server(
         ("grpc.so_reuseport", 0),
     ]
     executor = futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="biovault-rpc")
-    # Refusals are audited through the core (the compliance core has the audit path).
-    audit = api if hasattr(api, "record_refused_call") else None
+    # Refusals are audited by the compliance use cases (vault.core.compliance), which
+    # hold the audit path; without them, by the core if it records refusals itself.
+    audit = next((c for c in (compliance, api) if hasattr(c, "record_refused_call")), None)
     interceptor = AuthorizationInterceptor(
         role_map=None if tls is None else (role_map or RoleMap()),
         audit=cast(RefusalAudit | None, audit),

@@ -1,7 +1,7 @@
 """The ``biovault.v1.TransformKeyAdmin`` servicer (its client is :mod:`vault.client.keys`).
 
 Translation only: decode the request, one core call
-(:meth:`~vault.core.vault.VaultCore.rotate_transform_key` or
+(:meth:`~vault.core.vault.VaultCore.renew_transform_key` or
 :meth:`~vault.core.vault.VaultCore.transform_key_status`), encode the reply. Errors
 leave through the single mapping of :mod:`vault.service.errors`.
 """
@@ -13,7 +13,7 @@ from typing import Any, Protocol, runtime_checkable
 import grpc
 
 from vault.api.v1 import transform_keys_pb2, transform_keys_pb2_grpc
-from vault.core.renewal import TransformRotation
+from vault.core.renewal import TransformRenewal
 from vault.service.errors import rpc_boundary
 from vault.service.servicer import request_context
 from vault.service.wire import add_service
@@ -34,9 +34,9 @@ TRANSFORM_KEY_ADMIN_SERVICE_NAME: str = transform_keys_pb2.DESCRIPTOR.services_b
 class TransformKeyApi(Protocol):
     """What the servicer needs from the core (implemented by VaultCore)."""
 
-    def rotate_transform_key(
+    def renew_transform_key(
         self, collection: str, ctx: RequestContext, *, revoke_old: bool = False
-    ) -> TransformRotation:
+    ) -> TransformRenewal:
         """Start a new transform key version, optionally revoking older templates."""
         ...
 
@@ -56,7 +56,7 @@ class TransformKeyAdminServicer(transform_keys_pb2_grpc.TransformKeyAdminService
         self, request: transform_keys_pb2.RotateTransformKeyRequest, context: Any
     ) -> transform_keys_pb2.TransformKeyRotation:
         """Renew one collection's transform key."""
-        done = self._api.rotate_transform_key(
+        done = self._api.renew_transform_key(
             request.collection, request_context(context), revoke_old=request.revoke_old
         )
         return transform_keys_pb2.TransformKeyRotation(
@@ -82,4 +82,3 @@ def add_transform_key_admin(api: TransformKeyApi, server: grpc.Server) -> str:
     return add_service(
         transform_keys_pb2, "TransformKeyAdmin", TransformKeyAdminServicer(api), server
     )
-
