@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 
+from vault.audit.actions import AuditAction
 from vault.audit.base import AuditEvent, AuditSink
 from vault.core.requests import check_collection_name
 from vault.errors import FailedPrecondition, InvalidArgument, NotFound, VaultError
@@ -45,6 +46,11 @@ log = logging.getLogger(__name__)
 _TRIM_RETRY_SECONDS = 60.0
 _MAX_BATCH = 1000
 _MAX_THROTTLE = 60.0
+#: The audit actions of a rotation of each kind: (when it starts, when it ends).
+_ROTATION_ACTIONS = {
+    "kek": (AuditAction.KEYS_ROTATE_KEK_START, AuditAction.KEYS_ROTATE_KEK),
+    "dek": (AuditAction.KEYS_ROTATE_DEK_START, AuditAction.KEYS_ROTATE_DEK),
+}
 
 
 class RotationHandle:
@@ -150,7 +156,7 @@ class KeyOps:
     # --- audit ------------------------------------------------------------------
     def _record(
         self,
-        action: str,
+        action: AuditAction,
         ctx: RequestContext,
         outcome: str = "ok",
         details: dict[str, str | int | float | bool] | None = None,
@@ -183,7 +189,7 @@ class KeyOps:
             outcome = type(error).__name__
             raise
         finally:
-            self._record("keys.status", ctx, outcome)
+            self._record(AuditAction.KEYS_STATUS, ctx, outcome)
 
     # --- rotation -----------------------------------------------------------------
     def _checked(self, options: RotationOptions) -> RotationOptions:
@@ -235,8 +241,8 @@ class KeyOps:
 
     def _run(self, handle: RotationHandle, ctx: RequestContext) -> None:
         options = handle.options
-        action = f"keys.rotate_{options.kind}"
-        self._record(f"{action}.start", ctx, details={"resume_only": options.resume_only})
+        start, action = _ROTATION_ACTIONS[options.kind]
+        self._record(start, ctx, details={"resume_only": options.resume_only})
         started = time.monotonic()
         try:
             if options.kind == "kek":
@@ -326,13 +332,13 @@ class KeyOps:
             self._keys.trim_kek_versions(below)
         except VaultError as error:
             log.warning("KEK trim below version %d failed (%s); retrying later", below, error)
-            self._record("keys.trim_kek", ctx, type(error).__name__, {"below": below})
+            self._record(AuditAction.KEYS_TRIM_KEK, ctx, type(error).__name__, {"below": below})
             self._schedule_trim(self._clock() + _TRIM_RETRY_SECONDS)
             return
         journal["trimmed"] = True
         save_journal(self._store, "kek", journal)
         log.info("trimmed KEK versions below %d", below)
-        self._record("keys.trim_kek", ctx, details={"below": below})
+        self._record(AuditAction.KEYS_TRIM_KEK, ctx, details={"below": below})
 
     def close(self, *, timeout: float = 10.0) -> None:
         """Cancel a scheduled trim and give a running rotation time to stop.
