@@ -4,7 +4,7 @@ The ids file is read and checked (readable UTF-8, no empty line, no repeated id)
 and the receipts directory made writable before anything is erased. The subjects
 then go to the service's DeleteMany call in chunks of up to 10,000 ids; inside the
 vault each chunk is erased all-or-nothing, grouped by block (one rewrite and one
-transaction per block, ``CompliantVault.delete_many``, the path retention sweeps
+transaction per block, ``VaultCore.delete_many``, the path retention sweeps
 use), and an id that is not enrolled erases nobody of its chunk. Each chunk's
 receipts are written to ``DIR/<url-quoted id>.json`` as soon as it returns, so an
 interruption between chunks leaves a receipt for every subject already erased.
