@@ -39,7 +39,7 @@ __all__ = ["VaultServices", "open_vault", "open_vault_services", "run_fsck"]
 log = logging.getLogger(__name__)
 
 
-def _vault_login(settings: ServeSettings) -> LoginStrategy:
+def _hcvault_login(settings: ServeSettings) -> LoginStrategy:
     if settings.hcvault_role_id and settings.hcvault_secret_id_file:
         login = AppRoleLogin(
             settings.hcvault_role_id,
@@ -96,7 +96,7 @@ def _open_key_service(
     appended to ``embedded_started``."""
     # The environment was read into settings by vault.config, never here.
     if settings.hcvault_addr:
-        addr, login = settings.hcvault_addr, _vault_login(settings)
+        addr, login = settings.hcvault_addr, _hcvault_login(settings)
     else:
         embedded = EmbeddedOpenBao(data_dir)
         addr, token = embedded.start()

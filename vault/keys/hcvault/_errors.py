@@ -52,7 +52,7 @@ def redact(text: str, secrets: Iterable[str]) -> str:
     return text
 
 
-def _vault_reason(error: hvac.exceptions.VaultError) -> str:
+def _hcvault_reason(error: hvac.exceptions.VaultError) -> str:
     # str(error) appends the method and URL; the bare reason reads better and the
     # address is already in our own message.
     reason = ", ".join(error.errors) if error.errors else (error.args[0] if error.args else "")
@@ -92,19 +92,19 @@ def translated_errors(
     except requests.exceptions.RequestException as e:
         raise KeyServiceUnavailable(f"{prefix}: {type(e).__name__}") from e
     except _RETRYABLE as e:
-        reason = redact(_vault_reason(e), secrets)
+        reason = redact(_hcvault_reason(e), secrets)
         raise KeyServiceUnavailable(f"{prefix}: unavailable ({reason}){_DOWN_HINT}") from e
     except hvac.exceptions.Forbidden as e:
         raise KeyServiceError(f"{prefix}: permission denied (check the token or policy)") from e
     except hvac.exceptions.Unauthorized as e:
         raise KeyServiceError(f"{prefix}: not authenticated") from e
     except hvac.exceptions.InvalidRequest as e:
-        reason = redact(_vault_reason(e), secrets)
+        reason = redact(_hcvault_reason(e), secrets)
         if decrypting and any(m in reason.lower() for m in _REJECTED_CIPHERTEXT_MARKERS):
             raise WrappedKeyRejected(f"{prefix}: wrapped key rejected ({reason})") from e
         raise KeyServiceError(f"{prefix}: request refused ({reason})") from e
     except hvac.exceptions.VaultError as e:
-        reason = redact(_vault_reason(e), secrets)
+        reason = redact(_hcvault_reason(e), secrets)
         raise KeyServiceError(f"{prefix}: {type(e).__name__} ({reason})") from e
     except (KeyError, TypeError, ValueError):
         # A response without the fields we need: a proxy, a wrong address or an

@@ -1,14 +1,14 @@
 """An authenticated hvac client that logs in, renews, retries and translates errors.
 
 Every Vault call of :class:`~vault.keys.hcvault.client.HcVaultKeyService` goes
-through :meth:`VaultSession.call`, which
+through :meth:`HcvaultSession.call`, which
 
 * logs in on first use, and again when the token was refused and the login
   strategy can produce a new one (AppRole);
 * retries idempotent calls on transient failures with exponential backoff;
 * turns every failure into the vault's error tree, with credentials redacted.
 
-:meth:`VaultSession.maintain` renews the token at half its TTL (or logs in anew
+:meth:`HcvaultSession.maintain` renews the token at half its TTL (or logs in anew
 when it cannot be renewed any more); a daemon thread started by
 :meth:`start_renewal` calls it, so request threads never wait on renewals.
 """
@@ -29,7 +29,7 @@ from vault.keys.hcvault._errors import translated_errors
 from vault.keys.hcvault._retry import RetryPolicy, StatusAdapter, is_auth_failure, is_transient
 from vault.keys.hcvault.login import LoginStrategy, TokenLease
 
-__all__ = ["VaultSession"]
+__all__ = ["HcvaultSession"]
 
 log = logging.getLogger("vault.keys.hcvault")
 
@@ -40,7 +40,7 @@ _IDLE_CHECK_SECONDS = 30.0
 _FAILED_RENEWAL_RETRY_SECONDS = 2.0
 
 
-class VaultSession:
+class HcvaultSession:
     """One hvac client, its login strategy and its token's lease.
 
     Args:

@@ -33,7 +33,7 @@ from vault.errors import (
 from vault.keys.base import KekInfo, KeyService, WrappedDataKey
 from vault.keys.datakey import DataKey
 from vault.keys.hcvault._retry import RetryPolicy
-from vault.keys.hcvault._session import VaultSession
+from vault.keys.hcvault._session import HcvaultSession
 from vault.keys.hcvault.login import LoginStrategy, TokenLease, TokenLogin
 
 __all__ = ["KEK_TYPE", "HcVaultKeyService"]
@@ -133,7 +133,7 @@ class HcVaultKeyService(KeyService):
         self._addr = _checked_addr(addr, allow_insecure_http=allow_insecure_http)
         self._mount = transit_mount
         self._kek = kek_name
-        self._session = VaultSession(
+        self._session = HcvaultSession(
             self._addr,
             login if login is not None else TokenLogin(token or ""),
             ca_file=ca_file,
