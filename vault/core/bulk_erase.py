@@ -20,6 +20,7 @@ from vault import deadline
 from vault.audit.actions import AuditAction
 from vault.audit.base import AuditEvent
 from vault.errors import InvalidArgument, NotFound, VaultError
+from vault.schemes.base import BulkErasing, PlannedBlockErasure
 from vault.types import DeleteResult, RequestContext
 
 if TYPE_CHECKING:
@@ -51,14 +52,12 @@ def erase_many(
     if len(set(subject_ids)) != len(subject_ids):
         raise InvalidArgument("the list of subjects to erase names a subject twice")
     target, lock = core._collection(collection)
-    planner = getattr(target, "plan_bulk_erasure", None)
-    applier = getattr(target, "apply_bulk_erasure", None)
     present = [s for s in subject_ids if target.location(s) is not None]
     if len(present) != len(subject_ids) and not missing_ok:
         with core._audited(action, collection, ctx, list(subject_ids)):
             missing = len(subject_ids) - len(present)
             raise NotFound(f"{missing} of the listed subjects are not in this collection")
-    if planner is None or applier is None:
+    if not isinstance(target, BulkErasing):
         return [core._erase(collection, s, ctx, action=action, **details_of(s)) for s in present]
     groups: dict[int, list[str]] = {}
     for subject_id in present:
@@ -73,7 +72,8 @@ def erase_many(
                 ids = [s for s in ids if target.location(s) is not None]  # erased meanwhile
                 if not ids:
                     continue
-                [plan] = planner(ids)
+                plan: PlannedBlockErasure
+                [plan] = target.plan_bulk_erasure(ids)
                 deadline.check("the erasure was stored")
                 core._store.commit_erasures(
                     collection,
@@ -82,7 +82,7 @@ def erase_many(
                     drop_block=plan.block_no if plan.replacement is None else None,
                 )
                 with lock.state:
-                    applier(plan)
+                    target.apply_bulk_erasure(plan)
         except VaultError as e:
             outcome = type(e).__name__
             raise
