@@ -4,19 +4,21 @@ transform keys, and the cross-fitted whitening profiles of the keyed modes."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, Protocol, TypeVar
 
 import numpy as np
 
 from vault.core.transform_seeds import CollectionTransformKeys, EphemeralSeedSource
 from vault.errors import InvalidArgument
+from vault.schemes.base import ProtectedCollection, UnsafeScoring
 from vault.schemes.profile import EmbeddingProfile
 from vault.store.base import CollectionRecord
 
 __all__ = [
     "SCORE_DTYPE",
+    "EvaluatedCollection",
     "Progress",
     "Segment",
     "Whitening",
@@ -45,6 +47,11 @@ _SEGMENT = 2048
 SCORE_DTYPE = np.float32
 
 
+class EvaluatedCollection(ProtectedCollection[Any, Any], UnsafeScoring, Protocol):
+    """A scheme's collection built in process, enrolled and then scored whole (every
+    scheme collection is one; the serving core never holds one as such)."""
+
+
 def record(name: str, mode: str, dim: int) -> CollectionRecord:
     """A collection record that exists only for the evaluation."""
     return CollectionRecord(name, mode, dim, 1, True, (), 0.3, 0.0)
@@ -54,13 +61,15 @@ def quiet(stage: str, done: int, total: int) -> None:
     """A progress callback that shows nothing."""
 
 
-def _enroll(collection: Any, units: np.ndarray, first: int, last: int) -> None:
+def _enroll(collection: EvaluatedCollection, units: np.ndarray, first: int, last: int) -> None:
     """Enrol rows [first, last), each named by its index."""
     ids = [str(i) for i in range(first, last)]
     collection.apply_enrollment(collection.plan_enrollment(ids, units[first:last], enrolled_at=0.0))
 
 
-def enroll_all(collection: Any, units: np.ndarray, progress: Progress, stage: str) -> None:
+def enroll_all(
+    collection: EvaluatedCollection, units: np.ndarray, progress: Progress, stage: str
+) -> None:
     """Enrol every row, named by its index."""
     for first in range(0, len(units), _ENROLL_CHUNK):
         last = min(first + _ENROLL_CHUNK, len(units))
@@ -68,7 +77,9 @@ def enroll_all(collection: Any, units: np.ndarray, progress: Progress, stage: st
         progress(stage, last, len(units))
 
 
-def score_matrix(collection: Any, units: np.ndarray, progress: Progress, stage: str) -> np.ndarray:
+def score_matrix(
+    collection: EvaluatedCollection, units: np.ndarray, progress: Progress, stage: str
+) -> np.ndarray:
     """scores[i, j] = probe i against enrolled template j."""
     out = np.empty((len(units), len(units)), dtype=SCORE_DTYPE)
     columns: np.ndarray | None = None
@@ -108,23 +119,26 @@ def max_abs_difference(scores: np.ndarray, left: np.ndarray, right: np.ndarray) 
     return worst
 
 
+C = TypeVar("C", bound=EvaluatedCollection)
+
+
 @dataclass(frozen=True)
-class Segment:
+class Segment(Generic[C]):
     """A collection holding rows [first, last) of the evaluated set, named by index."""
 
     first: int
     last: int
-    collection: Any
+    collection: C
 
 
 def enroll_segments(
-    make: Callable[[], Any],
+    make: Callable[[], C],
     units: np.ndarray,
     progress: Progress,
     stage: str,
     *,
     rows: int = _SEGMENT,
-) -> list[Segment]:
+) -> list[Segment[C]]:
     """Enrol consecutive runs of ``rows`` rows into fresh collections from ``make``
     (all under the same keys), for :func:`upper_score_matrix`."""
     segments = []
@@ -137,7 +151,7 @@ def enroll_segments(
 
 
 def upper_score_matrix(
-    segments: list[Segment], units: np.ndarray, progress: Progress, stage: str
+    segments: Sequence[Segment[Any]], units: np.ndarray, progress: Progress, stage: str
 ) -> np.ndarray:
     """scores[i, j] = probe i against template j for every i < j, which is all that
     :func:`vault.evaluation.metrics.pair_scores` reads, by the segments' own scoring.
