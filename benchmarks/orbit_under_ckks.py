@@ -29,7 +29,7 @@ from vault.he.keyset import CkksKeySet
 from vault.he.params import DEFAULT_PARAMS_ID, get_params
 from vault.schemes.ckks import CkksCollection
 from vault.schemes.orbit import apply_group, max_correlation, random_salt, spectra
-from vault.schemes.transform_key import KeyedRotation
+from vault.schemes.transform_key import KeyedMatrix
 from vault.store.base import CollectionRecord
 
 # Alignments scored per engine call: bounds the (alignments, gallery) score matrix.
@@ -64,7 +64,7 @@ def main() -> None:
     parser.add_argument("--json", default="-")
     args = parser.parse_args()
     data = make_set(args.gallery, args.dim, args.probes, seed=0)
-    rotation = KeyedRotation.unsafe_derive(
+    rotation = KeyedMatrix.unsafe_derive(
         os.urandom(32),
         purpose="orbit-rotation",
         collection="bench",

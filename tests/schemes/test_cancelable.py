@@ -93,7 +93,7 @@ def test_wrong_key_does_not_match(people) -> None:
     source = EphemeralSeedSource()
     mine, other = _collection(source, "mine"), _collection(source, "other")
     stored_elsewhere = other.protect(gallery, 1)
-    own_probes = spectra(mine.transform_keys.rotation(1).apply(probes))
+    own_probes = spectra(mine.transform_keys.matrix(1).apply(probes))
     scores = max_correlation(own_probes, spectra(stored_elsewhere), DIM)
     assert np.diag(scores).mean() < 0.4  # impostor-like (~0.31); genuine cosine is ~0.67
 
@@ -106,7 +106,7 @@ def test_renewal_old_version_stops_matching_new_version_probes(people) -> None:
     _enroll(collection, gallery[:20])
     old = collection.protect(gallery[:20], 1)
     assert collection.transform_keys.renew() == 2
-    new_probes = spectra(collection.transform_keys.rotation(2).apply(probes[:20]))
+    new_probes = spectra(collection.transform_keys.matrix(2).apply(probes[:20]))
     assert np.diag(max_correlation(new_probes, spectra(old), DIM)).mean() < 0.4
     assert collection.verify_score("s0", probes[0]) > 0.5  # scored under its own version
     _enroll(collection, gallery[20:], prefix="n")

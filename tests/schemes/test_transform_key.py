@@ -7,16 +7,16 @@ import numpy as np
 import pytest
 
 from vault.errors import InvalidArgument
-from vault.schemes.transform_key import KeyedRotation, derive_material
+from vault.schemes.transform_key import KeyedMatrix, derive_material
 
 SEED = bytes(range(32))
 
 
-def _derive(**overrides) -> KeyedRotation:
+def _derive(**overrides) -> KeyedMatrix:
     args = {"purpose": "orbit-rotation", "collection": "faces", "version": 1, "dim": 64}
     args.update(overrides)
     args.setdefault("out_dim", args["dim"])
-    return KeyedRotation.unsafe_derive(overrides.pop("seed", SEED), **args)
+    return KeyedMatrix.unsafe_derive(overrides.pop("seed", SEED), **args)
 
 
 def test_derivation_is_deterministic() -> None:
@@ -61,7 +61,7 @@ def test_handles_are_opaque() -> None:
         copy.deepcopy(key)
     assert "hidden" in repr(key)
     with pytest.raises(TypeError):
-        KeyedRotation(object(), np.eye(2), 1)
+        KeyedMatrix(object(), np.eye(2), 1)
 
 
 def test_bad_seed_is_refused() -> None:

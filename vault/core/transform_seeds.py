@@ -6,7 +6,7 @@ associated data binds collection and version) and stored in the key catalog
 (:mod:`vault.keys.catalog`, kind ``transform-seed``) as
 ``cancelable.seed/<collection>/<version:08d>`` = blob header + envelope. KEK and
 DEK rotation, key status and fsck reach these through the catalog. A seed is unwrapped
-only to derive the collection's keyed matrix (:class:`KeyedRotation`); the raw seed
+only to derive the collection's keyed matrix (:class:`KeyedMatrix`); the raw seed
 is dropped right after and never returned by any API.
 
 The current key version of a collection is its highest stored seed version, so
@@ -22,7 +22,7 @@ import threading
 from vault.errors import AlreadyExists, IntegrityError
 from vault.keys.base import KeyService
 from vault.keys.catalog import KeyCatalog, SecretKind, meta_key, meta_prefix
-from vault.schemes.transform_key import SEED_BYTES, KeyedRotation
+from vault.schemes.transform_key import SEED_BYTES, KeyedMatrix
 from vault.store.base import TemplateStore
 
 __all__ = [
@@ -139,7 +139,7 @@ class CollectionTransformKeys:
         self._purpose = purpose
         self._dim, self._out_dim = dim, out_dim
         self._lock = threading.Lock()
-        self._derived: dict[int, KeyedRotation] = {}
+        self._derived: dict[int, KeyedMatrix] = {}
         versions = source.versions(collection)
         self._current = versions[-1] if versions else 0
 
@@ -155,13 +155,13 @@ class CollectionTransformKeys:
             raise IntegrityError(f"collection '{self._collection}' has no transform seed")
         return self._current
 
-    def rotation(self, version: int) -> KeyedRotation:
+    def matrix(self, version: int) -> KeyedMatrix:
         with self._lock:
             derived = self._derived.get(version)
             if derived is None:
                 if not 1 <= version <= self._current:
                     raise IntegrityError(f"unknown transform key version {version}")
-                derived = KeyedRotation.unsafe_derive(
+                derived = KeyedMatrix.unsafe_derive(
                     self._source.unsafe_open(self._collection, version),
                     purpose=self._purpose,
                     collection=self._collection,
@@ -178,6 +178,6 @@ class CollectionTransformKeys:
             version = self._current + 1
             self._source.create(self._collection, version)
             self._current = version
-        self.rotation(version)
+        self.matrix(version)
         log.info("collection %s: transform key version %d", self._collection, version)
         return version

@@ -191,7 +191,7 @@ def evaluate_cancelable(
     # The best alignment over the group is symmetric in probe and template, so the
     # upper triangle holds every pair.
     scores = upper_score_matrix(segments, prepared, progress, "score")
-    rotation = key_a.rotation(1).unsafe_matrix()
+    rotation = key_a.matrix(1).unsafe_matrix()
     attacks = _attacks(
         stored, rotation, units, tau, whitening.halves, whitening.profiles, rng, progress
     )

@@ -122,7 +122,7 @@ def evaluate_hybrid(
     linkage = cross_key_unlinkability(products(projected_a, other.transform(prepared, 1)), labels)
     enroll_all(collection, prepared, progress, "encrypt")
     scores = score_matrix(collection, prepared, progress, "score")
-    projection = key_a.rotation(1).unsafe_matrix()
+    projection = key_a.matrix(1).unsafe_matrix()
     attacks = _attacks(projected_a, projection, units, prepared, tau, whitening, rng)
     single = {name: rate for name, rate in attacks.items() if not name.startswith("all_keys")}
     return scores, {

@@ -25,7 +25,7 @@ from vault.types import Match
 
 if TYPE_CHECKING:
     from vault.schemes.profile import EmbeddingProfile
-    from vault.schemes.transform_key import KeyedRotation
+    from vault.schemes.transform_key import KeyedMatrix
 
 __all__ = [
     "BulkErasing",
@@ -165,7 +165,7 @@ class TransformKeys(Protocol):
         """Key version new enrolments use."""
         ...
 
-    def rotation(self, version: int) -> KeyedRotation:
+    def matrix(self, version: int) -> KeyedMatrix:
         """The keyed matrix of one version (IntegrityError if unknown)."""
         ...
 

@@ -116,7 +116,7 @@ class CancelableCollection:
                 sealer=self._sealer,
                 block_no=block.block_no,
             )
-            self.transform_keys.rotation(version)  # fail at start-up, not at the first probe
+            self.transform_keys.matrix(version)  # fail at start-up, not at the first probe
             self._blocks[block.block_no] = _Block(version, rows, spectra(rows), [None] * len(rows))
         for subject in subjects:
             self._blocks[subject.block_no].subjects[subject.slot] = subject.subject_id
@@ -148,7 +148,7 @@ class CancelableCollection:
     def _rotated(self, units: np.ndarray, version: int) -> np.ndarray:
         """Q_v applied to the (whitened, if the collection has a profile) unit rows."""
         whitened = units if self.profile is None else self.profile.apply(units)
-        return self.transform_keys.rotation(version).apply(whitened)
+        return self.transform_keys.matrix(version).apply(whitened)
 
     def protect(self, templates: np.ndarray, version: int) -> np.ndarray:
         """Unit templates -> stored rows under ``version`` (fresh random salt each)."""

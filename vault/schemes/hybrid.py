@@ -81,7 +81,7 @@ class HybridCollection:
         self.inner.load(blocks, subjects)  # type: ignore[arg-type]
         for subject in subjects:
             # Fail at start-up, not at the first probe, if a seed is missing.
-            self.transform_keys.rotation(subject.key_version)
+            self.transform_keys.matrix(subject.key_version)
             self._remember(subject)
 
     @property
@@ -118,7 +118,7 @@ class HybridCollection:
         the collection has an embedding profile: on anisotropic embeddings that
         halves the projection's EER on the proxy)."""
         whitened = rows if self.profile is None else self.profile.apply(rows)
-        return _unit(self.transform_keys.rotation(version).apply(whitened))
+        return _unit(self.transform_keys.matrix(version).apply(whitened))
 
     # --- enrolment and erasure ----------------------------------------------
     def plan_enrollment(

@@ -9,7 +9,7 @@ A collection's transform key for key version ``v`` is derived, never stored::
 
 The seed (32 random bytes) lives only envelope-encrypted at rest (see
 :mod:`vault.core.transform_seeds`); the derived matrix lives only inside an opaque
-:class:`KeyedRotation` handle that refuses pickling, copying and printing. The
+:class:`KeyedMatrix` handle that refuses pickling, copying and printing. The
 derivation uses nothing but hashlib and IEEE arithmetic, so it does not change with
 the numpy version; QR can differ in the last bits between BLAS builds, far below any
 score resolution.
@@ -26,7 +26,7 @@ import numpy as np
 
 from vault.errors import InvalidArgument
 
-__all__ = ["SEED_BYTES", "KeyedRotation", "derive_material"]
+__all__ = ["SEED_BYTES", "KeyedMatrix", "derive_material"]
 
 SEED_BYTES = 32
 _SALT = b"biovault/cancelable/v1"
@@ -57,7 +57,7 @@ def _gaussian(material: bytes, rows: int, cols: int) -> np.ndarray:
     return normals[:count].reshape(rows, cols)
 
 
-class KeyedRotation:
+class KeyedMatrix:
     """Opaque handle on a keyed matrix with orthonormal rows (out_dim x dim).
 
     ``out_dim == dim`` is a keyed rotation of the template space (cancelable mode);
@@ -68,7 +68,7 @@ class KeyedRotation:
 
     def __init__(self, token: object, matrix: np.ndarray, version: int) -> None:
         if token is not _CREATION_TOKEN:
-            raise TypeError("KeyedRotation handles are derived from a seed, not constructed")
+            raise TypeError("KeyedMatrix handles are derived from a seed, not constructed")
         self.__matrix = matrix
         self.out_dim, self.dim = matrix.shape
         self.version = version
@@ -83,7 +83,7 @@ class KeyedRotation:
         version: int,
         dim: int,
         out_dim: int,
-    ) -> KeyedRotation:
+    ) -> KeyedMatrix:
         """Derive the matrix of (purpose, collection, version) from a raw seed.
 
         Only key-management code that has just unwrapped the seed calls this.
@@ -109,13 +109,13 @@ class KeyedRotation:
         return self.__matrix
 
     def __repr__(self) -> str:
-        return f"KeyedRotation(version={self.version}, {self.out_dim}x{self.dim}, key=<hidden>)"
+        return f"KeyedMatrix(version={self.version}, {self.out_dim}x{self.dim}, key=<hidden>)"
 
     def __reduce__(self) -> NoReturn:
-        raise TypeError("KeyedRotation handles cannot be pickled")
+        raise TypeError("KeyedMatrix handles cannot be pickled")
 
     def __copy__(self) -> NoReturn:
-        raise TypeError("KeyedRotation handles cannot be copied")
+        raise TypeError("KeyedMatrix handles cannot be copied")
 
     def __deepcopy__(self, memo: object) -> NoReturn:
-        raise TypeError("KeyedRotation handles cannot be copied")
+        raise TypeError("KeyedMatrix handles cannot be copied")
