@@ -25,11 +25,11 @@ import numpy as np
 from vault.audit.base import AuditEvent, AuditSink
 from vault.bench.synthetic import make_set
 from vault.cli.common import write_json
-from vault.core.transform_seeds import EphemeralSeedSource
 from vault.core.vault import VaultCore
 from vault.he.keyset import CkksKeySet
 from vault.he.params import DEFAULT_PARAMS_ID, get_params
 from vault.keys.datakey import DataKey
+from vault.schemes.seeds import EphemeralSeedSource
 from vault.store.sqlite import SqliteTemplateStore
 from vault.types import CollectionSpec, ProtectionMode, RequestContext
 

@@ -3,7 +3,6 @@
 import numpy as np
 
 from tests.support.synthetic import identities
-from vault.core.transform_seeds import EphemeralSeedSource
 from vault.evaluation import harness
 from vault.evaluation.harness import (
     enroll_all,
@@ -15,6 +14,7 @@ from vault.evaluation.harness import (
     upper_score_matrix,
 )
 from vault.schemes.cancelable import CancelableCollection
+from vault.schemes.seeds import EphemeralSeedSource
 
 DIM = 32
 

@@ -10,7 +10,6 @@ import pytest
 
 from tests.support.synthetic import identities, samples
 from vault.blob import HEADER_SIZE
-from vault.core.transform_seeds import CollectionTransformKeys, EphemeralSeedSource
 from vault.errors import IntegrityError
 from vault.evaluation.dsys import dsys
 from vault.keys.datakey import DataKey
@@ -18,6 +17,7 @@ from vault.keys.dataring import DataKeyRing
 from vault.keys.sealing import BlobSealer
 from vault.schemes.cancelable import CancelableCollection
 from vault.schemes.orbit import apply_group, max_correlation, random_salt, spectra
+from vault.schemes.seeds import CollectionTransformKeys, EphemeralSeedSource
 from vault.store.base import CollectionRecord, SubjectRecord
 
 DIM = 128

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from tests.support.synthetic import identities, samples
-from vault.core.transform_seeds import CollectionTransformKeys, EphemeralSeedSource
 from vault.schemes.hybrid import HybridCollection, hybrid_dim
+from vault.schemes.seeds import CollectionTransformKeys, EphemeralSeedSource
 from vault.store.base import CollectionRecord
 
 DIM = 128

@@ -37,7 +37,6 @@ from vault.bench.memory import own_peak_rss, serving_rss
 from vault.bench.synthetic import make_set
 from vault.core.guard import ComplianceGuard
 from vault.core.protection import open_collection
-from vault.core.transform_seeds import EphemeralSeedSource, SeedSource
 from vault.core.vault import VaultCore
 from vault.he.baselines import time_column_tenseal, time_naive_tenseal
 from vault.he.gallery import EncryptedGallery
@@ -46,6 +45,7 @@ from vault.he.params import DEFAULT_PARAMS_ID, get_params
 from vault.he.stages import STAGES
 from vault.keys.datakey import DataKey
 from vault.schemes.base import UnsafeScoring
+from vault.schemes.seeds import EphemeralSeedSource, SeedSource
 from vault.schemes.validation import validate_templates
 from vault.store.base import SubjectRecord
 from vault.store.sqlite import SqliteTemplateStore

@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from vault.core.transform_seeds import CollectionTransformKeys, SeedSource
 from vault.errors import FailedPrecondition, IntegrityError, InvalidArgument
 from vault.he.keyset import CkksKeySet
 from vault.he.params import probe_bits
@@ -21,6 +20,7 @@ from vault.schemes.cancelable import CancelableCollection
 from vault.schemes.ckks import CkksCollection
 from vault.schemes.hybrid import HybridCollection, hybrid_dim
 from vault.schemes.profile import EmbeddingProfile
+from vault.schemes.seeds import CollectionTransformKeys, SeedSource
 from vault.store.base import CollectionRecord, TemplateStore
 from vault.types import CollectionInfo, CollectionPolicy, CollectionSpec, ProtectionMode
 

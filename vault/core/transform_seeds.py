@@ -1,4 +1,4 @@
-"""Transform seeds of cancelable and hybrid collections, held wrapped through Vault.
+"""Transform seeds of the served vault's cancelable and hybrid collections, held wrapped.
 
 Every (collection, key version) has its own 32-byte random seed, envelope-encrypted
 like the CKKS key set (fresh AES-256-GCM data key wrapped by the Transit KEK; the
@@ -6,35 +6,23 @@ associated data binds collection and version) and stored in the key catalog
 (:mod:`vault.keys.catalog`, kind ``transform-seed``) as
 ``cancelable.seed/<collection>/<version:08d>`` = blob header + envelope. KEK and
 DEK rotation, key status and fsck reach these through the catalog. A seed is unwrapped
-only to derive the collection's keyed matrix (:class:`KeyedMatrix`); the raw seed
-is dropped right after and never returned by any API.
-
-The current key version of a collection is its highest stored seed version, so
-renewal is a single insert that either happens or does not.
+only to derive the collection's keyed matrix
+(:class:`vault.schemes.seeds.CollectionTransformKeys`); the raw seed is dropped
+right after and never returned by any API.
 """
 
 from __future__ import annotations
 
-import logging
 import os
-import threading
 
 from vault.errors import AlreadyExists, IntegrityError
 from vault.keys.base import KeyService
 from vault.keys.catalog import KeyCatalog, SecretKind, meta_key, meta_prefix
-from vault.schemes.transform_key import SEED_BYTES, KeyedMatrix
+from vault.schemes.seeds import SeedSource
+from vault.schemes.transform_key import SEED_BYTES
 from vault.store.base import TemplateStore
 
-__all__ = [
-    "SEED_META_PREFIX",
-    "CatalogSeedSource",
-    "CollectionTransformKeys",
-    "EphemeralSeedSource",
-    "SeedSource",
-    "seed_meta_key",
-]
-
-log = logging.getLogger(__name__)
+__all__ = ["SEED_META_PREFIX", "CatalogSeedSource", "seed_meta_key"]
 
 SEED_META_PREFIX = meta_prefix(SecretKind.TRANSFORM_SEED)
 
@@ -42,26 +30,6 @@ SEED_META_PREFIX = meta_prefix(SecretKind.TRANSFORM_SEED)
 def seed_meta_key(collection: str, version: int) -> str:
     """Metadata key of one wrapped transform seed."""
     return meta_key(SecretKind.TRANSFORM_SEED, collection, version)
-
-
-class SeedSource:
-    """Where transform seeds come from; subclasses keep them wrapped or in memory."""
-
-    def versions(self, collection: str) -> list[int]:
-        """Stored seed versions of a collection, ascending."""
-        raise NotImplementedError
-
-    def create(self, collection: str, version: int) -> None:
-        """Make and keep a fresh seed (AlreadyExists if that version exists)."""
-        raise NotImplementedError
-
-    def unsafe_open(self, collection: str, version: int) -> bytes:
-        """The raw seed; the caller derives its key and drops the bytes at once."""
-        raise NotImplementedError
-
-    def discard(self, collection: str) -> None:
-        """Forget every seed of a collection that was never created (undo of ``create``)."""
-        raise NotImplementedError
 
 
 class CatalogSeedSource(SeedSource):
@@ -97,87 +65,3 @@ class CatalogSeedSource(SeedSource):
         if not isinstance(seed, bytes) or len(seed) != SEED_BYTES:
             raise IntegrityError("stored transform seed has the wrong length")
         return seed
-
-
-class EphemeralSeedSource(SeedSource):
-    """Seeds in process memory only, for in-process tools (evaluation, benchmarks)
-    that hold no key service. Nothing survives the process: never use it to serve."""
-
-    def __init__(self) -> None:
-        self._seeds: dict[tuple[str, int], bytes] = {}
-
-    def versions(self, collection: str) -> list[int]:
-        return sorted(v for c, v in self._seeds if c == collection)
-
-    def create(self, collection: str, version: int) -> None:
-        self._seeds.setdefault((collection, version), os.urandom(SEED_BYTES))
-
-    def discard(self, collection: str) -> None:
-        for version in self.versions(collection):
-            del self._seeds[(collection, version)]
-
-    def unsafe_open(self, collection: str, version: int) -> bytes:
-        try:
-            return self._seeds[(collection, version)]
-        except KeyError:
-            raise IntegrityError(
-                f"collection '{collection}' has no transform seed for key version {version}"
-            ) from None
-
-
-class CollectionTransformKeys:
-    """The keyed matrices of one collection, derived on first use and kept in memory.
-
-    Implements :class:`vault.schemes.base.TransformKeys`.
-    """
-
-    def __init__(
-        self, source: SeedSource, collection: str, *, purpose: str, dim: int, out_dim: int
-    ) -> None:
-        self._source = source
-        self._collection = collection
-        self._purpose = purpose
-        self._dim, self._out_dim = dim, out_dim
-        self._lock = threading.Lock()
-        self._derived: dict[int, KeyedMatrix] = {}
-        versions = source.versions(collection)
-        self._current = versions[-1] if versions else 0
-
-    def ensure_first(self) -> None:
-        """Create version 1 for a new collection (no-op if it has a seed)."""
-        with self._lock:
-            if self._current == 0:
-                self._source.create(self._collection, 1)
-                self._current = 1
-
-    def current_version(self) -> int:
-        if self._current == 0:
-            raise IntegrityError(f"collection '{self._collection}' has no transform seed")
-        return self._current
-
-    def matrix(self, version: int) -> KeyedMatrix:
-        with self._lock:
-            derived = self._derived.get(version)
-            if derived is None:
-                if not 1 <= version <= self._current:
-                    raise IntegrityError(f"unknown transform key version {version}")
-                derived = KeyedMatrix.unsafe_derive(
-                    self._source.unsafe_open(self._collection, version),
-                    purpose=self._purpose,
-                    collection=self._collection,
-                    version=version,
-                    dim=self._dim,
-                    out_dim=self._out_dim,
-                )
-                self._derived[version] = derived
-            return derived
-
-    def renew(self) -> int:
-        """Start a new key version (renewal); new enrolments use it from now on."""
-        with self._lock:
-            version = self._current + 1
-            self._source.create(self._collection, version)
-            self._current = version
-        self.matrix(version)
-        log.info("collection %s: transform key version %d", self._collection, version)
-        return version

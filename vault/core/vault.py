@@ -44,7 +44,6 @@ from vault.core.requests import (
     check_top_k,
 )
 from vault.core.trail import AuditTrail, Details
-from vault.core.transform_seeds import SeedSource
 from vault.core.verify_budget import FailedVerifyBudget, UnmatchedProbeBudget
 from vault.errors import (
     AlreadyExists,
@@ -64,6 +63,7 @@ from vault.schemes.base import (
     PlannedErasure,
     ProtectedCollection,
 )
+from vault.schemes.seeds import SeedSource
 from vault.schemes.validation import validate_templates
 from vault.store.base import CollectionRecord, TemplateStore
 from vault.types import (

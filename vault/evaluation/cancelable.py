@@ -20,7 +20,6 @@ from typing import Any
 
 import numpy as np
 
-from vault.core.transform_seeds import EphemeralSeedSource
 from vault.evaluation import attack
 from vault.evaluation.discriminator import train_discriminator
 from vault.evaluation.dsys import Unlinkability, cross_key_unlinkability
@@ -36,6 +35,7 @@ from vault.evaluation.harness import (
 from vault.schemes.cancelable import CancelableCollection
 from vault.schemes.orbit import max_correlation, spectra
 from vault.schemes.profile import EmbeddingProfile
+from vault.schemes.seeds import EphemeralSeedSource
 
 __all__ = ["LINK_PAIRS", "NEAREST_FACES_PUBLIC", "PRIOR_ATTACK_SAMPLE", "evaluate_cancelable"]
 

@@ -10,10 +10,10 @@ from typing import Any, Generic, Protocol, TypeVar
 
 import numpy as np
 
-from vault.core.transform_seeds import CollectionTransformKeys, EphemeralSeedSource
 from vault.errors import InvalidArgument
 from vault.schemes.base import ProtectedCollection, UnsafeScoring
 from vault.schemes.profile import EmbeddingProfile
+from vault.schemes.seeds import CollectionTransformKeys, EphemeralSeedSource
 from vault.store.base import CollectionRecord
 
 __all__ = [

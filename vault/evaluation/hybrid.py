@@ -32,7 +32,6 @@ from typing import Any
 
 import numpy as np
 
-from vault.core.transform_seeds import EphemeralSeedSource
 from vault.evaluation import attack
 from vault.evaluation.dsys import cross_key_unlinkability
 from vault.evaluation.harness import (
@@ -48,6 +47,7 @@ from vault.evaluation.harness import (
 )
 from vault.schemes.hybrid import HybridCollection, hybrid_dim
 from vault.schemes.profile import EmbeddingProfile
+from vault.schemes.seeds import EphemeralSeedSource
 
 __all__ = ["evaluate_hybrid"]
 

@@ -159,7 +159,7 @@ class BulkErasing(Protocol[BulkT]):
 
 
 class TransformKeys(Protocol):
-    """A collection's transform keys (implemented in vault.core.transform_seeds)."""
+    """A collection's transform keys (implemented in vault.schemes.seeds)."""
 
     def current_version(self) -> int:
         """Key version new enrolments use."""

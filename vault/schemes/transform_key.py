@@ -8,11 +8,11 @@ A collection's transform key for key version ``v`` is derived, never stored::
     M        = orthonormal rows of G (QR with the signs of R's diagonal fixed)
 
 The seed (32 random bytes) lives only envelope-encrypted at rest (see
-:mod:`vault.core.transform_seeds`); the derived matrix lives only inside an opaque
-:class:`KeyedMatrix` handle that refuses pickling, copying and printing. The
-derivation uses nothing but hashlib and IEEE arithmetic, so it does not change with
-the numpy version; QR can differ in the last bits between BLAS builds, far below any
-score resolution.
+:mod:`vault.core.transform_seeds`; derivation per version: :mod:`vault.schemes.seeds`);
+the derived matrix lives only inside an opaque :class:`KeyedMatrix` handle that
+refuses pickling, copying and printing. The derivation uses nothing but hashlib
+and IEEE arithmetic, so it does not change with the numpy version; QR can differ in
+the last bits between BLAS builds, far below any score resolution.
 """
 
 from __future__ import annotations
