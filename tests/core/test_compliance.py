@@ -4,15 +4,20 @@ the real Merkle log (signed by a local key; the Vault-held key is tested end to 
 import numpy as np
 import pytest
 
+from tests.core.conftest import MemoryAuditSink
 from tests.support.compliant import compliant_vault
 from tests.support.policy import with_policy
 from tests.support.synthetic import identities
 from vault.audit.entry import decode_entry, parse_time
 from vault.audit.receipt import verify_receipt
-from vault.core.compliance import SYSTEM_RETENTION
+from vault.core.compliance import SYSTEM_RETENTION, ComplianceOps
+from vault.core.guard import ComplianceGuard
 from vault.core.retention import DEFAULT_RETENTION_SECONDS
 from vault.core.retention_schedule import RetentionScheduler
-from vault.errors import FailedPrecondition, InvalidArgument, NotFound
+from vault.core.vault import VaultCore
+from vault.errors import ConfigurationError, FailedPrecondition, InvalidArgument, NotFound
+from vault.keys.datakey import DataKey
+from vault.store.sqlite import SqliteTemplateStore
 from vault.types import CollectionSpec, ProtectionMode, RequestContext
 
 DIM = 16
@@ -189,3 +194,48 @@ def test_delete_and_withdrawal_return_receipts_that_verify_offline(world):
     with pytest.raises(NotFound):
         compliance.withdraw_consent("faces", "b", RequestContext(actor="dpo"))
     assert vault.get_collection("faces", CTX).size == 0
+
+
+def test_the_compliance_guard_must_hold_the_cores_own_log(world, keyset, tmp_path):
+    """A guard over another log than the core's audit sink is refused at wiring time, and
+    compliance use cases need a core that holds a guard."""
+    _, _, log, _, _ = world
+    other = tmp_path / "other"
+    other.mkdir()
+    store = SqliteTemplateStore(other / "vault.db")
+    try:
+        args = dict(
+            store=store,
+            keyset=keyset,
+            pseudonym_key=DataKey._unsafe_from_material(bytes(32), "t"),
+        )
+        with pytest.raises(ConfigurationError, match="own audit log"):
+            VaultCore(audit=MemoryAuditSink(), compliance=ComplianceGuard(log), **args)
+        plain = VaultCore(audit=MemoryAuditSink(), **args)
+        assert plain.compliance is None
+        with pytest.raises(ConfigurationError, match="ComplianceGuard"):
+            ComplianceOps(plain)
+    finally:
+        store.close()
+
+
+def test_without_compliance_a_delete_keeps_its_context_and_has_no_receipt(make_core, audit):
+    """A core with no guard (in-process tools) erases exactly as asked: no default purpose,
+    no receipt - the guard is what adds both."""
+    core = make_core()
+    _create(core)
+    core.enroll("faces", ["a"], _templates(1), CTX)
+    result = core.delete("faces", "a", RequestContext(actor="dpo"))
+    assert result.erased == 1 and result.receipt is None
+    assert audit.events[-1].action == "delete" and audit.events[-1].purpose == ""
+
+
+def test_with_compliance_a_delete_without_purpose_is_an_erasure_request(world):
+    """The guard names an erasure request's purpose and the receipt names the entry."""
+    vault, _, log, _, _ = world
+    _create(vault)
+    vault.enroll("faces", ["a"], _templates(1), CTX)
+    result = vault.delete("faces", "a", RequestContext(actor="dpo"))
+    entry = _entries(log)[-1]
+    assert entry.action == "delete" and entry.purpose == "erasure-request"
+    assert result.receipt is not None
