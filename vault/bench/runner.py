@@ -1,12 +1,14 @@
 """One process, one synthetic gallery, everything measured side by side.
 
-The encrypted path is the vault's own: a real VaultCore (with its compliance
-guard, for erasure receipts) over a real SQLite
-file and a real CKKS key set. The key service is left out - it is not on the
-identify path - and audit events are only counted while timing, so the numbers
-are score + decrypt + top-k as the contract defines them; the bulk-erasure phase
-at the end records to a real Merkle log (vault.bench.erasure). Enrolment grows
-the gallery in steps; each step is a point of the scaling curve.
+The encrypted path is the vault's own: a real VaultCore (with its compliance guard,
+for erasure receipts) over a real SQLite file and a real CKKS key set. The key
+service is left out - it is not on the identify path - and audit events are only
+counted while timing, so the numbers are score + decrypt + top-k as the contract
+defines them; the bulk-erasure phase at the end records to a real Merkle log
+(vault.bench.erasure). Enrolment grows the gallery in steps; each step is a point
+of the scaling curve. The score error compares every stored slot's decrypted score
+(``unsafe_all_scores`` of each stored block, opened through the schemes layer, not
+the serving core) with float64 plaintext scores.
 
 ``mode`` picks the collection's protection. ``hybrid`` and ``cancelable`` get
 their transform seeds from an in-memory source (gone with the process), so their
