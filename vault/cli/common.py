@@ -21,8 +21,8 @@ __all__ = [
     "Commands",
     "Handler",
     "add_client_flags",
-    "add_hcvault_flags",
     "add_json_flag",
+    "add_vault_flags",
     "client_tls",
     "connect",
     "load_ids",
@@ -101,7 +101,7 @@ def add_client_flags(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def add_hcvault_flags(parser: argparse.ArgumentParser) -> None:
+def add_vault_flags(parser: argparse.ArgumentParser) -> None:
     """Where the key service is and how to reach it (``serve`` and ``fsck``)."""
     parser.add_argument(
         "--vault-addr",

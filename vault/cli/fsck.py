@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from vault.cli.common import Commands, add_hcvault_flags, add_json_flag, write_json
+from vault.cli.common import Commands, add_json_flag, add_vault_flags, write_json
 from vault.config import settings_from_environment
 
 __all__ = ["register"]
@@ -32,7 +32,7 @@ def register(commands: Commands) -> None:
         help="structure only: do not start the key service (sealed blocks and the "
         "audit log's signatures are not checked)",
     )
-    add_hcvault_flags(parser)
+    add_vault_flags(parser)
     add_json_flag(parser)
     parser.set_defaults(handler=_fsck)
 

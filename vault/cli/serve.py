@@ -6,7 +6,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from vault.cli.common import CommandError, Commands, add_hcvault_flags, positive_int
+from vault.cli.common import CommandError, Commands, add_vault_flags, positive_int
 from vault.cli.logsetup import LOG_FORMATS, configure_logging
 from vault.config import DEFAULT_LISTEN, ServeSettings, settings_from_environment
 from vault.transport import is_loopback_host, split_host_port
@@ -84,7 +84,7 @@ def register(commands: Commands) -> None:
         help=f"probes a client may send at once before --rate-limit applies "
         f"(default {_DEFAULTS.rate_burst})",
     )
-    add_hcvault_flags(parser)
+    add_vault_flags(parser)
     parser.add_argument(
         "--vault-role-id",
         metavar="ID",
