@@ -32,7 +32,12 @@ def _dataclasses() -> list[type]:
     for info in pkgutil.walk_packages(vault.__path__, "vault."):
         if info.name.startswith("vault.api") or info.name == "vault.__main__":
             continue
-        module = importlib.import_module(info.name)
+        try:
+            module = importlib.import_module(info.name)
+        except ModuleNotFoundError as missing:  # an optional extra (ray, psycopg) not installed
+            if (missing.name or "").startswith("vault"):
+                raise
+            continue
         found += [
             obj
             for obj in vars(module).values()
