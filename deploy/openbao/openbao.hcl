@@ -4,14 +4,15 @@
 
 ui = false
 
-# Integrated (raft) storage on the openbao-data volume. mlock is off because raft
+# Integrated (raft) storage on the openbao-data volume, mounted at the image's /data
+# (created 0700 for uid 10001, so a fresh volume starts with that owner). mlock is off because raft
 # memory-maps its database, which mlock would pin whole (OpenBao's guidance for
 # integrated storage); turn swap off on the host instead, so key material never
 # reaches a swap device.
 disable_mlock = true
 
 storage "raft" {
-  path    = "/openbao/data"
+  path    = "/data"
   node_id = "openbao-1"
 }
 
@@ -29,8 +30,17 @@ listener "tcp" {
 api_addr     = "https://openbao:8200"
 cluster_addr = "https://openbao:8201"
 
+# Every request, including each use of the AppRole credential, is recorded (values
+# HMAC'd). OpenBao 2.x takes audit devices from its configuration only; the API
+# refuses `bao audit enable`. Ship this file off the host (or add a `socket` device
+# to your log collector): whoever controls the host could otherwise rewrite it.
+audit "file" "file" {
+  description = "biovault cluster key-service audit log"
+  options {
+    file_path = "/data/audit.log"
+  }
+}
+
 # Production: replace manual unsealing with an auto-unseal seal backed by a KMS or
 # an HSM you trust (a `seal "pkcs11"` or cloud KMS stanza), and run three or five
-# raft nodes on separate machines. Enable an audit device during set-up
-# (`bao audit enable file file_path=/openbao/data/audit.log`, or a socket to your
-# log collector) so every use of the AppRole credential is recorded.
+# raft nodes on separate machines.

@@ -1,20 +1,22 @@
 #!/bin/sh
 # Runs once, when the postgres-data volume is empty (the official image's
-# /docker-entrypoint-initdb.d hook): creates the unprivileged `biovault` role and
-# its database. The password is read from the same pgpass file the front-ends
-# use (host:port:db:user:password, one line), so there is one copy of it, never
-# in the environment or in a process's arguments.
+# /docker-entrypoint-initdb.d hook, as the postgres user): creates the
+# unprivileged `biovault` role and its database. The password comes from a secret
+# file and reaches psql on standard input, so it is never in the environment or
+# in a process's arguments (`ps`).
 set -eu
-pgpass=/run/secrets/postgres-biovault-pgpass
-password=$(head -n 1 "$pgpass" | cut -d: -f5-)
+password_file=${BIOVAULT_DB_PASSWORD_FILE:-/run/secrets/postgres-biovault-password}
+password=$(head -n 1 "$password_file")
 if [ -z "$password" ]; then
-    echo "10-biovault.sh: $pgpass has no password field" >&2
+    echo "10-biovault.sh: $password_file is empty" >&2
     exit 1
 fi
-# The password goes to psql on standard input as a variable, so it never shows
-# up in `ps`; :'password' quotes it as a literal.
+# psql's \set takes a single-quoted value in which '' is one quote and a backslash
+# escapes the next character (so both are doubled); :'password' then quotes it as
+# an SQL literal.
+quoted=$(printf '%s' "$password" | sed -e 's/\\/\\\\/g' -e "s/'/''/g")
 psql -v ON_ERROR_STOP=1 --username "$POSTGRES_USER" --dbname "$POSTGRES_DB" <<SQL
-\set password '$(printf '%s' "$password" | sed "s/'/''/g")'
+\set password '$quoted'
 CREATE ROLE biovault LOGIN PASSWORD :'password';
 CREATE DATABASE biovault OWNER biovault;
 REVOKE ALL ON DATABASE biovault FROM PUBLIC;
