@@ -369,3 +369,43 @@ def test_broken_frontend_command_is_refused_by_the_parser(doc) -> None:
     argv[argv.index("--tls-cert")] = "--tls-certificate"
     with pytest.raises(SystemExit):
         build_parser().parse_args(_without(argv, set(PENDING_MERGE_FLAGS)))
+
+
+def _compose_v2() -> list[str] | None:
+    """A Docker Compose v2 command on this machine (the plugin or the standalone)."""
+    import shutil
+    import subprocess
+
+    for command in (["docker", "compose"], ["docker-compose"]):
+        if shutil.which(command[0]) is None:
+            continue
+        done = subprocess.run([*command, "version"], capture_output=True, text=True, check=False)
+        if done.returncode == 0 and re.search(r"v?2\.\d+", done.stdout):
+            return command
+    return None
+
+
+@pytest.mark.skipif(_compose_v2() is None, reason="no Docker Compose v2 on this machine")
+def test_docker_compose_v2_accepts_the_file(tmp_path) -> None:
+    """Compose itself loads the file (schema, merges, interpolation, files it names);
+    without deploy/.env it refuses, naming the role id variable."""
+    import shutil
+    import subprocess
+
+    command = _compose_v2()
+    assert command is not None
+    deploy = tmp_path / "deploy"
+    shutil.copytree(DEPLOY, deploy, ignore=shutil.ignore_patterns(".env", "secrets"))
+    shutil.copy(DEPLOY.parent / "Dockerfile", tmp_path / "Dockerfile")
+    doc = yaml.safe_load(COMPOSE.read_text())
+    for spec in doc["secrets"].values():
+        path = deploy / spec["file"]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("placeholder\n")
+    config = [*command, "-f", str(deploy / "compose.yaml"), "config", "-q"]
+    refused = subprocess.run(config, capture_output=True, text=True, check=False)
+    # Judged by stderr too: a pip-installed compose wrapper may drop the exit code.
+    assert "BIOVAULT_VAULT_ROLE_ID" in refused.stderr
+    (deploy / ".env").write_text("BIOVAULT_VAULT_ROLE_ID=role-id\n")
+    done = subprocess.run(config, capture_output=True, text=True, check=False)
+    assert done.returncode == 0 and not done.stderr.strip(), done.stderr
