@@ -130,6 +130,41 @@ def test_cluster_flags_PENDING_MERGE(doc) -> None:
         assert int(args.shards) >= 1
 
 
+def _entrypoint_problems(doc: dict[str, Any]) -> list[str]:
+    """Project-image services whose command would not run: the image's ENTRYPOINT is
+    `biovault`, so without an entrypoint of its own a command must be a biovault command."""
+    problems = []
+    known = {flag for flag in PENDING_MERGE_FLAGS if flag in _serve_flags()}
+    pending = set(PENDING_MERGE_FLAGS) - known
+    for name, service in doc["services"].items():
+        if "build" not in service:
+            continue
+        entrypoint = service.get("entrypoint") or ["biovault"]
+        command = [str(word) for word in service.get("command") or []]
+        wraps_biovault = (
+            entrypoint[:2] == ["/bin/sh", "-c"] and 'exec biovault "$$@"' in (entrypoint[2])
+        )
+        if entrypoint == ["biovault"] or wraps_biovault:
+            try:
+                build_parser().parse_args(_without(command, pending))
+            except SystemExit:
+                problems.append(f"{name}: `biovault {' '.join(command[:2])}` is not a command")
+        elif entrypoint[0] not in {"ray", "bao"}:
+            problems.append(f"{name}: runs {entrypoint[0]}, not a program of the image")
+    return problems
+
+
+def test_project_image_services_run_a_program_of_the_image(doc, capsys) -> None:
+    """Every service of the project image runs `biovault ...`, `ray` or `bao`, and a
+    command meant for another program is not handed to the `biovault` entrypoint."""
+    assert _entrypoint_problems(doc) == []
+    broken = copy.deepcopy(doc)
+    del broken["services"]["ray-worker"]["entrypoint"]
+    broken["services"]["ray-worker"]["command"] = ["ray", "start", "--address=ray-head:6379"]
+    assert _entrypoint_problems(broken) == ["ray-worker: `biovault ray start` is not a command"]
+    capsys.readouterr()  # argparse's usage message
+
+
 def test_frontend_healthchecks_are_biovault_health_with_tls(doc) -> None:
     """The health check is `biovault health` over mutual TLS with mounted files."""
     for name in rules.frontends(doc):
