@@ -300,6 +300,24 @@ def check_secrets(doc: Mapping[str, Any], base: Path) -> list[str]:
     return problems
 
 
+def check_secret_paths(doc: Mapping[str, Any], _base: Path) -> list[str]:
+    """Every /run/secrets/ path a service names (command, health check, environment,
+    URLs) is a secret that service mounts: a missing file would only show at start."""
+    problems = []
+    for name, service in services(doc).items():
+        words = (
+            _argv(service.get("entrypoint"))
+            + _argv(service.get("command"))
+            + _argv((service.get("healthcheck") or {}).get("test"))
+            + list(environment_of(service).values())
+        )
+        mounted = _mounted_secrets(service)
+        for path in sorted({p for w in words for p in re.findall(r"/run/secrets/[\w.-]+", w)}):
+            if path not in mounted:
+                problems.append(f"{name}: names {path}, which it does not mount")
+    return problems
+
+
 def check_ray_tls(doc: Mapping[str, Any], _base: Path) -> list[str]:
     """Every Ray node (head, workers, front-ends as drivers) runs Ray with mutual TLS."""
     problems = []
@@ -348,6 +366,7 @@ ALL_CHECKS = (
     check_environment,
     check_arguments,
     check_secrets,
+    check_secret_paths,
     check_ray_tls,
     check_frontends,
 )

@@ -344,6 +344,13 @@ BROKEN = {
         _set("services/openbao/secrets", ["openbao-ca", "nowhere"]),
         "openbao: secret nowhere is not declared",
     ),
+    "store CA not mounted": (
+        _set(
+            "services/ray-worker/secrets",
+            ["ray-ca", "ray-node-cert", "ray-node-key", "ray-auth-token", "openbao-ca"],
+        ),
+        "ray-worker: names /run/secrets/postgres-ca, which it does not mount",
+    ),
     "Ray without TLS": (
         _set("services/ray-worker/environment/RAY_USE_TLS", "0"),
         "ray-worker: Ray without RAY_USE_TLS=1",
