@@ -451,3 +451,19 @@ def test_docker_compose_v2_accepts_the_file(tmp_path) -> None:
     (deploy / ".env").write_text("BIOVAULT_VAULT_ROLE_ID=role-id\n")
     done = subprocess.run(config, capture_output=True, text=True, check=False)
     assert done.returncode == 0 and not done.stderr.strip(), done.stderr
+
+
+def test_readme_recipes_match_the_compose_addresses(doc) -> None:
+    """deploy/README.md's Ray certificate names every Ray node (name and fixed IP), and
+    its AppRole binds tokens to the compose subnet: a renumbered network breaks this."""
+    readme = (DEPLOY / "README.md").read_text()
+    san = re.search(r"subjectAltName=([^']+)'", readme)
+    assert san, "no Ray subjectAltName in deploy/README.md"
+    names = set(san.group(1).split(","))
+    for name in rules.ray_services(doc):
+        address = doc["services"][name]["networks"]["vault-internal"]["ipv4_address"]
+        assert {f"DNS:{name}", f"IP:{address}"} <= names, name
+    subnet = doc["networks"]["vault-internal"]["ipam"]["config"][0]["subnet"]
+    assert f"secret_id_bound_cidrs={subnet}" in readme
+    assert f"token_bound_cidrs={subnet}" in readme
+    assert "extendedKeyUsage=serverAuth,clientAuth" in readme  # Ray uses it both ways
