@@ -338,6 +338,25 @@ def check_ray_tls(doc: Mapping[str, Any], _base: Path) -> list[str]:
     return problems
 
 
+def check_ray_session_in_memory(doc: Mapping[str, Any], _base: Path) -> list[str]:
+    """Ray never writes a probe to disk: its session directory (logs, spilled objects)
+    is a tmpfs, and its object store is sized to fit the container's /dev/shm."""
+    problems = []
+    for name in ray_services(doc):
+        service = services(doc)[name]
+        tmpfs = [
+            v
+            for v in service.get("volumes") or []
+            if isinstance(v, Mapping) and v.get("type") == "tmpfs" and v.get("target") == "/tmp/ray"
+        ]
+        if not tmpfs and "/tmp/ray" not in _argv(service.get("tmpfs")):
+            problems.append(f"{name}: Ray's session directory /tmp/ray is not a tmpfs")
+        words = " ".join(_argv(service.get("entrypoint")) + _argv(service.get("command")))
+        if "--object-store-memory=" not in words or not service.get("shm_size"):
+            problems.append(f"{name}: Ray's object store not sized to /dev/shm")
+    return problems
+
+
 def check_frontends(doc: Mapping[str, Any], _base: Path) -> list[str]:
     """Front-ends serve mutual TLS from secret files and use a TLS key service."""
     problems = []
@@ -368,6 +387,7 @@ ALL_CHECKS = (
     check_secrets,
     check_secret_paths,
     check_ray_tls,
+    check_ray_session_in_memory,
     check_frontends,
 )
 

@@ -351,6 +351,14 @@ BROKEN = {
         ),
         "ray-worker: names /run/secrets/postgres-ca, which it does not mount",
     ),
+    "Ray session on disk": (
+        _set("services/ray-worker/volumes", []),
+        "ray-worker: Ray's session directory /tmp/ray is not a tmpfs",
+    ),
+    "Ray object store unsized": (
+        _set("services/ray-head/shm_size", _DELETE),
+        "ray-head: Ray's object store not sized to /dev/shm",
+    ),
     "Ray without TLS": (
         _set("services/ray-worker/environment/RAY_USE_TLS", "0"),
         "ray-worker: Ray without RAY_USE_TLS=1",
