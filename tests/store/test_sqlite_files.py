@@ -95,8 +95,8 @@ def test_journal_is_wal_with_full_sync(store: SqliteTemplateStore, db_path: Path
 
 
 def test_schema_version_is_recorded(store: SqliteTemplateStore, db_path: Path) -> None:
-    """A new store records schema version 1."""
-    assert raw_rows(db_path, "SELECT version FROM schema_version") == [(1,)]
+    """A new store records schema version 2 (the key catalog's own table)."""
+    assert raw_rows(db_path, "SELECT version FROM schema_version") == [(2,)]
 
 
 def test_newer_schema_is_refused(db_path: Path) -> None:

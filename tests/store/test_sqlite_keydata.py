@@ -6,6 +6,7 @@ import struct
 
 from tests.store.records import COLLECTION, block, subject
 from vault.store import SqliteTemplateStore
+from vault.store.base import SecretRow
 
 _OFFSET = 8  # where the blob header keeps its little-endian u32 key version
 
@@ -55,11 +56,12 @@ def test_retiring_a_key_version_checks_blocks_in_the_same_transaction(
     store: SqliteTemplateStore,
 ) -> None:
     """A data key is deleted only once no block names its version."""
-    store.put_meta("dek/faces/00000001", b"vault:v1:k1")
+    store.put_secret(SecretRow("data-key", COLLECTION, 1, 0, b"vault:v1:k1"))
     store.commit_enrollment(COLLECTION, [block(0, _blob(1)), block(1, _blob(2))], [subject("a")])
-    assert not store.delete_meta_if_no_block_uses("dek/faces/00000001", COLLECTION, 1, _OFFSET)
-    assert store.get_meta("dek/faces/00000001") == b"vault:v1:k1"
+    assert not store.delete_secret_if_no_block_uses("data-key", COLLECTION, 1, 1, _OFFSET)
+    stored = store.get_secret("data-key", COLLECTION, 1)
+    assert stored is not None and stored.value == b"vault:v1:k1"
     assert store.replace_block_blob(COLLECTION, 0, _blob(1), _blob(2))
-    assert store.delete_meta_if_no_block_uses("dek/faces/00000001", COLLECTION, 1, _OFFSET)
-    assert store.get_meta("dek/faces/00000001") is None
-    assert store.list_meta_keys("dek/") == []
+    assert store.delete_secret_if_no_block_uses("data-key", COLLECTION, 1, 1, _OFFSET)
+    assert store.get_secret("data-key", COLLECTION, 1) is None
+    assert store.list_secrets("data-key") == []

@@ -43,12 +43,11 @@ from vault.audit.verify import verify_bundle
 from vault.blob import SchemeId, split_blob
 from vault.core.ledger import replay
 from vault.core.protection import PROFILE_META_PREFIX
-from vault.core.transform_seeds import SEED_META_PREFIX
 from vault.errors import VaultError
-from vault.keys.auditkey import AUDIT_SIGNING_KEY_META, load_or_create_audit_signer
+from vault.keys.auditkey import has_audit_signer, load_or_create_audit_signer
 from vault.keys.base import KeyService
-from vault.keys.catalog import VAULT_OWNER, KeyCatalog
-from vault.keys.datakeys import DEK_META_PREFIX, CollectionDataKeys, key_data
+from vault.keys.catalog import VAULT_OWNER, KeyCatalog, SecretKind
+from vault.keys.datakeys import CollectionDataKeys, key_data
 from vault.schemes.ckks_blocks import block_blob_id
 from vault.store.base import TemplateStore
 from vault.store.integrity import sqlite_problems
@@ -132,12 +131,13 @@ def check_store(data_dir: Path, store: TemplateStore, report: FsckReport) -> Non
 
 
 def _orphan_keys(store: TemplateStore, collections: set[str]) -> int:
-    meta = key_data(store)
-    orphans = 0
-    for prefix in (DEK_META_PREFIX, SEED_META_PREFIX, PROFILE_META_PREFIX):
-        for key in meta.list_meta_keys(prefix):
-            owner = key[len(prefix) :].rpartition("/")[0]
-            orphans += owner not in collections
+    orphans = sum(
+        row.owner not in collections
+        for kind in (SecretKind.DATA_KEY, SecretKind.TRANSFORM_SEED)
+        for row in store.list_secrets(kind.value)
+    )
+    for key in key_data(store).list_meta_keys(PROFILE_META_PREFIX):
+        orphans += key[len(PROFILE_META_PREFIX) :] not in collections
     return orphans
 
 
@@ -184,7 +184,7 @@ def check_audit_log(
 ) -> None:
     """The audit log matches its last signed checkpoint and exports a bundle that verifies."""
     path = data_dir / "audit.db"
-    if store.get_meta(AUDIT_SIGNING_KEY_META) is None:
+    if not has_audit_signer(store):
         if path.exists():
             report.problems.append("audit.db exists but the audit signing key is missing")
         return

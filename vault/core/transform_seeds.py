@@ -21,27 +21,18 @@ import threading
 
 from vault.errors import AlreadyExists, IntegrityError
 from vault.keys.base import KeyService
-from vault.keys.catalog import KeyCatalog, SecretKind, meta_key, meta_prefix
+from vault.keys.catalog import KeyCatalog, SecretKind
 from vault.schemes.transform_key import SEED_BYTES, KeyedRotation
 from vault.store.base import TemplateStore
 
 __all__ = [
-    "SEED_META_PREFIX",
     "CollectionTransformKeys",
     "EphemeralSeedSource",
     "SeedSource",
     "VaultSeedSource",
-    "seed_meta_key",
 ]
 
 log = logging.getLogger(__name__)
-
-SEED_META_PREFIX = meta_prefix(SecretKind.TRANSFORM_SEED)
-
-
-def seed_meta_key(collection: str, version: int) -> str:
-    """Metadata key of one wrapped transform seed."""
-    return meta_key(SecretKind.TRANSFORM_SEED, collection, version)
 
 
 class SeedSource:
