@@ -19,6 +19,12 @@ from vault.errors import StorageError
 from vault.store import SqliteTemplateStore
 
 
+@pytest.fixture
+def store_backend() -> str:
+    """These tests look at SQLite's own files."""
+    return "sqlite"
+
+
 def _mode(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
 
