@@ -46,7 +46,7 @@ from vault.keys.datakey import DataKey
 from vault.store.sqlite import SqliteTemplateStore
 from vault.types import CollectionSpec, ProtectionMode, RequestContext
 
-__all__ = ["BenchConfig", "run_bench"]
+__all__ = ["BenchConfig", "run_bench", "run_store_comparison"]
 
 # Synthetic data: the consent fields the vault requires name the benchmark itself.
 _CTX = RequestContext(
@@ -294,6 +294,24 @@ def run_bench(config: BenchConfig) -> dict[str, object]:
             "he_workers": config.workers or os.cpu_count() or 1,
         },
     }
+
+
+def run_store_comparison(
+    config: BenchConfig, url: str, password_file: Path | None = None
+) -> dict[str, object]:
+    """Enrolment and start-up load on SQLite vs the PostgreSQL at ``url``
+    (vault/bench/storebench.py), on the run's synthetic gallery."""
+    from vault.bench.storebench import compare_stores
+
+    data = make_set(config.gallery, config.dim, 1, seed=config.seed)
+    keyset = CkksKeySet.generate(get_params(DEFAULT_PARAMS_ID))
+    keyset.start_workers(config.workers or os.cpu_count() or 1)
+    try:
+        return compare_stores(
+            data.gallery, keyset, url, password_file=password_file, say=config.progress
+        )
+    finally:
+        keyset.stop_workers()
 
 
 def _accuracy(core: VaultCore, data: object, top_k: int, mode: ProtectionMode) -> dict[str, float]:

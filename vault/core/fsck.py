@@ -39,6 +39,7 @@ from pathlib import Path
 from vault.audit.bundle import export_bundle
 from vault.audit.entry import decode_entry
 from vault.audit.log import MerkleAuditLog
+from vault.audit.rows import LogRows
 from vault.audit.verify import verify_bundle
 from vault.blob import SchemeId, split_blob
 from vault.core.ledger import replay
@@ -77,11 +78,13 @@ class FsckReport:
     counts: dict[str, int] = field(default_factory=Counter)
 
 
-def check_store(data_dir: Path, store: TemplateStore, report: FsckReport) -> None:
-    """Structural checks that need no keys."""
-    report.problems += sqlite_problems(data_dir / "vault.db")
-    if (data_dir / "audit.db").exists():  # a missing log is check_audit_log's finding
-        report.problems += sqlite_problems(data_dir / "audit.db")
+def check_store(data_dir: Path | None, store: TemplateStore, report: FsckReport) -> None:
+    """Structural checks that need no keys (``data_dir``: the SQLite files' directory,
+    None for a PostgreSQL store, whose constraints the server enforces itself)."""
+    if data_dir is not None:
+        report.problems += sqlite_problems(data_dir / "vault.db")
+        if (data_dir / "audit.db").exists():  # a missing log is check_audit_log's finding
+            report.problems += sqlite_problems(data_dir / "audit.db")
     records = store.list_collections()
     report.counts["orphan_collection_keys"] = _orphan_keys(store, {r.name for r in records})
     owners = {VAULT_OWNER} | {r.name for r in records}
@@ -180,12 +183,19 @@ def check_sealed_blocks(store: TemplateStore, keys: KeyService, report: FsckRepo
 
 
 def check_audit_log(
-    data_dir: Path, store: TemplateStore, keys: KeyService, report: FsckReport
+    log_at: Path | LogRows, store: TemplateStore, keys: KeyService, report: FsckReport
 ) -> None:
-    """The audit log matches its last signed checkpoint and exports a bundle that verifies."""
-    path = data_dir / "audit.db"
+    """The audit log matches its last signed checkpoint and exports a bundle that verifies.
+
+    ``log_at`` is the log's SQLite file (``audit.db``), or its rows elsewhere; a
+    data directory path (holding ``audit.db``) is accepted too.
+    """
+    path: Path | LogRows = log_at
+    if isinstance(log_at, Path) and log_at.is_dir():
+        path = log_at / "audit.db"
     if not has_audit_signer(store):
-        if path.exists():
+        exists = path.exists() if isinstance(path, Path) else path.count() > 0
+        if exists:
             report.problems.append("audit.db exists but the audit signing key is missing")
         return
     try:

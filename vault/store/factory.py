@@ -64,7 +64,11 @@ def _password(path: Path | None) -> str | None:
 
 
 def open_store(
-    location: StoreLocation, *, read_only: bool = False, writer: bool = False
+    location: StoreLocation,
+    *,
+    read_only: bool = False,
+    writer: bool = False,
+    namespace: str | None = None,
 ) -> TemplateStore:
     """Open the store at ``location``.
 
@@ -73,6 +77,7 @@ def open_store(
         read_only: Inspect without writing (fsck).
         writer: A serving process: on PostgreSQL, take the single-writer lock
             (SQLite's single file needs none beyond its own locking).
+        namespace: PostgreSQL only: keep the tables in this schema (scratch stores).
 
     Raises:
         ConfigurationError: Bad URL or password file, a second writer, or a
@@ -90,6 +95,7 @@ def open_store(
         password=_password(location.password_file),
         read_only=read_only,
         writer=writer,
+        namespace=namespace,
     )
 
 

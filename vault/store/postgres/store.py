@@ -16,6 +16,7 @@ from types import TracebackType
 from typing import Any
 
 import psycopg
+from psycopg import sql
 
 from vault.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
 from vault.store.base import BlockRecord, CollectionRecord, SubjectRecord, TemplateStore
@@ -92,6 +93,8 @@ class PostgresTemplateStore(PgKeyData, TemplateStore):
         read_only: Inspect without writing (fsck); the schema must be current.
         writer: Hold the single-writer advisory lock for as long as the store is
             open (a serving process): a second writer is refused at start-up.
+        namespace: A PostgreSQL schema to keep the tables in (created if missing)
+            instead of the role's default search path (the bench uses a scratch one).
 
     Raises:
         ConfigurationError: Another writer holds the store, the schema is newer
@@ -108,14 +111,22 @@ class PostgresTemplateStore(PgKeyData, TemplateStore):
         password: str | None = None,
         read_only: bool = False,
         writer: bool = False,
+        namespace: str | None = None,
     ) -> None:
         where = describe_url(url)
+        self._namespace = namespace
+
+        def prepare(conn: psycopg.Connection) -> None:
+            if namespace is not None:
+                if not read_only:
+                    conn.execute(
+                        sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(namespace))
+                    )
+                conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(namespace)))
+            ensure_schema(conn, where, read_only=read_only)
+
         self._db = PgDatabase(
-            url,
-            password=password,
-            read_only=read_only,
-            writer=writer,
-            on_connect=lambda conn: ensure_schema(conn, where, read_only=read_only),
+            url, password=password, read_only=read_only, writer=writer, on_connect=prepare
         )
 
     @property
@@ -347,6 +358,15 @@ class PostgresTemplateStore(PgKeyData, TemplateStore):
             )
 
     # --- lifecycle -------------------------------------------------------------
+    def unsafe_drop_namespace(self) -> None:
+        """Drop the store's own PostgreSQL schema and everything in it, then close
+        (scratch stores of the bench only; refused without a namespace)."""
+        if self._namespace is None:
+            raise InvalidArgument("only a store opened with a namespace can be dropped")
+        with self._db.transaction("drop scratch schema") as conn:
+            conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(self._namespace)))
+        self.close()
+
     def purge(self) -> None:
         """Make erased block versions unrecoverable from the live table files.
 
