@@ -28,7 +28,9 @@ import subprocess
 import tempfile
 import time
 import uuid
+import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
@@ -38,9 +40,13 @@ from psycopg import sql
 __all__ = [
     "PG_APP_ROLE",
     "PostgresServer",
+    "StoreChoice",
+    "decoded_dump",
     "pg_bin_dir",
     "pg_url",
     "postgres_server",
+    "service_store",
+    "store_choice",
 ]
 
 PG_OS_USER = "biovault-pg"
@@ -318,3 +324,55 @@ def pg_url(postgres_server: PostgresServer) -> Iterator[str]:
         yield postgres_server.url(name)
     finally:
         postgres_server.drop_database(name)
+
+
+def decoded_dump(dump: bytes) -> bytes:
+    """A plain ``pg_dump`` with every ``\\x...`` bytea literal also decoded to raw bytes
+    (appended), so a byte scan sees both the hex text and the values."""
+    decoded = [bytes.fromhex(m.decode()) for m in re.findall(rb"\\x((?:[0-9a-f]{2})+)", dump)]
+    return dump + b"".join(decoded)
+
+
+@dataclass
+class StoreChoice:
+    """Which store a service under test uses: SQLite under its data directory, or a
+    fresh database of the session's PostgreSQL."""
+
+    backend: str
+    server: PostgresServer | None = None
+    database: str | None = None
+
+    @property
+    def url(self) -> str | None:
+        return None if self.server is None or self.database is None else self.server.url(
+            self.database
+        )
+
+    @property
+    def args(self) -> tuple[str, ...]:
+        """Flags for ``serve`` / ``fsck``."""
+        return () if self.url is None else ("--store-url", self.url)
+
+    def dump(self) -> bytes:
+        """The database as ``pg_dump`` writes it, bytea values decoded too."""
+        assert self.server is not None and self.database is not None
+        return decoded_dump(self.server.pg_dump(self.database))
+
+
+def _choice(request: pytest.FixtureRequest) -> StoreChoice:
+    if request.param == "sqlite":
+        return StoreChoice("sqlite")
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    return StoreChoice("postgresql", server, server.create_database())
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def service_store(request: pytest.FixtureRequest) -> StoreChoice:
+    """A store for a module's service, on each backend in turn."""
+    return _choice(request)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_choice(request: pytest.FixtureRequest) -> StoreChoice:
+    """A store for one test's service, on each backend in turn."""
+    return _choice(request)

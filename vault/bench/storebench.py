@@ -13,6 +13,9 @@ into memory the way a starting service does (a new core over the store).
 
 PostgreSQL tables go into a scratch schema ``biovault_bench_<random>`` of the
 named database, dropped at the end; the database's own tables are not touched.
+The backends take turns for ``rounds`` rounds (SQLite, PostgreSQL, SQLite, ...)
+and each reports its best round, so a burst of other work on a shared machine
+does not land on one backend only.
 """
 
 from __future__ import annotations
@@ -83,27 +86,31 @@ def compare_stores(
     *,
     password_file: Path | None = None,
     say: Callable[[str], None] = lambda message: None,
+    rounds: int = 2,
 ) -> dict[str, Any]:
     """Enrol ``gallery`` into SQLite and into PostgreSQL at ``url``; time both."""
-    results: dict[str, dict[str, float]] = {}
-    with tempfile.TemporaryDirectory(prefix="biovault-bench-store-") as tmp:
-        local = StoreLocation(Path(tmp))
-        store = open_store(local)
-        try:
-            results["sqlite"] = _run_backend(
-                store, open_log_rows(store, local), keyset, gallery, say, "sqlite"
-            )
-        finally:
-            store.close()
-        remote = StoreLocation(Path(tmp), url, password_file)
-        namespace = f"biovault_bench_{secrets.token_hex(4)}"
-        pg = open_store(remote, namespace=namespace)
-        try:
-            results["postgresql"] = _run_backend(
-                pg, open_log_rows(pg, remote), keyset, gallery, say, "postgresql"
-            )
-        finally:
-            pg.unsafe_drop_namespace()  # type: ignore[attr-defined]
+    runs: dict[str, list[dict[str, float]]] = {"sqlite": [], "postgresql": []}
+    for round_no in range(rounds):
+        with tempfile.TemporaryDirectory(prefix="biovault-bench-store-") as tmp:
+            local = StoreLocation(Path(tmp))
+            store = open_store(local)
+            try:
+                runs["sqlite"].append(_run_backend(
+                    store, open_log_rows(store, local), keyset, gallery, say,
+                    f"sqlite round {round_no + 1}",
+                ))  # fmt: skip
+            finally:
+                store.close()
+            remote = StoreLocation(Path(tmp), url, password_file)
+            pg = open_store(remote, namespace=f"biovault_bench_{secrets.token_hex(4)}")
+            try:
+                runs["postgresql"].append(_run_backend(
+                    pg, open_log_rows(pg, remote), keyset, gallery, say,
+                    f"postgresql round {round_no + 1}",
+                ))  # fmt: skip
+            finally:
+                pg.unsafe_drop_namespace()  # type: ignore[attr-defined]
+    results = {name: _best(each) for name, each in runs.items()}
     sqlite, postgres = results["sqlite"], results["postgresql"]
     return {
         "store_backend": "postgresql",
@@ -115,4 +122,13 @@ def compare_stores(
         "enrol_ratio_vs_sqlite": postgres["enrol_per_s"] / sqlite["enrol_per_s"],
         "load_ratio_vs_sqlite": sqlite["load_s"] / postgres["load_s"],
         "stores": results,
+        "rounds": runs,
+    }
+
+
+def _best(runs: list[dict[str, float]]) -> dict[str, float]:
+    return {
+        "enrol_per_s": max(r["enrol_per_s"] for r in runs),
+        "enrol_s": min(r["enrol_s"] for r in runs),
+        "load_s": min(r["load_s"] for r in runs),
     }
