@@ -20,6 +20,7 @@ import ctypes
 import importlib.util
 import os
 import pwd
+import re
 import secrets
 import shutil
 import signal
@@ -28,7 +29,6 @@ import subprocess
 import tempfile
 import time
 import uuid
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path

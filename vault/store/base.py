@@ -81,6 +81,13 @@ class SecretRow:
 class TemplateStore(ABC):
     """Durable storage for collections, subject placement and protected blocks."""
 
+    #: None when an erasure's commit leaves no copy of the old block bytes in the
+    #: store's files (SQLite: secure_delete and a WAL purge). Otherwise a short
+    #: token saying what remains until the backend's own clean-up (PostgreSQL:
+    #: the dead row version until VACUUM); the core records it in every erasure's
+    #: audit entry, so each receipt says it too.
+    erasure_residue: str | None = None
+
     # --- collections -----------------------------------------------------------
     @abstractmethod
     def create_collection(self, record: CollectionRecord) -> None:

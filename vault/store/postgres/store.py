@@ -22,6 +22,7 @@ from vault.errors import AlreadyExists, FailedPrecondition, InvalidArgument, Not
 from vault.store.base import BlockRecord, CollectionRecord, SubjectRecord, TemplateStore
 from vault.store.postgres._db import PgDatabase, describe_url
 from vault.store.postgres._keydata import PgKeyData
+from vault.store.postgres._prefetch import prefetched
 from vault.store.postgres._schema import ensure_schema
 
 __all__ = ["PostgresTemplateStore"]
@@ -209,21 +210,24 @@ class PostgresTemplateStore(PgKeyData, TemplateStore):
 
     # --- blocks ----------------------------------------------------------------
     def iter_blocks(self, collection: str) -> Iterator[BlockRecord]:
-        """Blocks in block_no order, one round trip each (memory: one block)."""
-        after = -1
-        while True:
-            with self._db.reading("read blocks") as conn:
-                row = conn.execute(
-                    f"SELECT {_BLOCK_COLUMNS} FROM blocks WHERE collection = %s "
-                    "AND block_no > %s ORDER BY block_no LIMIT 1",
-                    (collection, after),
-                    binary=True,
-                ).fetchone()
-            if row is None:
-                return
-            block = _block(row)
-            after = block.block_no
-            yield block
+        """Blocks in block_no order, one round trip each.
+
+        The next block is fetched by a helper thread while the caller works on
+        the current one (start-up parses each block as it arrives), so memory
+        stays at two blocks however large the gallery. Not a snapshot: a block
+        written meanwhile is seen in its newest state, a dropped one skipped.
+        """
+        return prefetched(lambda after: self._block_after(collection, after))
+
+    def _block_after(self, collection: str, after: int) -> BlockRecord | None:
+        with self._db.reading("read blocks") as conn:
+            row = conn.execute(
+                f"SELECT {_BLOCK_COLUMNS} FROM blocks WHERE collection = %s "
+                "AND block_no > %s ORDER BY block_no LIMIT 1",
+                (collection, after),
+                binary=True,
+            ).fetchone()
+        return None if row is None else _block(row)
 
     def get_block(self, collection: str, block_no: int) -> BlockRecord | None:
         with self._db.reading("read block") as conn:
