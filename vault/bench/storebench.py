@@ -86,7 +86,7 @@ def compare_stores(
     *,
     password_file: Path | None = None,
     say: Callable[[str], None] = lambda message: None,
-    rounds: int = 2,
+    rounds: int = 3,
 ) -> dict[str, Any]:
     """Enrol ``gallery`` into SQLite and into PostgreSQL at ``url``; time both."""
     runs: dict[str, list[dict[str, float]]] = {"sqlite": [], "postgresql": []}

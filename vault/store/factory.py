@@ -88,8 +88,13 @@ def open_store(
         return SqliteTemplateStore(location.sqlite_path, read_only=read_only)
     if not is_store_url(location.url):
         raise ConfigurationError("--store-url must be a postgresql://USER@HOST:PORT/DB URL")
-    from vault.store.postgres import PostgresTemplateStore
-
+    try:
+        from vault.store.postgres import PostgresTemplateStore
+    except ImportError as error:  # psycopg is an optional extra
+        raise ConfigurationError(
+            f"--store-url needs the PostgreSQL driver ({error.name} is not installed): "
+            "pip install 'biovault[postgres]'"
+        ) from None
     return PostgresTemplateStore(
         location.url,
         password=_password(location.password_file),
