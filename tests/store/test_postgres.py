@@ -146,3 +146,16 @@ def test_erasure_residue_is_declared_and_purge_removes_it(
         assert _base_files_containing(postgres_server, erased) == []
         assert _base_files_containing(postgres_server, kept)
         assert store.get_block(COLLECTION, 1) is not None
+
+
+def test_concurrent_first_starts_migrate_once(pg_url: str) -> None:
+    """Two processes' stores opening a fresh database together apply each migration once."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(4) as pool:
+        stores = list(pool.map(lambda _: PostgresTemplateStore(pg_url), range(4)))
+    for store in stores:
+        store.close()
+    with psycopg.connect(pg_url) as conn:
+        versions = conn.execute("SELECT version FROM biovault_schema ORDER BY version").fetchall()
+    assert versions == [(n,) for n in range(1, SCHEMA_VERSION + 1)]

@@ -1,7 +1,8 @@
 """Private schema of the PostgreSQL store: numbered migrations applied at start-up.
 
-Each migration runs once, in order, in one transaction, under a transaction-level
-advisory lock, so two processes starting together cannot both apply it. A
+Each migration runs once, in order, in one transaction, while the process holds a
+session-level advisory lock taken before it looks at the version again, so two
+processes starting together cannot both apply it. A
 database whose schema is newer than this build knows is refused with one line
 (and nothing is changed): running old code on a newer layout could corrupt it.
 """
@@ -9,6 +10,7 @@ database whose schema is newer than this build knows is refused with one line
 from __future__ import annotations
 
 import psycopg
+from psycopg import sql
 
 from vault.errors import ConfigurationError
 from vault.store.postgres._db import LOCK_NAMESPACE
@@ -93,8 +95,26 @@ def _version(conn: psycopg.Connection) -> int:
     return int(row[0]) if row and row[0] is not None else 0
 
 
-def ensure_schema(conn: psycopg.Connection, where: str, *, read_only: bool) -> int:
+def _check(version: int, where: str, *, read_only: bool) -> None:
+    if version > SCHEMA_VERSION:
+        raise ConfigurationError(
+            f"PostgreSQL store {where} has schema version {version}, newer than this "
+            f"build's {SCHEMA_VERSION}: upgrade biovault (nothing was changed)"
+        )
+    if read_only and version < SCHEMA_VERSION:
+        raise ConfigurationError(
+            f"PostgreSQL store {where} has schema version {version}, this build needs "
+            f"{SCHEMA_VERSION}: start the service once to migrate it"
+        )
+
+
+def ensure_schema(
+    conn: psycopg.Connection, where: str, *, read_only: bool, namespace: str | None = None
+) -> int:
     """Apply missing migrations (not when ``read_only``); return the schema version.
+
+    ``namespace`` (a PostgreSQL schema, already first on the search path) is
+    created if missing, under the same lock.
 
     Raises:
         ConfigurationError: The schema is newer than this build, or (read-only)
@@ -103,21 +123,22 @@ def ensure_schema(conn: psycopg.Connection, where: str, *, read_only: bool) -> i
     version = _version(conn)
     if version == SCHEMA_VERSION:
         return version
-    if version > SCHEMA_VERSION:
-        raise ConfigurationError(
-            f"PostgreSQL store {where} has schema version {version}, newer than this "
-            f"build's {SCHEMA_VERSION}: upgrade biovault (nothing was changed)"
-        )
-    if read_only:
-        raise ConfigurationError(
-            f"PostgreSQL store {where} has schema version {version}, this build needs "
-            f"{SCHEMA_VERSION}: start the service once to migrate it"
-        )
-    with conn.transaction():
-        conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (LOCK_NAMESPACE, _MIGRATION_LOCK))
+    _check(version, where, read_only=read_only)
+    # A session lock taken outside any transaction: the version is then read by a
+    # fresh statement after whoever held the lock has committed.
+    conn.execute("SELECT pg_advisory_lock(%s, %s)", (LOCK_NAMESPACE, _MIGRATION_LOCK))
+    try:
+        if namespace is not None:
+            conn.execute(
+                sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(namespace))
+            )
         version = _version(conn)  # another process may have migrated meanwhile
-        for number in range(version + 1, SCHEMA_VERSION + 1):
-            for statement in _MIGRATIONS[number - 1]:
-                conn.execute(statement)  # type: ignore[arg-type]
-            conn.execute("INSERT INTO biovault_schema (version) VALUES (%s)", (number,))
+        _check(version, where, read_only=read_only)
+        with conn.transaction():
+            for number in range(version + 1, SCHEMA_VERSION + 1):
+                for statement in _MIGRATIONS[number - 1]:
+                    conn.execute(statement)  # type: ignore[arg-type]
+                conn.execute("INSERT INTO biovault_schema (version) VALUES (%s)", (number,))
+    finally:
+        conn.execute("SELECT pg_advisory_unlock(%s, %s)", (LOCK_NAMESPACE, _MIGRATION_LOCK))
     return SCHEMA_VERSION

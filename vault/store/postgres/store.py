@@ -118,13 +118,9 @@ class PostgresTemplateStore(PgKeyData, TemplateStore):
         self._namespace = namespace
 
         def prepare(conn: psycopg.Connection) -> None:
-            if namespace is not None:
-                if not read_only:
-                    conn.execute(
-                        sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(namespace))
-                    )
+            if namespace is not None:  # created (if missing) by ensure_schema
                 conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(namespace)))
-            ensure_schema(conn, where, read_only=read_only)
+            ensure_schema(conn, where, read_only=read_only, namespace=namespace)
 
         self._db = PgDatabase(
             url, password=password, read_only=read_only, writer=writer, on_connect=prepare
