@@ -159,3 +159,11 @@ def test_concurrent_first_starts_migrate_once(pg_url: str) -> None:
     with psycopg.connect(pg_url) as conn:
         versions = conn.execute("SELECT version FROM biovault_schema ORDER BY version").fetchall()
     assert versions == [(n,) for n in range(1, SCHEMA_VERSION + 1)]
+
+
+def test_url_parameters_reach_libpq(pg_url: str) -> None:
+    """sslmode in the URL is honoured: the test server has no TLS, so require fails."""
+    with pytest.raises(StorageUnavailable, match="SSL") as info:
+        PostgresTemplateStore(pg_url + "?sslmode=require")
+    assert "\n" not in str(info.value)
+    PostgresTemplateStore(pg_url + "?sslmode=disable").close()
