@@ -6,11 +6,20 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from vault.errors import ConfigurationError
 
-__all__ = ["DEFAULT_LISTEN", "DEFAULT_TARGET", "ServeSettings", "settings_from_environment"]
+if TYPE_CHECKING:
+    from vault.store.factory import StoreLocation
+
+__all__ = [
+    "DEFAULT_LISTEN",
+    "DEFAULT_TARGET",
+    "ServeSettings",
+    "settings_from_environment",
+    "store_url_from_environment",
+]
 
 DEFAULT_LISTEN = "127.0.0.1:50051"
 DEFAULT_TARGET = "127.0.0.1:50051"
@@ -59,6 +68,17 @@ class ServeSettings:
     rate_burst: int = 1000
     # HOST:PORT of the Prometheus exporter (plain HTTP); None: no exporter.
     metrics_listen: str | None = None
+    # postgresql://USER@HOST:PORT/DB: templates, keys and the audit log live there
+    # instead of SQLite under data_dir. Never holds a password (see store_password_file).
+    store_url: str | None = None
+    store_password_file: Path | None = None
+
+    @property
+    def store(self) -> StoreLocation:
+        """Where the template store (and the audit log) live."""
+        from vault.store.factory import StoreLocation
+
+        return StoreLocation(self.data_dir, self.store_url, self.store_password_file)
 
 
 # The standard variables of the Vault CLI, so an operator's existing set-up works.
@@ -69,6 +89,7 @@ _ENVIRONMENT: Final = {
     "hcvault_role_id": "VAULT_ROLE_ID",
     "hcvault_secret_id_file": "VAULT_SECRET_ID_FILE",
     "hcvault_approle_mount": "VAULT_APPROLE_MOUNT",
+    "store_url": "BIOVAULT_STORE_URL",
 }
 
 
@@ -104,7 +125,18 @@ def settings_from_environment(
         )
     if "hcvault_secret_id_file" in values:
         values["hcvault_secret_id_file"] = Path(values["hcvault_secret_id_file"]).expanduser()
+    if "store_password_file" in values:
+        values["store_password_file"] = Path(values["store_password_file"]).expanduser()
     return ServeSettings(data_dir=data_dir, **values)
+
+
+def store_url_from_environment(
+    flag: str | None, environ: Mapping[str, str] | None = None
+) -> str | None:
+    """``--store-url`` if given, else ``BIOVAULT_STORE_URL`` (tools that take no
+    other settings, such as ``bench``)."""
+    env = os.environ if environ is None else environ
+    return flag or env.get(_ENVIRONMENT["store_url"]) or None
 
 
 def _read_token(path: Path) -> str:

@@ -23,6 +23,7 @@ __all__ = [
     "PermissionDenied",
     "ResourceExhausted",
     "StorageError",
+    "StorageUnavailable",
     "TemplateError",
     "Unauthenticated",
     "VaultError",
@@ -96,6 +97,11 @@ class IntegrityError(VaultError):
 
 class StorageError(VaultError):
     """The template store could not complete an operation."""
+
+
+class StorageUnavailable(StorageError):
+    """The store's database cannot be reached right now (e.g. PostgreSQL restarting);
+    the next call reconnects. Maps to UNAVAILABLE like every StorageError."""
 
 
 class ConfigurationError(VaultError):

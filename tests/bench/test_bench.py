@@ -90,3 +90,23 @@ def test_bench_runs_the_keyed_modes_through_the_same_path(tmp_path, capsys):
         assert 0 < result["max_abs_score_error_vs_unprotected"] < 1.0
         assert result["top1_agreement"] == 1.0 and result["memory"] == {}
     assert "unprotected scores" in capsys.readouterr().out
+
+
+def test_bench_store_url_compares_sqlite_and_postgresql(tmp_path, capsys, pg_url, postgres_server):
+    """`--store-url --store-only` enrols into both backends, reports the keys, and
+    leaves the PostgreSQL database as it found it (scratch schema dropped)."""
+    out = tmp_path / "store.json"
+    code = main(["bench", "--gallery", "300", "--dim", "64", "--store-url", pg_url,
+                 "--store-only", "--json", str(out)])  # fmt: skip
+    assert code == 0
+    result = json.loads(out.read_text())
+    assert result["store_backend"] == "postgresql" and result["store_gallery"] == 300
+    assert min(result["enrol_per_s"], result["sqlite_enrol_per_s"]) > 0
+    assert min(result["load_s"], result["sqlite_load_s"]) > 0
+    enrol = result["enrol_per_s"] / result["sqlite_enrol_per_s"]
+    assert abs(result["enrol_ratio_vs_sqlite"] - enrol) < 1e-9
+    assert abs(result["load_ratio_vs_sqlite"] - result["sqlite_load_s"] / result["load_s"]) < 1e-9
+    assert len(result["rounds"]["postgresql"]) == len(result["rounds"]["sqlite"]) >= 1
+    dump = postgres_server.pg_dump(pg_url.rsplit("/", 1)[1])
+    assert b"biovault_bench_" not in dump and b"CREATE TABLE" not in dump
+    assert "on PostgreSQL" in capsys.readouterr().out

@@ -9,7 +9,11 @@ from tests.cli.argtree import options, walk
 from vault.cli.main import build_parser
 
 REFERENCE = Path(__file__).resolve().parents[2] / "docs" / "reference.md"
-_SHARED = {"client-flags": "### Client flags", "key-service-flags": "### Key service flags"}
+_SHARED = {
+    "client-flags": "### Client flags",
+    "key-service-flags": "### Key service flags",
+    "store-flags": "### Store flags",
+}
 
 
 def _sections(text: str) -> dict[str, str]:

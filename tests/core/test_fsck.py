@@ -8,6 +8,7 @@ import numpy as np
 
 from tests.support.synthetic import identities
 from vault.core.fsck import FsckReport, check_store
+from vault.store.base import SecretRow
 from vault.store.sqlite import SqliteTemplateStore
 from vault.types import CollectionSpec, ProtectionMode, RequestContext
 
@@ -65,7 +66,7 @@ def test_keys_of_a_collection_that_does_not_exist_are_counted_not_reported(
     """A crash between storing a new collection's key and its row is harmless."""
     path = _populated(make_core, tmp_path)
     with SqliteTemplateStore(path) as store:
-        store.put_meta("dek/ghost/00000001", b"wrapped")
+        store.put_secret(SecretRow("data-key", "ghost", 1, 0, b"wrapped"))
     report = _check(path)
     assert report.problems == []
     assert report.counts["orphan_collection_keys"] == 1

@@ -34,6 +34,7 @@ from vault.keys.hcvault import HcVaultKeyService
 from vault.keys.inventory import scan_wrapped
 from vault.keys.keyring import load_or_create_keyset, load_or_create_pseudonym_key
 from vault.keys.rotation import RotationOptions, load_journal, rotate_dek, rotate_kek
+from vault.store.base import SecretRow, TemplateStore
 from vault.store.sqlite import SqliteTemplateStore
 from vault.types import CollectionSpec, ProtectionMode, RequestContext
 
@@ -58,6 +59,10 @@ class _Fuse:
             raise _Crash
 
 
+def _deks(store: TemplateStore) -> list[tuple[str, int]]:
+    return [(row.owner, row.slot) for row in store.list_secrets("data-key")]
+
+
 class _CrashingStore(SqliteTemplateStore):
     fuse: _Fuse | None = None
 
@@ -69,8 +74,12 @@ class _CrashingStore(SqliteTemplateStore):
         super().put_meta(key, value, overwrite=overwrite)
         self._tick()
 
-    def replace_meta(self, key: str, expected: bytes, new: bytes) -> bool:
-        done = super().replace_meta(key, expected, new)
+    def put_secret(self, row: SecretRow) -> None:
+        super().put_secret(row)
+        self._tick()
+
+    def replace_secret(self, row: SecretRow, expected: bytes) -> bool:
+        done = super().replace_secret(row, expected)
         self._tick()
         return done
 
@@ -81,10 +90,10 @@ class _CrashingStore(SqliteTemplateStore):
         self._tick()
         return done
 
-    def delete_meta_if_no_block_uses(
-        self, key: str, collection: str, key_version: int, header_offset: int
+    def delete_secret_if_no_block_uses(
+        self, kind: str, owner: str, slot: int, key_version: int, header_offset: int
     ) -> bool:
-        done = super().delete_meta_if_no_block_uses(key, collection, key_version, header_offset)
+        done = super().delete_secret_if_no_block_uses(kind, owner, slot, key_version, header_offset)
         self._tick()
         return done
 
@@ -231,7 +240,7 @@ def _after_rotation(path: Path, keys: HcVaultKeyService, kind: str) -> None:
             assert keys.kek_info().latest_version == keys.kek_info().min_decryption_version == 2
             assert {e.kek_version for e in scan_wrapped(store, keys)} == {2}
         else:
-            assert store.list_meta_keys("dek/") == ["dek/a/00000002", "dek/b/00000002"]
+            assert _deks(store) == [("a", 2), ("b", 2)]
             headers = store.block_headers("a", 12) + store.block_headers("b", 12)
             assert {int.from_bytes(h[8:12], "little") for _, h in headers} == {2}
 
@@ -344,7 +353,7 @@ def test_rerunning_a_finished_rotation_is_a_no_op(
         )
         assert again.noop and again.rewrapped == again.resealed == again.remaining_old == 0
     assert key_service.kek_info().latest_version == 2
-    assert opened.store.list_meta_keys("dek/") == ["dek/a/00000002", "dek/b/00000002"]
+    assert _deks(opened.store) == [("a", 2), ("b", 2)]
     opened.store.close()
 
 
@@ -458,8 +467,8 @@ def test_blocks_without_their_data_key_refuse_to_open_and_no_key_is_invented(
     """If a collection's wrapped DEK is gone, loading stops; no replacement is stored."""
     path, _ = populated
     with SqliteTemplateStore(path) as store:
-        store.delete_meta("dek/b/00000001")
+        store.delete_secret("data-key", "b", 1)
     with pytest.raises(IntegrityError, match="'b' has stored blocks but no data key"):
         _open(path, key_service)
     with SqliteTemplateStore(path) as store:
-        assert store.list_meta_keys("dek/") == ["dek/a/00000001"]
+        assert _deks(store) == [("a", 1)]

@@ -8,7 +8,7 @@ import pytest
 
 from tests.core.conftest import MemoryAuditSink
 from tests.support.synthetic import anisotropic_people, identities, samples
-from vault.core.transform_seeds import CatalogSeedSource, seed_meta_key
+from vault.core.transform_seeds import CatalogSeedSource
 from vault.core.vault import VaultCore
 from vault.errors import FailedPrecondition, InvalidArgument
 from vault.keys.datakey import DataKey
@@ -81,8 +81,10 @@ def test_seeds_are_stored_only_wrapped(open_core) -> None:
     """The stored seed is a blob header plus an envelope: no 32-byte raw seed."""
     core = open_core()
     core.create_collection(_spec("c", "cancelable"), CTX)
-    stored = open_core.stores[0].get_meta(seed_meta_key("c", 1))
-    assert stored is not None and b"BVEN" in stored[:24] and len(stored) > 100
+    row = open_core.stores[0].get_secret("transform-seed", "c", 1)
+    assert row is not None
+    stored = row.value
+    assert b"BVEN" in stored[:24] and len(stored) > 100
 
 
 def test_rotation_and_revocation_are_audited(open_core) -> None:
@@ -171,4 +173,4 @@ def test_a_profile_that_cannot_be_used_is_refused_and_nothing_is_stored(
         core.create_collection(spec, CTX)
     store = open_core.stores[0]
     assert store.list_collections() == []
-    assert store.list_meta_keys("profile/") == [] and store.list_meta_keys("cancelable.seed/") == []
+    assert store.list_meta_keys("profile/") == [] and store.list_secrets("transform-seed") == []

@@ -7,11 +7,11 @@ import os
 import pytest
 
 from tests.core.conftest import MemoryAuditSink
-from vault.core.transform_seeds import SEED_META_PREFIX, CatalogSeedSource
+from vault.core.transform_seeds import CatalogSeedSource
 from vault.core.vault import VaultCore
 from vault.errors import StorageError
 from vault.keys.datakey import DataKey
-from vault.keys.datakeys import DEK_META_PREFIX, CollectionDataKeys
+from vault.keys.datakeys import CollectionDataKeys
 from vault.store.base import CollectionRecord
 from vault.store.sqlite import SqliteTemplateStore
 from vault.types import CollectionSpec, ProtectionMode, RequestContext
@@ -46,11 +46,11 @@ def test_refused_create_leaves_no_orphan_key_and_a_retry_works(
         spec = CollectionSpec("faces", ProtectionMode(mode), 64, True, ("access",))
         with pytest.raises(StorageError, match="disk is full"):
             core.create_collection(spec, CTX)
-        assert store.list_meta_keys(DEK_META_PREFIX) == []
-        assert store.list_meta_keys(SEED_META_PREFIX) == []
+        assert store.list_secrets("data-key") == []
+        assert store.list_secrets("transform-seed") == []
         assert store.list_collections() == []
 
         store.refuse = False
         assert core.create_collection(spec, CTX).name == "faces"
-        assert len(store.list_meta_keys(DEK_META_PREFIX)) == 1
-        assert len(store.list_meta_keys(SEED_META_PREFIX)) == (mode != "ckks")
+        assert len(store.list_secrets("data-key")) == 1
+        assert len(store.list_secrets("transform-seed")) == (mode != "ckks")

@@ -10,7 +10,7 @@ import grpc
 import numpy as np
 import pytest
 
-from tests.support.leakscan import scan_tree, template_fingerprints
+from tests.support.leakscan import hits_in_bytes, scan_tree, template_fingerprints
 from tests.support.service import ServiceProcess, cli_json, run_cli
 from tests.support.synthetic import identities, samples
 from vault.client import ClientError, VaultClient
@@ -27,7 +27,7 @@ def _ok(*args):
 
 
 @pytest.fixture(scope="module")
-def day(tmp_path_factory, openbao_dev):
+def day(tmp_path_factory, openbao_dev, service_store):
     """A service with a day of traffic in miniature, and what the auditor kept meanwhile."""
     root = tmp_path_factory.mktemp("compliance")
     inputs, kept = root / "inputs", root / "auditor"
@@ -49,7 +49,7 @@ def day(tmp_path_factory, openbao_dev):
         root / "serve.log",
         vault_addr=openbao_dev.addr,
         token=openbao_dev.token,
-        extra_args=("--retention-interval", "0"),
+        extra_args=("--retention-interval", "0", *service_store.args),
     ).start()
     t = ("--target", service.target)
     _ok("audit", "public-key", *t, "--out", str(kept / "key.pub"))
@@ -71,6 +71,7 @@ def day(tmp_path_factory, openbao_dev):
         "root": root,
         "gallery": gallery,
         "enrolled_a": enrolled_a,
+        "store": service_store,
     }
     service.stop()
 
@@ -182,9 +183,14 @@ def test_auditor_verifies_the_day_and_catches_tampering(day):
 def test_no_template_reaches_the_log_or_the_bundle(day):
     """No enrolled template or probe, in any encoding, is in audit.db or the bundle."""
     fingerprints = template_fingerprints(day["gallery"])
-    targets = [day["root"] / "data" / "audit.db", day["root"] / "bundle"]
+    store = day["store"]
+    log = [day["root"] / "data" / "audit.db"] if store.server is None else []
+    targets = [*log, day["root"] / "bundle"]
     assert all(p.exists() for p in targets)
     assert scan_tree(targets, fingerprints) == {}
+    if store.server is not None:  # the log's rows are in the database: scan a dump
+        dump = store.dump()
+        assert b"COPY public.audit_entries" in dump and hits_in_bytes(dump, fingerprints) == 0
 
 
 def test_the_log_survives_a_restart_and_stays_consistent(day):

@@ -10,6 +10,7 @@ import time
 import numpy as np
 import pytest
 
+from tests.support.postgres import StoreChoice
 from tests.support.service import ServiceProcess, run_cli
 from tests.support.synthetic import identities
 from vault.client import ClientError, VaultClient
@@ -59,12 +60,17 @@ class _Workload:
 
 
 @pytest.mark.parametrize("kill_after", [1.5, 4.0])
-def test_sigkill_mid_workload_then_restart_and_fsck(tmp_path, openbao_dev, kill_after) -> None:
-    """Acknowledged enrolments and erasures survive SIGKILL; fsck finds nothing wrong."""
+def test_sigkill_mid_workload_then_restart_and_fsck(
+    tmp_path, openbao_dev, kill_after, store_choice: StoreChoice
+) -> None:
+    """Acknowledged enrolments and erasures survive SIGKILL; fsck finds nothing wrong
+    (on SQLite and on PostgreSQL)."""
     data_dir = tmp_path / "data"
+    store = store_choice.args
     service = ServiceProcess(
-        data_dir, tmp_path / "serve.log", vault_addr=openbao_dev.addr, token=openbao_dev.token
-    ).start()
+        data_dir, tmp_path / "serve.log", vault_addr=openbao_dev.addr, token=openbao_dev.token,
+        extra_args=store,
+    ).start()  # fmt: skip
     templates = identities(4000, DIM, np.random.default_rng(0)).astype(np.float32)
     with VaultClient(service.target, timeout=30) as client:
         client.create_collection(
@@ -85,7 +91,7 @@ def test_sigkill_mid_workload_then_restart_and_fsck(tmp_path, openbao_dev, kill_
     assert len(work.enrolled) >= BATCH, "the workload never got going"
 
     env = {**service.env, "VAULT_ADDR": openbao_dev.addr, "VAULT_TOKEN": openbao_dev.token}
-    before = run_cli("fsck", "--data-dir", str(data_dir), "--json", "-", env=env)
+    before = run_cli("fsck", "--data-dir", str(data_dir), *store, "--json", "-", env=env)
     assert before.returncode == 0, before.stdout + before.stderr
 
     service.start()
@@ -104,9 +110,9 @@ def test_sigkill_mid_workload_then_restart_and_fsck(tmp_path, openbao_dev, kill_
         assert size - len(present) in (0, len(work.in_flight))
     finally:
         assert service.stop() == 0
-    after = run_cli("fsck", "--data-dir", str(data_dir), "--json", "-", env=env)
+    after = run_cli("fsck", "--data-dir", str(data_dir), *store, "--json", "-", env=env)
     assert after.returncode == 0, after.stdout + after.stderr
     report = json.loads(after.stdout)
     assert report["ok"] and report["sealed_blocks_opened"] >= 1
     assert report["audit_entries_verified"] > len(work.enrolled) // BATCH
-    assert os.path.exists(data_dir / "vault.db")
+    assert os.path.exists(data_dir / "vault.db") == (not store)

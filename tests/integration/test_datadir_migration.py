@@ -19,15 +19,10 @@ import numpy as np
 
 from tests.support.service import ServiceProcess, cli_json, run_cli
 from tests.support.synthetic import identities
+from vault.store._legacy_secrets import legacy_secret
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
-SECRET_PREFIXES = (
-    "dek/",
-    "cancelable.seed/",
-    "ckks.keyset.",
-    "audit.signing-key",
-    "audit.pseudonym",
-)
+Secret = tuple[str, str, int]  # kind, owner, slot
 
 
 def _private_copy(target: Path) -> Path:
@@ -42,13 +37,23 @@ def _private_copy(target: Path) -> Path:
     return target
 
 
-def _secret_values(db: Path) -> dict[str, bytes]:
-    conn = sqlite3.connect(db)
+def _secret_values(db: Path) -> dict[Secret, bytes]:
+    """Every wrapped secret: from the meta prefixes of schema 1, or the secrets table."""
+    conn = sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True)
     try:
-        rows = conn.execute("SELECT key, value FROM meta").fetchall()
+        version = conn.execute("SELECT max(version) FROM schema_version").fetchone()[0]
+        if version == 1:
+            found = {}
+            for key, value in conn.execute("SELECT key, value FROM meta").fetchall():
+                parsed = legacy_secret(str(key), bytes(value))
+                if parsed is not None:
+                    found[parsed[:3]] = bytes(value)
+            return found
+        rows = conn.execute("SELECT kind, owner, slot, value FROM secrets").fetchall()
+        assert not [k for (k,) in conn.execute("SELECT key FROM meta") if legacy_secret(k, b"")]
+        return {(kind, owner, slot): bytes(value) for kind, owner, slot, value in rows}
     finally:
         conn.close()
-    return {k: bytes(v) for k, v in rows if k.startswith(SECRET_PREFIXES)}
 
 
 def _fsck(data_dir: Path, env: dict[str, str]) -> dict:
@@ -66,9 +71,9 @@ def test_an_old_data_directory_migrates_on_first_start(tmp_path: Path) -> None:
     headerless = sorted(k for k, v in before.items() if not v.startswith(b"BVLT"))
     # The fixture really is in the old layout: three kinds were stored bare.
     assert headerless == [
-        "audit.pseudonym-key.wrapped",
-        "audit.signing-key.sealed",
-        "dek/cx/00000001",
+        ("audit-signing-key", "vault", 0),
+        ("data-key", "cx", 1),
+        ("pseudonym-key", "vault", 0),
     ]
     assert _fsck(data_dir, env)["ok"] is True  # the old layout is read as it is
 

@@ -1,5 +1,6 @@
 """The whole product on real parts: `biovault serve` (child process) with real
-OpenBao, real gRPC on loopback, real SQLite and real TenSEAL, driven by the CLI."""
+OpenBao, real gRPC on loopback, real SQLite or PostgreSQL and real TenSEAL, driven
+by the CLI. Every test runs once per store backend."""
 
 import json
 import time
@@ -7,7 +8,7 @@ import time
 import numpy as np
 import pytest
 
-from tests.support.leakscan import scan_tree, template_fingerprints
+from tests.support.leakscan import hits_in_bytes, scan_tree, template_fingerprints
 from tests.support.service import ServiceProcess, cli_json, run_cli
 from tests.support.synthetic import identities, samples
 
@@ -17,7 +18,7 @@ PROBES = 100
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory, openbao_dev):
+def world(tmp_path_factory, openbao_dev, service_store):
     """A running service with 5,000 enrolled synthetic templates."""
     root = tmp_path_factory.mktemp("e2e")
     data_dir, inputs = root / "data", root / "inputs"
@@ -37,7 +38,7 @@ def world(tmp_path_factory, openbao_dev):
         root / "serve.log",
         vault_addr=openbao_dev.addr,
         token=openbao_dev.token,
-        extra_args=("--log-format", "json"),
+        extra_args=("--log-format", "json", *service_store.args),
     ).start()
     target = ("--target", service.target)
     created = run_cli(
@@ -87,6 +88,7 @@ def world(tmp_path_factory, openbao_dev):
         "root": root,
         "enroll_seconds": enroll_seconds,
         "enroll_stdout": enrolled.stdout,
+        "store": service_store,
     }
     service.stop()
 
@@ -181,6 +183,16 @@ def test_no_template_bytes_at_rest_or_in_logs(world):
     assert found == {}
     # The scan itself must be able to find a leak: the input file holds them all.
     assert scan_tree([world["inputs"] / "gallery.npy"], fingerprints)
+    store = world["store"]
+    if store.server is None:
+        return
+    # PostgreSQL: a dump (bytea hex and decoded) and the server's own data files.
+    dump = store.dump()
+    assert b"COPY public.blocks" in dump and hits_in_bytes(dump, fingerprints) == 0
+    store.server.checkpoint()
+    assert scan_tree([store.server.data_dir], fingerprints) == {}
+    leaked = store.dump() + np.ascontiguousarray(world["gallery"][:2]).tobytes()
+    assert hits_in_bytes(leaked, fingerprints) > 0  # the dump scan can see a leak
 
 
 def test_the_service_log_is_json_lines_with_an_access_line_per_rpc(world):

@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 
 from tests.support.openbao import DevServer
+from tests.support.postgres import StoreChoice
 from tests.support.service import ServiceProcess, cli_json, run_cli
 from tests.support.synthetic import identities, samples
 
@@ -29,14 +30,16 @@ GALLERY = 5000  # two blocks
 PURPOSE = ("--purpose", "access")
 
 
-def _service(root: Path, openbao_dev: DevServer, name: str) -> ServiceProcess:
+def _service(
+    root: Path, openbao_dev: DevServer, name: str, store_args: tuple[str, ...] = ()
+) -> ServiceProcess:
     kek = f"rotation-{uuid.uuid4().hex[:10]}"  # a KEK of its own on the shared server
     return ServiceProcess(
         root / name,
         root / f"{name}.log",
         vault_addr=openbao_dev.addr,
         token=openbao_dev.token,
-        extra_args=("--kek-name", kek),
+        extra_args=("--kek-name", kek, *store_args),
     )
 
 
@@ -163,9 +166,10 @@ def _kill_during(service: ServiceProcess, argv: list[str], marker: str) -> str:
 
 @pytest.fixture
 def crash_world(
-    tmp_path: Path, openbao_dev: DevServer, inputs: Path
+    tmp_path: Path, openbao_dev: DevServer, inputs: Path, store_choice: StoreChoice
 ) -> Iterator[tuple[ServiceProcess, object]]:
-    service = _service(tmp_path, openbao_dev, "crash").start()
+    """A populated service on each store backend (kill -9 during rotation: PostgreSQL too)."""
+    service = _service(tmp_path, openbao_dev, "crash", store_choice.args).start()
     try:
         _populate(service, inputs)
         yield service, _identify(service, inputs / "probes.npy")
@@ -222,4 +226,6 @@ def test_dek_rotation_killed_midway_finishes_on_rerun(
     assert service.stop() == 0
     service.start()  # and a clean restart still opens everything
     assert _identify(service, inputs / "probes.npy") == baseline
-    assert os.path.exists(service.data_dir / "vault.db")
+    assert os.path.exists(service.data_dir / "vault.db") == (
+        "--store-url" not in service.extra_args
+    )

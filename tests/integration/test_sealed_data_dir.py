@@ -94,9 +94,9 @@ def test_a_data_directory_opens_only_with_its_own_keys_in_place(
 
     _swap(
         db,
-        "SELECT value FROM meta WHERE key LIKE 'dek/%' ORDER BY key",
-        "UPDATE meta SET value = ? WHERE key = (SELECT key FROM meta WHERE key LIKE 'dek/%' "
-        "ORDER BY key LIMIT 1 OFFSET ?)",
+        "SELECT value FROM secrets WHERE kind = 'data-key' ORDER BY owner, slot",
+        "UPDATE secrets SET value = ? WHERE kind = 'data-key' AND owner = (SELECT owner FROM "
+        "secrets WHERE kind = 'data-key' ORDER BY owner, slot LIMIT 1 OFFSET ?)",
     )
     assert "failed authentication" in _serve_refuses(data_dir, openbao_dev, kek)
     db.write_bytes(pristine)

@@ -10,18 +10,28 @@ import pytest
 from vault.blob import HEADER_SIZE, BlobHeader
 from vault.errors import ConfigurationError, IntegrityError
 from vault.he.params import DEFAULT_PARAMS_ID, get_params
-from vault.keys.catalog import AUDIT_ORIGIN_META, KeyCatalog, SecretKind, meta_key
+from vault.keys.catalog import AUDIT_ORIGIN_META, KeyCatalog, SecretKind
 from vault.keys.datakey import DataKey
 from vault.keys.datakeys import CollectionDataKeys
 from vault.keys.envelope import seal_with_new_key
 from vault.keys.hcvault import HcVaultKeyService
 from vault.keys.inventory import replace_wrapped, scan_wrapped
 from vault.keys.rotation import RotationOptions, rotate_dek
+from vault.store.base import SecretRow
 from vault.store.sqlite import SqliteTemplateStore
 
 
 def _store(tmp_path: Path) -> SqliteTemplateStore:
     return SqliteTemplateStore(tmp_path / "vault.db")
+
+
+def _value(store: SqliteTemplateStore, kind: SecretKind, owner: str, slot: int) -> bytes:
+    row = store.get_secret(kind.value, owner, slot)
+    return b"" if row is None else row.value
+
+
+def _put(store: SqliteTemplateStore, kind: SecretKind, owner: str, slot: int, value: bytes) -> None:
+    store.put_secret(SecretRow(kind.value, owner, slot, 0, value))
 
 
 def test_load_or_create_creates_once_then_opens(
@@ -42,9 +52,10 @@ def test_load_or_create_creates_once_then_opens(
         key, existed = catalog.load_or_create(SecretKind.DATA_KEY, "faces", 1)
         assert isinstance(key, DataKey) and not existed
         for record in catalog.records():
-            assert BlobHeader.unpack(store.get_meta(record.meta_key) or b"") == record.header
+            stored = _value(store, record.kind, record.owner, record.slot)
+            assert BlobHeader.unpack(stored) == record.header
             assert not record.legacy
-        assert seed not in (store.get_meta(meta_key(SecretKind.TRANSFORM_SEED, "faces", 1)) or b"")
+        assert seed not in _value(store, SecretKind.TRANSFORM_SEED, "faces", 1)
         with pytest.raises(IntegrityError, match="not stored"):
             catalog.load_or_create(SecretKind.DATA_KEY, "faces", 2, create=False)
 
@@ -56,11 +67,11 @@ def test_headerless_secrets_of_old_directories_open_and_migrate(
     with _store(tmp_path) as store:
         store.put_meta(AUDIT_ORIGIN_META, b"biovault.local/audit/test")
         wrapped = key_service.generate_data_key()
-        store.put_meta(meta_key(SecretKind.DATA_KEY, "faces", 1), wrapped.wrapped.encode())
-        store.put_meta(meta_key(SecretKind.PSEUDONYM_KEY, "vault", 0), wrapped.wrapped.encode())
+        _put(store, SecretKind.DATA_KEY, "faces", 1, wrapped.wrapped.encode())
+        _put(store, SecretKind.PSEUDONYM_KEY, "vault", 0, wrapped.wrapped.encode())
         aad = b"biovault/audit-signing-key/v1\x00biovault.local/audit/test"
         sealed = seal_with_new_key(key_service, b"s" * 32, aad)
-        store.put_meta(meta_key(SecretKind.AUDIT_SIGNING_KEY, "vault", 0), sealed)
+        _put(store, SecretKind.AUDIT_SIGNING_KEY, "vault", 0, sealed)
         catalog = KeyCatalog(store, key_service)
         assert sorted(r.kind.value for r in catalog.records() if r.legacy) == [
             "audit-signing-key", "data-key", "pseudonym-key",
@@ -68,7 +79,7 @@ def test_headerless_secrets_of_old_directories_open_and_migrate(
         opened, existed = catalog.load_or_create(SecretKind.AUDIT_SIGNING_KEY)
         assert (opened, existed) == (b"s" * 32, True)
         assert catalog.migrate() == 3 and catalog.migrate() == 0
-        stored = store.get_meta(meta_key(SecretKind.AUDIT_SIGNING_KEY, "vault", 0)) or b""
+        stored = _value(store, SecretKind.AUDIT_SIGNING_KEY, "vault", 0)
         assert stored[HEADER_SIZE:] == sealed
         assert catalog.load_or_create(SecretKind.AUDIT_SIGNING_KEY)[0] == b"s" * 32
         assert all(not r.legacy for r in catalog.records())
@@ -103,13 +114,14 @@ def test_a_damaged_secret_is_refused_not_replaced(
     with _store(tmp_path) as store:
         catalog = KeyCatalog(store, key_service)
         catalog.load_or_create(SecretKind.CKKS_KEYSET, slot=1, make=lambda: b"k" * 64)
-        key = meta_key(SecretKind.CKKS_KEYSET, "vault", 1)
-        value = bytearray(store.get_meta(key) or b"")
+        original = _value(store, SecretKind.CKKS_KEYSET, "vault", 1)
+        value = bytearray(original)
         value[-1] ^= 1
-        store.put_meta(key, bytes(value), overwrite=True)
+        row = SecretRow(SecretKind.CKKS_KEYSET.value, "vault", 1, 1, bytes(value))
+        assert store.replace_secret(row, original)
         with pytest.raises(ConfigurationError, match="Is the service pointed at the Vault"):
             catalog.load_or_create(SecretKind.CKKS_KEYSET, slot=1, make=lambda: b"new")
-        assert store.get_meta(key) == bytes(value)
+        assert _value(store, SecretKind.CKKS_KEYSET, "vault", 1) == bytes(value)
 
 
 def test_a_whole_directory_dek_rotation_reseals_every_sealed_secret(

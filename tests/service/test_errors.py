@@ -25,6 +25,7 @@ EXPECTED = {
     errors.WrappedKeyRejected: grpc.StatusCode.DATA_LOSS,
     errors.IntegrityError: grpc.StatusCode.DATA_LOSS,
     errors.StorageError: grpc.StatusCode.UNAVAILABLE,
+    errors.StorageUnavailable: grpc.StatusCode.UNAVAILABLE,
     errors.EncryptionUnavailable: grpc.StatusCode.UNAVAILABLE,
     errors.ConfigurationError: grpc.StatusCode.INTERNAL,
     errors.VaultError: grpc.StatusCode.INTERNAL,

@@ -15,6 +15,12 @@ _PATTERN_SIZE = 4096
 Patterns = tuple[bytes, bytes, bytes]
 
 
+@pytest.fixture
+def store_backend() -> str:
+    """These tests look at SQLite's own files."""
+    return "sqlite"
+
+
 def _files_containing(directory: Path, pattern: bytes) -> list[str]:
     """Names of files in ``directory`` holding any 32-byte window of ``pattern``."""
     windows = [pattern[i : i + 32] for i in range(0, len(pattern) - 31, 128)]

@@ -19,6 +19,12 @@ from vault.errors import StorageError
 from vault.store import SqliteTemplateStore
 
 
+@pytest.fixture
+def store_backend() -> str:
+    """These tests look at SQLite's own files."""
+    return "sqlite"
+
+
 def _mode(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
 
@@ -95,8 +101,8 @@ def test_journal_is_wal_with_full_sync(store: SqliteTemplateStore, db_path: Path
 
 
 def test_schema_version_is_recorded(store: SqliteTemplateStore, db_path: Path) -> None:
-    """A new store records schema version 1."""
-    assert raw_rows(db_path, "SELECT version FROM schema_version") == [(1,)]
+    """A new store records schema version 2 (the key catalog's own table)."""
+    assert raw_rows(db_path, "SELECT version FROM schema_version") == [(2,)]
 
 
 def test_newer_schema_is_refused(db_path: Path) -> None:

@@ -11,6 +11,7 @@ import os
 import sqlite3
 from pathlib import Path
 
+from vault.audit.rows import LogRows
 from vault.errors import StorageError
 
 __all__ = ["LogDatabase"]
@@ -28,7 +29,7 @@ CREATE TABLE IF NOT EXISTS entries (
 """
 
 
-class LogDatabase:
+class LogDatabase(LogRows):
     """Rows of the audit log. Callers serialise access (the log holds a lock).
 
     Args:
@@ -58,6 +59,11 @@ class LogDatabase:
             self._conn.executescript(_SCHEMA)
         except sqlite3.Error as e:
             raise StorageError(f"audit log {self.path}: cannot open: {e}") from e
+
+    @property
+    def name(self) -> str:
+        """The file's path."""
+        return str(self.path)
 
     def get_meta(self, key: str) -> str | None:
         """A metadata value, or None."""

@@ -26,6 +26,7 @@ from vault.audit.checkpoint import Checkpoint, open_checkpoint, sign_checkpoint
 from vault.audit.entry import decode_entry, encode_entry, entry_from_event
 from vault.audit.merkle import leaf_hash
 from vault.audit.note import NoteError, NoteSigner, NoteVerifier
+from vault.audit.rows import LogRows
 from vault.audit.tree import MerkleTree
 from vault.errors import ConfigurationError, IntegrityError, NotFound, StorageError
 from vault.types import ErasureReceipt
@@ -43,7 +44,8 @@ class MerkleAuditLog(AuditSink):
     ``i`` is the signed tree head of size ``i + 1``.
 
     Args:
-        path: The log file (``audit.db`` in the data directory).
+        path: The log file (``audit.db`` in the data directory), or the rows
+            of a log kept elsewhere (the PostgreSQL store's).
         signer: The log's Ed25519 key; its name is the log's origin.
         create: Whether a missing file may be created. A data directory whose
             signing key already existed passes False: its log must be there.
@@ -60,7 +62,7 @@ class MerkleAuditLog(AuditSink):
 
     def __init__(
         self,
-        path: Path,
+        path: Path | LogRows,
         signer: NoteSigner,
         *,
         create: bool = True,
@@ -75,11 +77,16 @@ class MerkleAuditLog(AuditSink):
         self._last_time_us = 0
         self._closed = False
         try:
-            self._db = LogDatabase(path, create=create)
+            if isinstance(path, LogRows):
+                self._db: LogRows = path
+                if not create and path.get_meta(_ORIGIN_KEY) is None:
+                    raise FileNotFoundError(path.name)
+            else:
+                self._db = LogDatabase(path, create=create)
         except FileNotFoundError:
             raise IntegrityError(
-                f"audit log {path} is missing, but this data directory's audit key has "
-                "signed checkpoints before; refusing to start a new log under it"
+                f"audit log {getattr(path, 'name', path)} is missing, but this vault's audit "
+                "key has signed checkpoints before; refusing to start a new log under it"
             ) from None
         try:
             self._load()
@@ -92,21 +99,21 @@ class MerkleAuditLog(AuditSink):
         origin = self._db.get_meta(_ORIGIN_KEY)
         if origin is None:
             if self._db.count():
-                raise IntegrityError(f"audit log {self._db.path} has entries but no origin")
+                raise IntegrityError(f"audit log {self._db.name} has entries but no origin")
             self._db.put_meta(_ORIGIN_KEY, self._signer.name)
         elif origin != self._signer.name:
             raise ConfigurationError(
-                f"audit log {self._db.path} belongs to log {origin!r}, not {self._signer.name!r}"
+                f"audit log {self._db.name} belongs to log {origin!r}, not {self._signer.name!r}"
             )
         last_checkpoint = None
         for seq, data, checkpoint in self._iter_rows_unlocked(0, None):
             if seq != self._tree.size:
                 raise IntegrityError(
-                    f"audit log {self._db.path}: entry {self._tree.size} is missing"
+                    f"audit log {self._db.name}: entry {self._tree.size} is missing"
                 )
             entry = decode_entry(data)
             if entry.seq != seq:
-                raise IntegrityError(f"audit log {self._db.path}: entry {seq} has seq {entry.seq}")
+                raise IntegrityError(f"audit log {self._db.name}: entry {seq} has seq {entry.seq}")
             self._tree.append(leaf_hash(data))
             self._last_time_us = max(self._last_time_us, entry.time_us)
             last_checkpoint = checkpoint
@@ -116,12 +123,12 @@ class MerkleAuditLog(AuditSink):
             signed = open_checkpoint(self._verifier, last_checkpoint)
         except NoteError as e:
             raise ConfigurationError(
-                f"audit log {self._db.path}: its last checkpoint does not verify under this "
+                f"audit log {self._db.name}: its last checkpoint does not verify under this "
                 f"data directory's audit key ({e})"
             ) from e
         if signed.size != self._tree.size or signed.root != self._tree.root():
             raise IntegrityError(
-                f"audit log {self._db.path} has been altered: its {self._tree.size} entries do "
+                f"audit log {self._db.name} has been altered: its {self._tree.size} entries do "
                 f"not hash to the root of its last signed checkpoint (size {signed.size})"
             )
 
@@ -307,7 +314,7 @@ class MerkleAuditLog(AuditSink):
 
     def _check_open(self) -> None:
         if self._closed:
-            raise StorageError(f"audit log {self._db.path} is closed")
+            raise StorageError(f"audit log {self._db.name} is closed")
 
 
 def _without_last(tree: MerkleTree) -> MerkleTree:

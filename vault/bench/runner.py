@@ -53,7 +53,7 @@ from vault.store.base import SubjectRecord
 from vault.store.sqlite import SqliteTemplateStore
 from vault.types import CollectionSpec, ProtectionMode, RequestContext
 
-__all__ = ["BenchConfig", "run_bench"]
+__all__ = ["BenchConfig", "run_bench", "run_store_comparison"]
 
 # Synthetic data: the consent fields the vault requires name the benchmark itself.
 _CTX = RequestContext(
@@ -330,6 +330,24 @@ class _StoredGallery:
             collection.load([block], by_block.get(block.block_no, []))
             assert isinstance(collection, UnsafeScoring)
             yield collection.unsafe_all_scores(units)
+
+
+def run_store_comparison(
+    config: BenchConfig, url: str, password_file: Path | None = None
+) -> dict[str, object]:
+    """Enrolment and start-up load on SQLite vs the PostgreSQL at ``url``
+    (vault/bench/storebench.py), on the run's synthetic gallery."""
+    from vault.bench.storebench import compare_stores
+
+    data = make_set(config.gallery, config.dim, 1, seed=config.seed)
+    keyset = CkksKeySet.generate(get_params(DEFAULT_PARAMS_ID))
+    keyset.start_workers(config.workers or os.cpu_count() or 1)
+    try:
+        return compare_stores(
+            data.gallery, keyset, url, password_file=password_file, say=config.progress
+        )
+    finally:
+        keyset.stop_workers()
 
 
 def _accuracy(

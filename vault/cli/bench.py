@@ -5,7 +5,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from vault.cli.common import Commands, add_json_flag, positive_int, write_json
+from vault.cli.common import (
+    CommandError,
+    Commands,
+    add_json_flag,
+    add_store_flags,
+    positive_int,
+    write_json,
+)
 from vault.cli.progress import Progress
 from vault.types import ProtectionMode
 
@@ -64,6 +71,13 @@ def register(commands: Commands) -> None:
         "(default %(default)s)",
     )
     parser.add_argument("--no-memory", action="store_true", help="skip the serving-RSS child")
+    add_store_flags(parser)
+    parser.add_argument(
+        "--store-only",
+        action="store_true",
+        help="with --store-url: only compare enrolment and start-up load on SQLite and "
+        "PostgreSQL (skip the identify measurements)",
+    )
     parser.add_argument(
         "--plot", type=Path, metavar="FILE.png", help="draw ms/probe vs gallery size"
     )
@@ -72,7 +86,12 @@ def register(commands: Commands) -> None:
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from vault.bench.runner import BenchConfig, run_bench
+    from vault.bench.runner import BenchConfig, run_bench, run_store_comparison
+    from vault.config import store_url_from_environment
+
+    store_url = store_url_from_environment(args.store_url)
+    if args.store_only and not store_url:
+        raise CommandError("--store-only needs --store-url (or BIOVAULT_STORE_URL)")
 
     config = BenchConfig(
         gallery=args.gallery,
@@ -88,7 +107,19 @@ def _bench(args: argparse.Namespace) -> int:
         mode=ProtectionMode(args.mode),
         progress=Progress("bench").note,
     )
-    result = run_bench(config)
+    result: dict[str, object] = {} if args.store_only else run_bench(config)
+    if store_url:
+        result.update(run_store_comparison(config, store_url, args.store_password_file))
+    if args.store_only:
+        if args.json:
+            write_json(args.json, result)
+        if args.json != "-":
+            print(
+                f"{config.gallery} x {config.dim}: enrol {result['enrol_per_s']:.0f}/s on "
+                f"PostgreSQL ({result['enrol_ratio_vs_sqlite']:.2f}x SQLite), load "
+                f"{result['load_s']:.2f} s ({result['load_ratio_vs_sqlite']:.2f}x SQLite's speed)"
+            )
+        return 0
     if args.plot:
         from vault.bench.plot import plot_curve
 

@@ -120,6 +120,24 @@ def add_vault_flags(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_store_flags(parser: argparse.ArgumentParser) -> None:
+    """Where the template store is when it is not SQLite under --data-dir."""
+    parser.add_argument(
+        "--store-url",
+        metavar="URL",
+        help="postgresql://USER@HOST:PORT/DB[?sslmode=...]: keep templates, keys and the "
+        "audit log in that PostgreSQL database (env BIOVAULT_STORE_URL; default: SQLite "
+        "under --data-dir). Never put the password in the URL",
+    )
+    parser.add_argument(
+        "--store-password-file",
+        type=Path,
+        metavar="FILE",
+        help="file holding the database role's password (otherwise libpq's PGPASSWORD, "
+        "PGPASSFILE or ~/.pgpass)",
+    )
+
+
 def add_json_flag(parser: argparse.ArgumentParser) -> None:
     """Add ``--json PATH`` (``-`` for stdout)."""
     parser.add_argument(

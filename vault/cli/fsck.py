@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from vault.cli.common import Commands, add_json_flag, add_vault_flags, write_json
+from vault.cli.common import Commands, add_json_flag, add_store_flags, add_vault_flags, write_json
 from vault.config import settings_from_environment
 
 __all__ = ["register"]
@@ -32,6 +32,7 @@ def register(commands: Commands) -> None:
         help="structure only: do not start the key service (sealed blocks and the "
         "audit log's signatures are not checked)",
     )
+    add_store_flags(parser)
     add_vault_flags(parser)
     add_json_flag(parser)
     parser.set_defaults(handler=_fsck)
@@ -45,6 +46,8 @@ def _fsck(args: argparse.Namespace) -> int:
         token_file=args.vault_token_file,
         hcvault_addr=args.vault_addr or None,
         hcvault_ca_file=args.vault_ca_file or None,
+        store_url=args.store_url or None,
+        store_password_file=args.store_password_file,
     )
     report = run_fsck(settings, with_keys=not args.offline)
     payload = {"ok": not report.problems, "problems": report.problems, **dict(report.counts)}
@@ -55,5 +58,6 @@ def _fsck(args: argparse.Namespace) -> int:
             print(f"problem: {problem}", file=sys.stderr)
         counts = ", ".join(f"{k} {v}" for k, v in sorted(report.counts.items()))
         verdict = "consistent" if not report.problems else f"{len(report.problems)} problem(s)"
-        print(f"{args.data_dir}: {verdict} ({counts})")
+        where = settings.store.describe() if settings.store_url else args.data_dir
+        print(f"{where}: {verdict} ({counts})")
     return 0 if not report.problems else 1

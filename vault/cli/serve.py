@@ -6,7 +6,13 @@ import argparse
 import logging
 from pathlib import Path
 
-from vault.cli.common import CommandError, Commands, add_vault_flags, positive_int
+from vault.cli.common import (
+    CommandError,
+    Commands,
+    add_store_flags,
+    add_vault_flags,
+    positive_int,
+)
 from vault.cli.logsetup import LOG_FORMATS, configure_logging
 from vault.config import DEFAULT_LISTEN, ServeSettings, settings_from_environment
 from vault.transport import is_loopback_host, split_host_port
@@ -85,6 +91,7 @@ def register(commands: Commands) -> None:
         f"(default {_DEFAULTS.rate_burst})",
     )
     add_vault_flags(parser)
+    add_store_flags(parser)
     parser.add_argument(
         "--vault-role-id",
         metavar="ID",
@@ -203,6 +210,8 @@ def settings_from_args(args: argparse.Namespace) -> ServeSettings:
         rate_limit=args.rate_limit,
         rate_burst=args.rate_burst,
         metrics_listen=args.metrics_listen,
+        store_url=args.store_url or None,
+        store_password_file=args.store_password_file,
     )
 
 

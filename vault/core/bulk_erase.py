@@ -109,6 +109,8 @@ def _audit_each(
     when the sink can (MerkleAuditLog.append_many: each entry keeps its own signed
     checkpoint, hence its own receipt)."""
     now = core._clock()
+    residue = core._store.erasure_residue
+    extra: Details = {} if not residue else {"storage_residue": residue}
     events = [
         AuditEvent(
             time=now,
@@ -118,7 +120,7 @@ def _audit_each(
             outcome=outcome,
             purpose=ctx.purpose,
             subjects=(core._pseudonym(collection, subject_id),),
-            details=dict(details_of(subject_id)),
+            details={**details_of(subject_id), **extra},
         )
         for subject_id in subject_ids
     ]

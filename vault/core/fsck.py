@@ -39,16 +39,16 @@ from pathlib import Path
 from vault.audit.bundle import export_bundle
 from vault.audit.entry import decode_entry
 from vault.audit.log import MerkleAuditLog
+from vault.audit.rows import LogRows
 from vault.audit.verify import verify_bundle
 from vault.blob import SchemeId, split_blob
 from vault.core.ledger import replay
 from vault.core.protection import PROFILE_META_PREFIX
-from vault.core.transform_seeds import SEED_META_PREFIX
 from vault.errors import VaultError
-from vault.keys.auditkey import AUDIT_SIGNING_KEY_META, load_or_create_audit_signer
+from vault.keys.auditkey import has_audit_signer, load_or_create_audit_signer
 from vault.keys.base import KeyService
-from vault.keys.catalog import VAULT_OWNER, KeyCatalog
-from vault.keys.datakeys import DEK_META_PREFIX, CollectionDataKeys, key_data
+from vault.keys.catalog import VAULT_OWNER, KeyCatalog, SecretKind
+from vault.keys.datakeys import CollectionDataKeys, key_data
 from vault.schemes.ckks_blocks import block_blob_id
 from vault.store.base import TemplateStore
 from vault.store.integrity import sqlite_problems
@@ -78,11 +78,13 @@ class FsckReport:
     counts: dict[str, int] = field(default_factory=Counter)
 
 
-def check_store(data_dir: Path, store: TemplateStore, report: FsckReport) -> None:
-    """Structural checks that need no keys."""
-    report.problems += sqlite_problems(data_dir / "vault.db")
-    if (data_dir / "audit.db").exists():  # a missing log is check_audit_log's finding
-        report.problems += sqlite_problems(data_dir / "audit.db")
+def check_store(data_dir: Path | None, store: TemplateStore, report: FsckReport) -> None:
+    """Structural checks that need no keys (``data_dir``: the SQLite files' directory,
+    None for a PostgreSQL store, whose constraints the server enforces itself)."""
+    if data_dir is not None:
+        report.problems += sqlite_problems(data_dir / "vault.db")
+        if (data_dir / "audit.db").exists():  # a missing log is check_audit_log's finding
+            report.problems += sqlite_problems(data_dir / "audit.db")
     records = store.list_collections()
     report.counts["orphan_collection_keys"] = _orphan_keys(store, {r.name for r in records})
     owners = {VAULT_OWNER} | {r.name for r in records}
@@ -132,12 +134,13 @@ def check_store(data_dir: Path, store: TemplateStore, report: FsckReport) -> Non
 
 
 def _orphan_keys(store: TemplateStore, collections: set[str]) -> int:
-    meta = key_data(store)
-    orphans = 0
-    for prefix in (DEK_META_PREFIX, SEED_META_PREFIX, PROFILE_META_PREFIX):
-        for key in meta.list_meta_keys(prefix):
-            owner = key[len(prefix) :].rpartition("/")[0]
-            orphans += owner not in collections
+    orphans = sum(
+        row.owner not in collections
+        for kind in (SecretKind.DATA_KEY, SecretKind.TRANSFORM_SEED)
+        for row in store.list_secrets(kind.value)
+    )
+    for key in key_data(store).list_meta_keys(PROFILE_META_PREFIX):
+        orphans += key[len(PROFILE_META_PREFIX) :] not in collections
     return orphans
 
 
@@ -180,12 +183,19 @@ def check_sealed_blocks(store: TemplateStore, keys: KeyService, report: FsckRepo
 
 
 def check_audit_log(
-    data_dir: Path, store: TemplateStore, keys: KeyService, report: FsckReport
+    log_at: Path | LogRows, store: TemplateStore, keys: KeyService, report: FsckReport
 ) -> None:
-    """The audit log matches its last signed checkpoint and exports a bundle that verifies."""
-    path = data_dir / "audit.db"
-    if store.get_meta(AUDIT_SIGNING_KEY_META) is None:
-        if path.exists():
+    """The audit log matches its last signed checkpoint and exports a bundle that verifies.
+
+    ``log_at`` is the log's SQLite file (``audit.db``), or its rows elsewhere; a
+    data directory path (holding ``audit.db``) is accepted too.
+    """
+    path: Path | LogRows = log_at
+    if isinstance(log_at, Path) and log_at.is_dir():
+        path = log_at / "audit.db"
+    if not has_audit_signer(store):
+        exists = path.exists() if isinstance(path, Path) else path.count() > 0
+        if exists:
             report.problems.append("audit.db exists but the audit signing key is missing")
         return
     try:

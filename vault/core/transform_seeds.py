@@ -3,8 +3,8 @@
 Every (collection, key version) has its own 32-byte random seed, envelope-encrypted
 like the CKKS key set (fresh AES-256-GCM data key wrapped by the Transit KEK; the
 associated data binds collection and version) and stored in the key catalog
-(:mod:`vault.keys.catalog`, kind ``transform-seed``) as
-``cancelable.seed/<collection>/<version:08d>`` = blob header + envelope. KEK and
+(:mod:`vault.keys.catalog`, kind ``transform-seed``, slot = key version) as blob
+header + envelope in the store's ``secrets`` table. KEK and
 DEK rotation, key status and fsck reach these through the catalog. A seed is unwrapped
 only to derive the collection's keyed matrix
 (:class:`vault.schemes.seeds.CollectionTransformKeys`); the raw seed is dropped
@@ -17,19 +17,12 @@ import os
 
 from vault.errors import AlreadyExists, IntegrityError
 from vault.keys.base import KeyService
-from vault.keys.catalog import KeyCatalog, SecretKind, meta_key, meta_prefix
+from vault.keys.catalog import KeyCatalog, SecretKind
 from vault.schemes.seeds import SeedSource
 from vault.schemes.transform_key import SEED_BYTES
 from vault.store.base import TemplateStore
 
-__all__ = ["SEED_META_PREFIX", "CatalogSeedSource", "seed_meta_key"]
-
-SEED_META_PREFIX = meta_prefix(SecretKind.TRANSFORM_SEED)
-
-
-def seed_meta_key(collection: str, version: int) -> str:
-    """Metadata key of one wrapped transform seed."""
-    return meta_key(SecretKind.TRANSFORM_SEED, collection, version)
+__all__ = ["CatalogSeedSource"]
 
 
 class CatalogSeedSource(SeedSource):

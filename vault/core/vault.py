@@ -430,6 +430,8 @@ class VaultCore:
     ) -> DeleteResult:
         """Erase one subject, audited under ``action`` (delete, consent withdrawal,
         retention expiry) with ``details``."""
+        if self._store.erasure_residue:  # the receipt must not claim more than the store did
+            details = {**details, "storage_residue": self._store.erasure_residue}
         with self._audited(action, collection, ctx, [subject_id], **details):
             if not self._erase_one(collection, subject_id):
                 raise NotFound("no such subject in this collection")
@@ -474,7 +476,9 @@ class VaultCore:
     ) -> None:
         """Erase one older-version template (its own audit event, like a delete)."""
         revoke = AuditAction.KEYS_REVOKE
-        with self._audited(revoke, collection, ctx, [subject_id], **details) as info:
+        residue = self._store.erasure_residue
+        extra = {} if not residue else {"storage_residue": residue}
+        with self._audited(revoke, collection, ctx, [subject_id], **details, **extra) as info:
             if not self._erase_one(collection, subject_id):
                 info["erased"] = 0  # erased meanwhile: the log must not count it twice
 

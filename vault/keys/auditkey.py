@@ -15,14 +15,17 @@ import secrets
 from vault.audit.note import NoteSigner
 from vault.errors import IntegrityError
 from vault.keys.base import KeyService
-from vault.keys.catalog import AUDIT_ORIGIN_META, KeyCatalog, SecretKind, meta_key
+from vault.keys.catalog import AUDIT_ORIGIN_META, KeyCatalog, SecretKind
 from vault.store.base import TemplateStore
 
-__all__ = ["AUDIT_ORIGIN_META", "AUDIT_SIGNING_KEY_META", "load_or_create_audit_signer"]
+__all__ = ["AUDIT_ORIGIN_META", "has_audit_signer", "load_or_create_audit_signer"]
 
 log = logging.getLogger(__name__)
 
-AUDIT_SIGNING_KEY_META = meta_key(SecretKind.AUDIT_SIGNING_KEY, "vault", 0)
+
+def has_audit_signer(store: TemplateStore) -> bool:
+    """Whether the store holds an audit signing key (so its log has signed before)."""
+    return KeyCatalog(store, None).record(SecretKind.AUDIT_SIGNING_KEY) is not None
 
 
 def load_or_create_audit_signer(store: TemplateStore, keys: KeyService) -> tuple[NoteSigner, bool]:

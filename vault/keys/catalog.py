@@ -10,8 +10,10 @@ Every stored value is ``BlobHeader + payload``. Data directories written before
 the catalog held three kinds without the header (collection data keys, the
 pseudonym key, the audit signing key); they are still read, and
 :meth:`KeyCatalog.migrate` adds the header (compare-and-swap) once the service
-has shown it can open them. Records live in the store's metadata table under
-one key prefix per kind, so crash-safe compare-and-swap works as for the rest.
+has shown it can open them. Records live in the store's own ``secrets`` table,
+one row per secret keyed by (kind, owner, slot), with compare-and-swap
+(:meth:`~vault.store.base.TemplateStore.replace_secret`); stores of schema 1 kept
+them under metadata prefixes and move them on first start (vault/store/_legacy_secrets.py).
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from vault.errors import (
 from vault.keys.base import KeyService
 from vault.keys.datakey import DataKey
 from vault.keys.envelope import open_sealed, replace_wrapped_key, seal_with_new_key, wrapped_key_of
-from vault.store.base import TemplateStore
+from vault.store.base import SecretRow, TemplateStore
 from vault.store.keydata import KeyDataStore
 
 __all__ = [
@@ -41,8 +43,6 @@ __all__ = [
     "SecretKind",
     "SecretRecord",
     "key_data",
-    "meta_key",
-    "meta_prefix",
 ]
 
 log = logging.getLogger(__name__)
@@ -65,28 +65,18 @@ class SecretKind(enum.Enum):
 
 @dataclass(frozen=True)
 class _Layout:
-    prefix: str
-    per_owner: bool  # metadata key is prefix + owner + "/" + slot (else prefix [+ slot])
-    slotted: bool
+    per_owner: bool  # owned by a collection, one per slot (else the vault's)
     sealed: bool  # payload is an envelope (else a bare Transit-wrapped data key)
     scheme: SchemeId
     headerless_before: bool  # written without the blob header before the catalog
 
 
 _LAYOUTS = {
-    SecretKind.CKKS_KEYSET: _Layout(
-        "ckks.keyset.params-", False, True, True, SchemeId.KEYSET, False
-    ),
-    SecretKind.DATA_KEY: _Layout("dek/", True, True, False, SchemeId.KEYSET, True),
-    SecretKind.TRANSFORM_SEED: _Layout(
-        "cancelable.seed/", True, True, True, SchemeId.CANCELABLE, False
-    ),
-    SecretKind.AUDIT_SIGNING_KEY: _Layout(
-        "audit.signing-key.sealed", False, False, True, SchemeId.KEYSET, True
-    ),
-    SecretKind.PSEUDONYM_KEY: _Layout(
-        "audit.pseudonym-key.wrapped", False, False, False, SchemeId.KEYSET, True
-    ),
+    SecretKind.CKKS_KEYSET: _Layout(False, True, SchemeId.KEYSET, False),
+    SecretKind.DATA_KEY: _Layout(True, False, SchemeId.KEYSET, True),
+    SecretKind.TRANSFORM_SEED: _Layout(True, True, SchemeId.CANCELABLE, False),
+    SecretKind.AUDIT_SIGNING_KEY: _Layout(False, True, SchemeId.KEYSET, True),
+    SecretKind.PSEUDONYM_KEY: _Layout(False, False, SchemeId.KEYSET, True),
 }
 
 
@@ -101,34 +91,6 @@ def key_data(store: TemplateStore) -> KeyDataStore:
     return store
 
 
-def meta_prefix(kind: SecretKind) -> str:
-    """The metadata key prefix every secret of ``kind`` is stored under."""
-    return _LAYOUTS[kind].prefix
-
-
-def meta_key(kind: SecretKind, owner: str, slot: int) -> str:
-    """Where a secret is stored (collection names hold no '/')."""
-    layout = _LAYOUTS[kind]
-    if layout.per_owner:
-        return f"{layout.prefix}{owner}/{slot:08d}"
-    return f"{layout.prefix}{slot}" if layout.slotted else layout.prefix
-
-
-def _parse_key(kind: SecretKind, key: str) -> tuple[str, int] | None:
-    layout = _LAYOUTS[kind]
-    if not key.startswith(layout.prefix):
-        return None
-    rest = key[len(layout.prefix) :]
-    if not layout.per_owner:
-        if not layout.slotted:
-            return (VAULT_OWNER, 0) if rest == "" else None
-        return (VAULT_OWNER, int(rest)) if rest.isdigit() else None
-    owner, _, slot = rest.rpartition("/")
-    if not owner or not slot.isdigit() or int(slot) < 1:
-        return None
-    return owner, int(slot)
-
-
 @dataclass(frozen=True)
 class SecretRecord:
     """One stored wrapped secret (safe to log: nothing in it opens without the KEK).
@@ -141,7 +103,6 @@ class SecretRecord:
     owner: str
     slot: int
     header: BlobHeader
-    meta_key: str
     value: bytes
     wrapped: str  # the KEK-wrapped data key inside the payload
     legacy: bool  # stored without the blob header (before the catalog)
@@ -214,13 +175,10 @@ class KeyCatalog:
         Raises:
             IntegrityError: The stored value is damaged or has the wrong header.
         """
-        key = meta_key(kind, owner, slot)
-        value = self._store.get_meta(key)
-        return None if value is None else self._parse(kind, owner, slot, key, value)
+        row = self._store.get_secret(kind.value, owner, slot)
+        return None if row is None else self._parse(kind, owner, slot, row.value)
 
-    def _parse(
-        self, kind: SecretKind, owner: str, slot: int, key: str, value: bytes
-    ) -> SecretRecord:
+    def _parse(self, kind: SecretKind, owner: str, slot: int, value: bytes) -> SecretRecord:
         layout = _LAYOUTS[kind]
         try:
             header = BlobHeader.unpack(value)
@@ -239,7 +197,7 @@ class KeyCatalog:
             if not payload.startswith(b"vault:v") or len(payload) > _MAX_BARE_WRAPPED:
                 raise IntegrityError(f"stored {_describe(kind, owner, slot)} is not a wrapped key")
             wrapped = payload.decode("ascii", errors="strict")
-        return SecretRecord(kind, owner, slot, header, key, value, wrapped, legacy)
+        return SecretRecord(kind, owner, slot, header, value, wrapped, legacy)
 
     def records(
         self, kind: SecretKind | None = None, owner: str | None = None
@@ -254,21 +212,18 @@ class KeyCatalog:
     def _iter(
         self, kind: SecretKind | None, owner: str | None
     ) -> Iterator[SecretRecord | tuple[str, str]]:
-        meta = key_data(self._store)
         for each in SecretKind if kind is None else (kind,):
-            layout = _LAYOUTS[each]
-            prefix = layout.prefix + (f"{owner}/" if owner is not None and layout.per_owner else "")
-            for key in meta.list_meta_keys(prefix):
-                parsed = _parse_key(each, key)
-                value = self._store.get_meta(key)
-                if parsed is None or value is None:
-                    continue
-                if owner is not None and parsed[0] != owner:
-                    continue
+            for row in self._store.list_secrets(each.value, owner):
+                where = f"{row.kind} of {row.owner!r} (slot {row.slot})"
                 try:
-                    yield self._parse(each, parsed[0], parsed[1], key, value)
+                    yield self._parse(each, row.owner, row.slot, row.value)
                 except (IntegrityError, UnicodeDecodeError) as error:
-                    yield parsed[0], f"{key}: {error}"
+                    yield row.owner, f"{where}: {error}"
+        if kind is None:
+            known = {each.value for each in SecretKind}
+            for row in self._store.list_secrets(None, owner):
+                if row.kind not in known:
+                    yield row.owner, f"{row.kind} of {row.owner!r}: unknown kind of secret"
 
     def kek_version(self, record: SecretRecord) -> int:
         """The KEK version that wraps ``record``'s data key."""
@@ -318,7 +273,9 @@ class KeyCatalog:
         else:
             fresh = self._service().generate_data_key()
             secret, payload = fresh.key, fresh.wrapped.encode("ascii")
-        self._store.put_meta(meta_key(kind, owner, slot), header.pack() + payload)
+        self._store.put_secret(
+            SecretRow(kind.value, owner, slot, header.key_version, header.pack() + payload)
+        )
         log.info("created the %s", _describe(kind, owner, slot))
         return secret, False
 
@@ -344,9 +301,11 @@ class KeyCatalog:
 
     def replace(self, record: SecretRecord, header: BlobHeader, payload: bytes) -> bool:
         """Store a new header and payload for ``record`` if it is unchanged (CAS)."""
-        return key_data(self._store).replace_meta(
-            record.meta_key, record.value, header.pack() + payload
-        )
+        row = SecretRow(
+            record.kind.value, record.owner, record.slot, header.key_version,
+            header.pack() + payload,
+        )  # fmt: skip
+        return self._store.replace_secret(row, record.value)
 
     def rewrap(self, record: SecretRecord, new_wrapped: str) -> bool:
         """The same secret with its data key rewrapped by a newer KEK version (CAS)."""
@@ -377,7 +336,8 @@ class KeyCatalog:
         return self.replace(record, header, resealed)
 
     def delete(self, kind: SecretKind, owner: str, slot: int) -> None:
-        key_data(self._store).delete_meta(meta_key(kind, owner, slot))
+        """Remove one stored secret (no error if absent)."""
+        self._store.delete_secret(kind.value, owner, slot)
 
     def migrate(self) -> int:
         """Give every secret stored without the blob header its header (CAS).

@@ -27,21 +27,18 @@ import threading
 from vault.blob import KEY_VERSION_OFFSET
 from vault.errors import IntegrityError
 from vault.keys.base import KeyService
-from vault.keys.catalog import KeyCatalog, SecretKind, key_data, meta_key, meta_prefix
+from vault.keys.catalog import KeyCatalog, SecretKind, key_data
 from vault.keys.datakey import DataKey
 from vault.keys.dataring import DataKeyRing
 from vault.keys.sealing import BlobSealer
 from vault.store.base import TemplateStore
 
 __all__ = [
-    "DEK_META_PREFIX",
     "CollectionDataKeys",
     "key_data",
 ]
 
 log = logging.getLogger(__name__)
-
-DEK_META_PREFIX = meta_prefix(SecretKind.DATA_KEY)
 
 
 class CollectionDataKeys:
@@ -114,11 +111,8 @@ class CollectionDataKeys:
             ring = self.ring(collection)
             if version == ring.current_version:
                 return False
-            retired = self._meta.delete_meta_if_no_block_uses(
-                meta_key(SecretKind.DATA_KEY, collection, version),
-                collection,
-                version,
-                KEY_VERSION_OFFSET,
+            retired = self._meta.delete_secret_if_no_block_uses(
+                SecretKind.DATA_KEY.value, collection, version, version, KEY_VERSION_OFFSET
             )
             if retired:
                 ring.discard(version)

@@ -29,10 +29,6 @@ class WrappedEntry:
     kek_version: int
 
     @property
-    def meta_key(self) -> str:
-        return self.record.meta_key
-
-    @property
     def wrapped(self) -> str:
         return self.record.wrapped
 

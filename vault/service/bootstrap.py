@@ -32,7 +32,7 @@ from vault.keys.hcvault.client import HcVaultKeyService
 from vault.keys.hcvault.embedded import EmbeddedOpenBao
 from vault.keys.hcvault.login import AppRoleLogin, LoginStrategy, TokenLogin
 from vault.keys.keyring import load_or_create_keyset, load_or_create_pseudonym_key
-from vault.store.sqlite import SqliteTemplateStore
+from vault.store.factory import open_log_rows, open_store
 
 __all__ = ["VaultServices", "open_vault", "open_vault_services", "run_fsck"]
 
@@ -125,12 +125,15 @@ def open_vault_services(settings: ServeSettings) -> Iterator[VaultServices]:
         embedded: list[EmbeddedOpenBao] = []
         keys = _open_key_service(settings, data_dir, stack, embedded)
         keys.ensure_transit()
-        store = SqliteTemplateStore(data_dir / "vault.db")
+        location = settings.store
+        # A serving process is the store's single writer (PostgreSQL: advisory lock).
+        store = open_store(location, writer=True)
         stack.callback(store.close)
         # The audit key is unwrapped through Vault; a key that existed has signed
         # checkpoints, so its log must exist too (never silently start a new one).
         signer, signed_before = load_or_create_audit_signer(store, keys)
-        audit = MerkleAuditLog(data_dir / "audit.db", signer, create=not signed_before)
+        rows = open_log_rows(store, location)
+        audit = MerkleAuditLog(rows, signer, create=not signed_before)
         stack.callback(audit.close)
         params = get_params(DEFAULT_PARAMS_ID)
         keyset = load_or_create_keyset(store, keys, params)
@@ -169,7 +172,10 @@ def open_vault_services(settings: ServeSettings) -> Iterator[VaultServices]:
         retention = RetentionScheduler(compliance, settings.retention_interval)
         retention.start()
         stack.callback(retention.stop)
-        log.info("vault ready: data in %s, key service at %s", data_dir, keys.addr)
+        log.info(
+            "vault ready: data in %s, store %s, key service at %s",
+            data_dir, location.describe(), keys.addr,
+        )  # fmt: skip
         workers = keyset.workers
         yield VaultServices(
             core=core,
@@ -193,16 +199,18 @@ def run_fsck(settings: ServeSettings, *, with_keys: bool = True) -> FsckReport:
             cannot be started (e.g. a running service holds the embedded one).
     """
     data_dir = settings.data_dir.expanduser().resolve()
-    if not (data_dir / "vault.db").is_file():
+    location = settings.store
+    if location.url is None and not (data_dir / "vault.db").is_file():
         raise ConfigurationError(f"{data_dir} holds no vault (no vault.db)")
     report = FsckReport()
     with ExitStack() as stack:
-        store = SqliteTemplateStore(data_dir / "vault.db", read_only=True)
+        store = open_store(location, read_only=True)
         stack.callback(store.close)
-        check_store(data_dir, store, report)
+        sqlite_dir = data_dir if location.url is None else None
+        check_store(sqlite_dir, store, report)
         if not with_keys:
             return report
         keys = _open_key_service(settings, data_dir, stack)
         check_sealed_blocks(store, keys, report)
-        check_audit_log(data_dir, store, keys, report)
+        check_audit_log(open_log_rows(store, location), store, keys, report)
     return report

@@ -9,6 +9,7 @@ import sqlite3
 from pathlib import Path
 
 from vault.errors import StorageError
+from vault.store._legacy_secrets import LEGACY_PREFIXES, legacy_secret
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -17,7 +18,7 @@ __all__ = [
     "storage_error",
 ]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 # Foreign keys are immediate (the store writes parents before children), so a
 # caller bug surfaces at the offending statement rather than at COMMIT.
@@ -61,6 +62,17 @@ CREATE TABLE meta (
     key   TEXT PRIMARY KEY,
     value BLOB NOT NULL
 );
+"""
+# Version 2: the key catalog's secrets get their own table.
+_SECRETS_TABLE = """
+CREATE TABLE secrets (
+    kind    TEXT NOT NULL,
+    owner   TEXT NOT NULL,
+    slot    INTEGER NOT NULL CHECK (slot >= 0),
+    version INTEGER NOT NULL CHECK (version >= 0),
+    value   BLOB NOT NULL,
+    PRIMARY KEY (kind, owner, slot)
+)
 """
 
 # Primary result codes (the low byte of an extended code), from sqlite3.h.
@@ -192,18 +204,67 @@ def _ensure_schema(conn: sqlite3.Connection, path: Path, *, read_only: bool) -> 
                 for statement in _SCHEMA.split(";"):
                     if statement.strip():
                         conn.execute(statement)
+                conn.execute(_SECRETS_TABLE)
                 conn.execute("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
             raise
-    version_row = conn.execute("SELECT max(version) FROM schema_version").fetchone()
-    version = version_row[0] if version_row else None
+    version = _version(conn)
+    if version == 1 and read_only:
+        # Inspect an old file as it is (fsck before the first start): a private
+        # in-memory copy of its secrets stands in for the table it lacks.
+        conn.execute(_SECRETS_TABLE.replace("CREATE TABLE", "CREATE TEMP TABLE"))
+        _copy_legacy_secrets(conn, delete=False)
+        return
+    if version == 1:
+        _migrate_v1_to_v2(conn)
+        version = _version(conn)
     if version != SCHEMA_VERSION:
         raise StorageError(
             f"template store {path}: schema version {version} is not supported "
             f"(this build reads version {SCHEMA_VERSION})"
         )
+
+
+def _version(conn: sqlite3.Connection) -> int | None:
+    row = conn.execute("SELECT max(version) FROM schema_version").fetchone()
+    return None if row is None else row[0]
+
+
+def _migrate_v1_to_v2(conn: sqlite3.Connection) -> None:
+    """Move the key catalog's secrets from ``meta`` prefixes into ``secrets``, atomically.
+
+    A crash part-way leaves version 1 untouched (one transaction), so the next
+    start simply runs it again.
+    """
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        if _version(conn) == 1:  # another process may have migrated meanwhile
+            conn.execute(_SECRETS_TABLE)
+            _copy_legacy_secrets(conn, delete=True)
+            conn.execute("UPDATE schema_version SET version = 2")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
+def _copy_legacy_secrets(conn: sqlite3.Connection, *, delete: bool) -> None:
+    for prefix in LEGACY_PREFIXES:
+        rows = conn.execute(
+            "SELECT key, value FROM meta WHERE substr(key, 1, length(?)) = ?", (prefix, prefix)
+        ).fetchall()
+        for key, value in rows:
+            found = legacy_secret(str(key), bytes(value))
+            if found is None:
+                continue  # not a secret's key: left where it is
+            conn.execute(
+                "INSERT INTO secrets (kind, owner, slot, version, value) VALUES (?, ?, ?, ?, ?)",
+                (*found, bytes(value)),
+            )
+            if delete:
+                conn.execute("DELETE FROM meta WHERE key = ?", (key,))
 
 
 def _has_schema(conn: sqlite3.Connection) -> bool:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from vault.errors import NotFound
 
-__all__ = ["BlockRecord", "CollectionRecord", "SubjectRecord", "TemplateStore"]
+__all__ = ["BlockRecord", "CollectionRecord", "SecretRow", "SubjectRecord", "TemplateStore"]
 
 
 @dataclass(frozen=True)
@@ -61,8 +61,32 @@ class SubjectRecord:
     enrolled_at: float
 
 
+@dataclass(frozen=True)
+class SecretRow:
+    """One wrapped secret of the key catalog as stored (opaque without the KEK).
+
+    ``kind`` and ``owner`` (a collection name or ``"vault"``) and ``slot`` (the DEK
+    or seed version, the key set's parameter set, 0 for singletons) identify it;
+    ``version`` is its blob header's key version (0 for values written before the
+    header existed); ``value`` is blob header + envelope, or a bare wrapped key.
+    """
+
+    kind: str
+    owner: str
+    slot: int
+    version: int
+    value: bytes
+
+
 class TemplateStore(ABC):
     """Durable storage for collections, subject placement and protected blocks."""
+
+    #: None when an erasure's commit leaves no copy of the old block bytes in the
+    #: store's files (SQLite: secure_delete and a WAL purge). Otherwise a short
+    #: token saying what remains until the backend's own clean-up (PostgreSQL:
+    #: the dead row version until VACUUM); the core records it in every erasure's
+    #: audit entry, so each receipt says it too.
+    erasure_residue: str | None = None
 
     # --- collections -----------------------------------------------------------
     @abstractmethod
@@ -154,7 +178,32 @@ class TemplateStore(ABC):
                     collection, subject_id, replacement=replacement, drop_block=drop_block
                 )
 
-    # --- small metadata (wrapped keys, parameters) -----------------------------
+    # --- the key catalog's wrapped secrets --------------------------------------
+    @abstractmethod
+    def get_secret(self, kind: str, owner: str, slot: int) -> SecretRow | None:
+        """One stored secret, or None."""
+
+    @abstractmethod
+    def list_secrets(self, kind: str | None = None, owner: str | None = None) -> list[SecretRow]:
+        """Stored secrets (of ``kind`` / ``owner`` if given) by kind, owner and slot."""
+
+    @abstractmethod
+    def put_secret(self, row: SecretRow) -> None:
+        """Insert a new secret; raises AlreadyExists (changing nothing) if it is stored."""
+
+    @abstractmethod
+    def replace_secret(self, row: SecretRow, expected: bytes) -> bool:
+        """Compare-and-swap: store ``row`` if the secret still holds ``expected``.
+
+        Returns:
+            True if replaced; False if it changed or vanished meanwhile.
+        """
+
+    @abstractmethod
+    def delete_secret(self, kind: str, owner: str, slot: int) -> None:
+        """Remove a secret (no error if absent)."""
+
+    # --- small metadata (parameters, journals) ---------------------------------
     @abstractmethod
     def get_meta(self, key: str) -> bytes | None:
         """Read a metadata value."""

@@ -1,10 +1,11 @@
 """What key rotation needs from a store, beyond :class:`~vault.store.base.TemplateStore`.
 
 Rotation runs while the service keeps enrolling and erasing, so every change it
-makes is a compare-and-swap: it replaces a wrapped key or a block only if the
-stored value is still the one it read, and retires a data key only if, in the
-same transaction, no block still names its version. Readers of block headers get
-the 16 clear header bytes without loading the (possibly 32 MiB) blob.
+makes is a compare-and-swap: it replaces a block only if the stored value is
+still the one it read (wrapped secrets: ``TemplateStore.replace_secret``), and
+retires a data key only if, in the same transaction, no block still names its
+version. Readers of block headers get the 16 clear header bytes without loading
+the (possibly 32 MiB) blob.
 """
 
 from __future__ import annotations
@@ -44,11 +45,11 @@ class KeyDataStore(ABC):
         """
 
     @abstractmethod
-    def delete_meta_if_no_block_uses(
-        self, key: str, collection: str, key_version: int, header_offset: int
+    def delete_secret_if_no_block_uses(
+        self, kind: str, owner: str, slot: int, key_version: int, header_offset: int
     ) -> bool:
-        """Atomically delete ``key`` unless a block of ``collection`` still has
-        ``key_version`` as the little-endian u32 at ``header_offset`` of its blob.
+        """Atomically delete the secret unless a block of collection ``owner`` still
+        has ``key_version`` as the little-endian u32 at ``header_offset`` of its blob.
 
         Returns:
             True if deleted (or already absent); False if a block still uses it.

@@ -6,13 +6,13 @@ from concurrent.futures import ThreadPoolExecutor
 
 from tests.store.records import COLLECTION, block, subject
 from vault.errors import AlreadyExists
-from vault.store import SqliteTemplateStore
+from vault.store import TemplateStore as Store
 
 _THREADS = 8
 _PER_THREAD = 25
 
 
-def _worker(store: SqliteTemplateStore, worker: int) -> int:
+def _worker(store: Store, worker: int) -> int:
     clashes = 0
     for n in range(_PER_THREAD):
         block_no = worker * _PER_THREAD + n
@@ -28,7 +28,7 @@ def _worker(store: SqliteTemplateStore, worker: int) -> int:
     return clashes
 
 
-def test_concurrent_enrollments_and_erasures_stay_consistent(store: SqliteTemplateStore) -> None:
+def test_concurrent_enrollments_and_erasures_stay_consistent(store: Store) -> None:
     """Parallel commits, reads and erasures neither fail nor lose or duplicate rows."""
     with ThreadPoolExecutor(_THREADS) as pool:
         clashes = sum(pool.map(lambda w: _worker(store, w), range(_THREADS)))

@@ -1,0 +1,199 @@
+"""Private connection holder of the PostgreSQL store: one connection, one lock,
+reconnection after the database went away, and psycopg errors translated.
+
+One connection (like the SQLite store) rather than a pool: the service is the
+single writer, its session-level advisory lock lives on this connection, and
+every write is short. When the server restarts or the network drops, the call in
+flight fails with :class:`~vault.errors.StorageUnavailable` (gRPC UNAVAILABLE)
+and the next call connects again - no service restart needed.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import psycopg
+from psycopg import conninfo
+
+from vault.errors import ConfigurationError, StorageError, StorageUnavailable
+
+__all__ = ["LOCK_NAMESPACE", "PgDatabase", "describe_url"]
+
+#: First key of every advisory lock the project takes ('biov').
+LOCK_NAMESPACE = 0x62696F76
+_WRITER_LOCK = 1
+_CONNECT_TIMEOUT = 10
+
+
+def describe_url(url: str) -> str:
+    """``host:port/db`` of a URL for messages (never the user's password)."""
+    try:
+        parts = conninfo.conninfo_to_dict(url)
+    except psycopg.ProgrammingError as e:
+        raise ConfigurationError(f"the store URL is not a valid PostgreSQL URL: {e}") from None
+    if "password" in parts:
+        raise ConfigurationError(
+            "the store URL holds a password; put it in a file (--store-password-file), "
+            "PGPASSFILE / ~/.pgpass or PGPASSWORD instead"
+        )
+    host = parts.get("host") or parts.get("hostaddr") or "localhost"
+    return f"{host}:{parts.get('port') or 5432}/{parts.get('dbname') or parts.get('user') or ''}"
+
+
+class PgDatabase:
+    """A PostgreSQL database opened once and shared by every thread of the process.
+
+    Args:
+        url: libpq URL, passed to libpq as it is (so ``sslmode`` and the other
+            parameters work as documented by PostgreSQL).
+        password: From ``--store-password-file``; None leaves it to libpq
+            (``PGPASSWORD``, ``PGPASSFILE``, ``~/.pgpass``).
+        read_only: Every transaction is read-only (inspection tools).
+        writer: Take the single-writer advisory lock (a serving process).
+        on_connect: Run on every new connection (schema check), inside the lock.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        password: str | None = None,
+        read_only: bool = False,
+        writer: bool = False,
+        on_connect: Callable[[psycopg.Connection], object] | None = None,
+    ) -> None:
+        self.where = describe_url(url)
+        self._url = url
+        self._password = password
+        self.read_only = read_only
+        self._writer = writer
+        self._on_connect = on_connect
+        self._lock = threading.RLock()
+        self._conn: psycopg.Connection | None = None
+        self._closed = False
+        with self._lock:
+            self._connection(first=True)
+
+    # --- connecting ------------------------------------------------------------
+    def _connect(self) -> psycopg.Connection:
+        extra: dict[str, Any] = {"connect_timeout": _CONNECT_TIMEOUT,
+                                    "application_name": "biovault"}  # fmt: skip
+        if self._password is not None:
+            extra["password"] = self._password
+        try:
+            conn = psycopg.connect(self._url, autocommit=True, **extra)
+        except psycopg.OperationalError as e:
+            raise StorageUnavailable(
+                f"PostgreSQL store {self.where}: cannot connect: {_reason(e)}"
+            ) from None
+        try:
+            if self.read_only:
+                conn.execute("SET default_transaction_read_only = on")
+            if self._writer:
+                taken = conn.execute(
+                    "SELECT pg_try_advisory_lock(%s, %s)", (LOCK_NAMESPACE, _WRITER_LOCK)
+                ).fetchone()
+                if not taken or not taken[0]:
+                    conn.close()
+                    raise ConfigurationError(
+                        f"another biovault service is running on the store {self.where} "
+                        "(it holds the single-writer lock); stop it first"
+                    )
+            if self._on_connect is not None:
+                self._on_connect(conn)
+        except psycopg.Error as e:
+            broken = conn.broken
+            conn.close()
+            raise _translate("open", self.where, e, broken=broken) from None
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _connection(self, *, first: bool = False) -> psycopg.Connection:
+        if self._closed:
+            raise StorageError(f"PostgreSQL store {self.where} is closed")
+        conn = self._conn
+        if conn is None or conn.closed or conn.broken:
+            self._conn = None
+            if conn is not None:
+                conn.close()
+            conn = self._conn = self._connect()
+        return conn
+
+    def _drop(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.close()
+
+    # --- using it --------------------------------------------------------------
+    @contextmanager
+    def reading(self, action: str) -> Iterator[psycopg.Connection]:
+        """Hold the connection for reads (each statement its own snapshot)."""
+        with self._lock:
+            conn = self._connection()
+            try:
+                yield conn
+            except psycopg.Error as e:
+                raise self._failed(action, conn, e) from None
+
+    @contextmanager
+    def transaction(self, action: str) -> Iterator[psycopg.Connection]:
+        """Run the body in one transaction; roll back on any exception."""
+        with self._lock:
+            conn = self._connection()
+            try:
+                with conn.transaction():
+                    yield conn
+            except psycopg.Error as e:
+                raise self._failed(action, conn, e) from None
+
+    def _failed(self, action: str, conn: psycopg.Connection, error: psycopg.Error) -> StorageError:
+        translated = _translate(action, self.where, error, broken=conn.broken or conn.closed)
+        if isinstance(translated, StorageUnavailable):
+            self._drop()  # the next call connects afresh
+        return translated
+
+    def autocommit(self, action: str, statement: str) -> None:
+        """Run one statement outside any transaction (VACUUM, CHECKPOINT)."""
+        with self.reading(action) as conn:
+            conn.execute(statement)  # type: ignore[arg-type]
+
+    def close(self) -> None:
+        """Close the connection (ending the session releases the writer lock)."""
+        with self._lock:
+            self._closed = True
+            self._drop()
+
+
+def _reason(error: psycopg.Error) -> str:
+    # The primary message describes the failure without quoting stored values
+    # (unique-violation details, which name key values, are left out).
+    diag = getattr(error, "diag", None)
+    primary = diag.message_primary if diag is not None else None
+    text = primary or str(error).strip().splitlines()[0] if str(error).strip() else ""
+    return text or type(error).__name__
+
+
+# Connection exceptions, operator intervention (shutdown, crash recovery), and
+# "cannot connect now" (starting up / shutting down).
+_UNAVAILABLE_STATES = ("08", "57P")
+
+
+def _translate(
+    action: str, where: str, error: psycopg.Error, *, broken: bool = False
+) -> StorageError:
+    state = error.sqlstate or ""
+    if (
+        broken
+        or state.startswith(_UNAVAILABLE_STATES)
+        or (not state and isinstance(error, psycopg.OperationalError | psycopg.InterfaceError))
+    ):
+        return StorageUnavailable(
+            f"PostgreSQL store {where}: cannot {action}: the database is unreachable "
+            f"({_reason(error)}); the next request reconnects"
+        )
+    return StorageError(f"PostgreSQL store {where}: cannot {action}: {_reason(error)}")
