@@ -26,6 +26,7 @@ EXPECTED = {
     errors.IntegrityError: grpc.StatusCode.DATA_LOSS,
     errors.StorageError: grpc.StatusCode.UNAVAILABLE,
     errors.EncryptionUnavailable: grpc.StatusCode.UNAVAILABLE,
+    errors.ShardUnavailable: grpc.StatusCode.UNAVAILABLE,
     errors.ConfigurationError: grpc.StatusCode.INTERNAL,
     errors.VaultError: grpc.StatusCode.INTERNAL,
 }
