@@ -1,3 +1,7 @@
 """Shared fixtures: a real OpenBao dev server, real gRPC on loopback, real SQLite."""
 
-pytest_plugins = ["tests.support.openbao", "tests.support.real_service"]
+pytest_plugins = [
+    "tests.support.openbao",
+    "tests.support.real_service",
+    "tests.support.ray_cluster",
+]

@@ -85,6 +85,24 @@ def register(commands: Commands) -> None:
         f"(default {_DEFAULTS.rate_burst})",
     )
     add_vault_flags(parser)
+    cluster = parser.add_argument_group(
+        "scale-out (needs biovault[cluster])",
+        "spread every encrypted gallery over shard actors on a running Ray cluster; "
+        "shards log in to the key service themselves, so the token must come from "
+        "--vault-token-file or AppRole (see docs/scale-out.md)",
+    )
+    cluster.add_argument(
+        "--ray-address",
+        metavar="HOST:PORT",
+        help="GCS address of the Ray cluster (its `ray start --head --port`)",
+    )
+    cluster.add_argument(
+        "--shards",
+        type=positive_int,
+        default=_DEFAULTS.shards,
+        metavar="N",
+        help="shard actors per vault (default %(default)s; only with --ray-address)",
+    )
     parser.add_argument(
         "--vault-role-id",
         metavar="ID",
@@ -203,6 +221,8 @@ def settings_from_args(args: argparse.Namespace) -> ServeSettings:
         rate_limit=args.rate_limit,
         rate_burst=args.rate_burst,
         metrics_listen=args.metrics_listen,
+        ray_address=args.ray_address or None,
+        shards=args.shards,
     )
 
 

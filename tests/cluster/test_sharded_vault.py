@@ -1,0 +1,203 @@
+"""A vault served over a real two-node Ray cluster: sharded answers, kill -9, no leaks.
+
+One cluster and one ``serve --ray-address ... --shards 2`` front-end for the whole
+module (start-up dominates). The gallery has three blocks (9,000 templates at
+4,096 slots per block): blocks 0 and 2 on shard 0, block 1 on shard 1.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from tests.support.leakscan import scan_tree, template_fingerprints
+from tests.support.ray_cluster import BIN, RayCluster
+
+DIM = 128
+GALLERY = 9000
+COLLECTION = "faces"
+TARGET = "127.0.0.1:50051"
+
+
+@dataclass
+class Front:
+    """The front-end in the namespace, and a way to drive it from there."""
+
+    cluster: RayCluster
+    work: Path
+    templates: np.ndarray
+    log: Path
+
+    def call(self, action: str, **args: Any) -> dict[str, Any]:
+        args.setdefault("collection", COLLECTION)
+        done = self.cluster.netns.run(
+            BIN / "python", "-m", "tests.cluster.driver", action, json.dumps(args)
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+        return json.loads(done.stdout.strip().splitlines()[-1])
+
+    def save(self, name: str, array: np.ndarray) -> str:
+        path = self.work / f"{name}.npy"
+        np.save(path, array)
+        return str(path)
+
+    def status(self) -> list[dict[str, Any]]:
+        return self.call("status")["shards"]
+
+
+def _unit(rows: np.ndarray) -> np.ndarray:
+    return rows / np.linalg.norm(rows, axis=1, keepdims=True)
+
+
+@pytest.fixture(scope="module")
+def front(ray_cluster: RayCluster) -> Iterator[Front]:
+    work = ray_cluster.temp_dir / "work"
+    work.mkdir()
+    log = work / "serve.log"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("VAULT_", "BIOVAULT_"))}
+    ray_cluster.netns.popen(
+        BIN / "biovault", "serve", "--data-dir", work / "data", "--listen", TARGET,
+        "--ray-address", ray_cluster.address, "--shards", "2",
+        "--rate-limit", "0", "--retention-interval", "0", log=log, env=env,
+    )  # fmt: skip
+    deadline = time.monotonic() + 180
+    while True:
+        if ray_cluster.netns.run(BIN / "biovault", "health", "--target", TARGET).returncode == 0:
+            break
+        if time.monotonic() > deadline:
+            pytest.fail(f"the sharded front-end did not come up:\n{log.read_text()[-4000:]}")
+        time.sleep(0.5)
+    templates = _unit(np.random.default_rng(16).standard_normal((GALLERY, DIM))).astype(
+        np.float32
+    )
+    f = Front(ray_cluster, work, templates, log)
+    assert f.call("create", dim=DIM) == {"created": COLLECTION}
+    ids = work / "ids.txt"
+    ids.write_text("".join(f"s{i}\n" for i in range(GALLERY)))
+    assert f.call("enroll", ids=str(ids), templates=f.save("gallery", templates)) == {
+        "enrolled": GALLERY
+    }
+    yield f
+
+
+def _plaintext_top(templates: np.ndarray, probes: np.ndarray, k: int) -> list[list[str]]:
+    scores = _unit(probes.astype(np.float64)) @ templates.astype(np.float64).T
+    return [[f"s{i}" for i in np.argsort(-row)[:k]] for row in scores]
+
+
+def _probes(front: Front, rows: list[int], noise: float = 0.3) -> np.ndarray:
+    rng = np.random.default_rng(sum(rows))
+    return _unit(front.templates[rows] + noise * rng.standard_normal((len(rows), DIM)) / DIM**0.5)
+
+
+def test_every_shard_is_alive_and_holds_its_blocks(front: Front) -> None:
+    """cluster status: two ALIVE shards on two nodes; shard 0 holds blocks 0 and 2."""
+    shards = front.status()
+    assert [s["shard"] for s in shards] == [0, 1]
+    assert {s["state"] for s in shards} == {"ALIVE"}
+    assert len({s["node"] for s in shards}) == 2, "SPREAD puts one shard on each node"
+    assert [s["templates"] for s in shards] == [4096 + (GALLERY - 8192), 4096]
+    assert all(s["pid"] > 0 for s in shards)
+
+
+def test_identify_over_shards_ranks_like_plaintext(front: Front) -> None:
+    """Top-5 of probes near templates of every block equals the plaintext top-5."""
+    rows = [3, 4100, 8500, 12, 6000, 8999]
+    probes = _probes(front, rows)
+    out = front.call("identify", probes=front.save("probes", probes), top_k=5)
+    found = [[m[0] for m in row] for row in out["results"]]
+    assert found == _plaintext_top(front.templates, probes, 5)
+    assert [row[0] for row in found] == [f"s{r}" for r in rows]
+    exact = _unit(probes) @ front.templates.astype(np.float64).T
+    for r, row in enumerate(out["results"]):
+        for subject, score in row:
+            assert abs(score - exact[r, int(subject[1:])]) < 5e-3
+
+
+def test_verify_reaches_the_owning_shard(front: Front) -> None:
+    """Verify of a subject in block 1 (shard 1) scores its own template ~1, another's ~0
+    (the collection's threshold is -1, so both "match": the scores tell)."""
+    probe = front.save("verify", front.templates[5000:5001])
+    own = front.call("verify", id="s5000", probe=probe)["score"]
+    other = front.call("verify", id="s10", probe=probe)["score"]
+    exact = float(front.templates[5000].astype(np.float64) @ front.templates[10])
+    assert abs(own - 1.0) < 5e-3
+    assert abs(other - exact) < 5e-3
+
+
+def _wait_alive(front: Front, shard: int, old_pid: int, limit: float = 60.0) -> dict[str, Any]:
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        entry = front.status()[shard]
+        if entry["state"] == "ALIVE" and entry["pid"] != old_pid:
+            return entry
+        time.sleep(0.1)
+    pytest.fail(f"shard {shard} did not come back within {limit:g} s")
+
+
+def test_killed_shard_answers_completely_or_unavailable(front: Front) -> None:
+    """kill -9 of shard 1: each identify is complete or UNAVAILABLE, never OK-but-short;
+    Ray restarts the shard, which reloads its blocks from the store."""
+    victim = front.status()[1]
+    rows = [4200, 5000, 7000]  # all in block 1, on the killed shard
+    probes = front.save("kill", _probes(front, rows, noise=0.0))
+    os.kill(victim["pid"], signal.SIGKILL)
+    killed = time.monotonic()
+    answers = [front.call("identify", probes=probes, top_k=3, timeout=t) for t in (1, 60)]
+    for out in answers:
+        if "error" in out:
+            assert out["error"] in ("UNAVAILABLE", "DEADLINE_EXCEEDED"), out
+        else:
+            assert [row[0][0] for row in out["results"]] == [f"s{r}" for r in rows], out
+    assert "results" in answers[-1], "a call with a long deadline waits for the restart"
+    back = _wait_alive(front, 1, victim["pid"])
+    assert back["templates"] == victim["templates"]
+    assert back["restarts"] >= 1
+    print(f"shard back after {time.monotonic() - killed:.2f} s, load {back['load_seconds']:.2f} s")
+
+
+def test_enrolment_during_a_restart_is_visible_once_back(front: Front) -> None:
+    """Templates acknowledged while their shard (block 2's, shard 0) is down are found after."""
+    victim = front.status()[0]
+    fresh = _unit(np.random.default_rng(99).standard_normal((5, DIM))).astype(np.float32)
+    ids = front.work / "fresh.txt"
+    ids.write_text("".join(f"new{i}\n" for i in range(5)))
+    os.kill(victim["pid"], signal.SIGKILL)
+    out = front.call("enroll", ids=str(ids), templates=front.save("fresh", fresh))
+    assert out == {"enrolled": 5}, out
+    _wait_alive(front, 0, victim["pid"])
+    found = front.call("identify", probes=front.save("freshq", fresh), top_k=1)
+    assert [row[0][0] for row in found["results"]] == [f"new{i}" for i in range(5)]
+    assert sum(s["templates"] for s in front.status()) == GALLERY + 5
+
+
+def test_erasure_is_seen_by_the_shard(front: Front) -> None:
+    """A deleted subject of shard 1 is no longer a candidate."""
+    probe = front.save("gone", front.templates[4500:4501])
+    before = front.call("identify", probes=probe, top_k=1)["results"][0][0][0]
+    assert before == "s4500"
+    assert front.call("delete", id="s4500") == {"erased": 1}
+    after = front.call("identify", probes=probe, top_k=3)["results"][0]
+    assert "s4500" not in [m[0] for m in after]
+
+
+def test_ray_session_holds_no_template_bytes(front: Front) -> None:
+    """After enrolment and identification (probes = enrolled templates), nothing Ray
+    wrote - logs, spill files, session state - holds a template's float32/64 bytes."""
+    probe = front.save("leak", front.templates[:64])
+    assert "results" in front.call("identify", probes=probe, top_k=1)
+    session = sorted(front.cluster.temp_dir.glob("session_*"))
+    assert session, "Ray wrote no session directory where it was told to"
+    files = [p for p in session[0].rglob("*") if p.is_file() and not p.is_socket()]
+    assert files, "nothing to scan"
+    hits = scan_tree(files, template_fingerprints(front.templates))
+    assert hits == {}, hits
