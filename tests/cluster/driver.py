@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+import urllib.request
 from typing import Any
 
 import numpy as np
@@ -26,6 +27,9 @@ def _matches(result: Any) -> list[list[list[Any]]]:
 
 def act(action: str, a: dict[str, Any]) -> dict[str, Any]:
     target, timeout = a.get("target", "127.0.0.1:50051"), float(a.get("timeout", 60))
+    if action == "metrics":
+        with urllib.request.urlopen(f"http://{a['metrics']}/metrics", timeout=timeout) as r:
+            return {"text": r.read().decode()}
     if action == "status":
         with ClusterClient(target, timeout=timeout) as cc:
             return {"shards": [s.to_json() for s in cc.status()]}

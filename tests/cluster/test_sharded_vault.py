@@ -26,6 +26,7 @@ DIM = 128
 GALLERY = 9000
 COLLECTION = "faces"
 TARGET = "127.0.0.1:50051"
+METRICS = "127.0.0.1:9464"
 
 
 @dataclass
@@ -67,7 +68,8 @@ def front(ray_cluster: RayCluster) -> Iterator[Front]:
     ray_cluster.netns.popen(
         BIN / "biovault", "serve", "--data-dir", work / "data", "--listen", TARGET,
         "--ray-address", ray_cluster.address, "--shards", "2",
-        "--rate-limit", "0", "--retention-interval", "0", log=log, env=env,
+        "--rate-limit", "0", "--retention-interval", "0", "--metrics-listen", METRICS,
+        log=log, env=env,
     )  # fmt: skip
     deadline = time.monotonic() + 180
     while True:
@@ -107,6 +109,15 @@ def test_every_shard_is_alive_and_holds_its_blocks(front: Front) -> None:
     assert len({s["node"] for s in shards}) == 2, "SPREAD puts one shard on each node"
     assert [s["templates"] for s in shards] == [4096 + (GALLERY - 8192), 4096]
     assert all(s["pid"] > 0 for s in shards)
+
+
+def test_prometheus_exports_each_shard(front: Front) -> None:
+    """The exporter has per-shard gauges: up, templates held, restarts."""
+    text = front.call("metrics", metrics=METRICS)["text"]
+    assert 'biovault_shard_up{shard="0"} 1.0' in text
+    assert 'biovault_shard_up{shard="1"} 1.0' in text
+    assert 'biovault_shard_templates{shard="1"} 4096.0' in text
+    assert "biovault_shard_restarts" in text
 
 
 def test_identify_over_shards_ranks_like_plaintext(front: Front) -> None:

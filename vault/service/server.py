@@ -200,6 +200,7 @@ def run(
         metrics = VaultMetrics(
             sizes=getattr(services.core, "collection_sizes", None),
             serving=lambda: bool(health_ref) and health_ref[0].serving,
+            shards=getattr(services, "cluster_status", None),
         )
         server, health_servicer, port = build_server(
             services.core,
