@@ -30,6 +30,12 @@ def act(action: str, a: dict[str, Any]) -> dict[str, Any]:
     if action == "metrics":
         with urllib.request.urlopen(f"http://{a['metrics']}/metrics", timeout=timeout) as r:
             return {"text": r.read().decode()}
+    if action == "nodes":  # which node is the head (it carries the node_0 resource)
+        import ray
+
+        ray.init(address=a["ray"], log_to_driver=False, logging_level="ERROR")
+        alive = [n for n in ray.nodes() if n["Alive"]]
+        return {"nodes": [{"node": n["NodeID"], "head": "node_0" in n["Resources"]} for n in alive]}
     if action == "status":
         with ClusterClient(target, timeout=timeout) as cc:
             return {"shards": [s.to_json() for s in cc.status()]}

@@ -7,98 +7,34 @@ module (start-up dominates). The gallery has three blocks (9,000 templates at
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
 
+from tests.cluster.frontend import METRICS, Front, start_front, unit
 from tests.support.leakscan import scan_tree, template_fingerprints
-from tests.support.ray_cluster import BIN, RayCluster
+from tests.support.ray_cluster import RayCluster
 
 DIM = 128
 GALLERY = 9000
-COLLECTION = "faces"
-TARGET = "127.0.0.1:50051"
-METRICS = "127.0.0.1:9464"
-
-
-@dataclass
-class Front:
-    """The front-end in the namespace, and a way to drive it from there."""
-
-    cluster: RayCluster
-    work: Path
-    templates: np.ndarray
-    log: Path
-
-    def call(self, action: str, **args: Any) -> dict[str, Any]:
-        args.setdefault("collection", COLLECTION)
-        done = self.cluster.netns.run(
-            BIN / "python", "-m", "tests.cluster.driver", action, json.dumps(args)
-        )
-        assert done.returncode == 0, done.stderr[-3000:]
-        return json.loads(done.stdout.strip().splitlines()[-1])
-
-    def save(self, name: str, array: np.ndarray) -> str:
-        path = self.work / f"{name}.npy"
-        np.save(path, array)
-        return str(path)
-
-    def status(self) -> list[dict[str, Any]]:
-        return self.call("status")["shards"]
-
-
-def _unit(rows: np.ndarray) -> np.ndarray:
-    return rows / np.linalg.norm(rows, axis=1, keepdims=True)
 
 
 @pytest.fixture(scope="module")
-def front(ray_cluster: RayCluster) -> Iterator[Front]:
-    work = ray_cluster.temp_dir / "work"
-    work.mkdir()
-    log = work / "serve.log"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("VAULT_", "BIOVAULT_"))}
-    ray_cluster.netns.popen(
-        BIN / "biovault", "serve", "--data-dir", work / "data", "--listen", TARGET,
-        "--ray-address", ray_cluster.address, "--shards", "2",
-        "--rate-limit", "0", "--retention-interval", "0", "--metrics-listen", METRICS,
-        log=log, env=env,
-    )  # fmt: skip
-    deadline = time.monotonic() + 180
-    while True:
-        if ray_cluster.netns.run(BIN / "biovault", "health", "--target", TARGET).returncode == 0:
-            break
-        if time.monotonic() > deadline:
-            pytest.fail(f"the sharded front-end did not come up:\n{log.read_text()[-4000:]}")
-        time.sleep(0.5)
-    templates = _unit(np.random.default_rng(16).standard_normal((GALLERY, DIM))).astype(
-        np.float32
-    )
-    f = Front(ray_cluster, work, templates, log)
-    assert f.call("create", dim=DIM) == {"created": COLLECTION}
-    ids = work / "ids.txt"
-    ids.write_text("".join(f"s{i}\n" for i in range(GALLERY)))
-    assert f.call("enroll", ids=str(ids), templates=f.save("gallery", templates)) == {
-        "enrolled": GALLERY
-    }
-    yield f
+def front(ray_cluster: RayCluster) -> Front:
+    return start_front(ray_cluster, gallery=GALLERY, dim=DIM)
 
 
 def _plaintext_top(templates: np.ndarray, probes: np.ndarray, k: int) -> list[list[str]]:
-    scores = _unit(probes.astype(np.float64)) @ templates.astype(np.float64).T
+    scores = unit(probes.astype(np.float64)) @ templates.astype(np.float64).T
     return [[f"s{i}" for i in np.argsort(-row)[:k]] for row in scores]
 
 
 def _probes(front: Front, rows: list[int], noise: float = 0.3) -> np.ndarray:
     rng = np.random.default_rng(sum(rows))
-    return _unit(front.templates[rows] + noise * rng.standard_normal((len(rows), DIM)) / DIM**0.5)
+    return unit(front.templates[rows] + noise * rng.standard_normal((len(rows), DIM)) / DIM**0.5)
 
 
 def test_every_shard_is_alive_and_holds_its_blocks(front: Front) -> None:
@@ -128,7 +64,7 @@ def test_identify_over_shards_ranks_like_plaintext(front: Front) -> None:
     found = [[m[0] for m in row] for row in out["results"]]
     assert found == _plaintext_top(front.templates, probes, 5)
     assert [row[0] for row in found] == [f"s{r}" for r in rows]
-    exact = _unit(probes) @ front.templates.astype(np.float64).T
+    exact = unit(probes) @ front.templates.astype(np.float64).T
     for r, row in enumerate(out["results"]):
         for subject, score in row:
             assert abs(score - exact[r, int(subject[1:])]) < 5e-3
@@ -143,16 +79,6 @@ def test_verify_reaches_the_owning_shard(front: Front) -> None:
     exact = float(front.templates[5000].astype(np.float64) @ front.templates[10])
     assert abs(own - 1.0) < 5e-3
     assert abs(other - exact) < 5e-3
-
-
-def _wait_alive(front: Front, shard: int, old_pid: int, limit: float = 60.0) -> dict[str, Any]:
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        entry = front.status()[shard]
-        if entry["state"] == "ALIVE" and entry["pid"] != old_pid:
-            return entry
-        time.sleep(0.1)
-    pytest.fail(f"shard {shard} did not come back within {limit:g} s")
 
 
 def test_killed_shard_answers_completely_or_unavailable(front: Front) -> None:
@@ -170,7 +96,7 @@ def test_killed_shard_answers_completely_or_unavailable(front: Front) -> None:
         else:
             assert [row[0][0] for row in out["results"]] == [f"s{r}" for r in rows], out
     assert "results" in answers[-1], "a call with a long deadline waits for the restart"
-    back = _wait_alive(front, 1, victim["pid"])
+    back = front.wait_alive(1, victim["pid"])
     assert back["templates"] == victim["templates"]
     assert back["restarts"] >= 1
     print(f"shard back after {time.monotonic() - killed:.2f} s, load {back['load_seconds']:.2f} s")
@@ -179,13 +105,13 @@ def test_killed_shard_answers_completely_or_unavailable(front: Front) -> None:
 def test_enrolment_during_a_restart_is_visible_once_back(front: Front) -> None:
     """Templates acknowledged while their shard (block 2's, shard 0) is down are found after."""
     victim = front.status()[0]
-    fresh = _unit(np.random.default_rng(99).standard_normal((5, DIM))).astype(np.float32)
+    fresh = unit(np.random.default_rng(99).standard_normal((5, DIM))).astype(np.float32)
     ids = front.work / "fresh.txt"
     ids.write_text("".join(f"new{i}\n" for i in range(5)))
     os.kill(victim["pid"], signal.SIGKILL)
     out = front.call("enroll", ids=str(ids), templates=front.save("fresh", fresh))
     assert out == {"enrolled": 5}, out
-    _wait_alive(front, 0, victim["pid"])
+    front.wait_alive(0, victim["pid"])
     found = front.call("identify", probes=front.save("freshq", fresh), top_k=1)
     assert [row[0][0] for row in found["results"]] == [f"new{i}" for i in range(5)]
     assert sum(s["templates"] for s in front.status()) == GALLERY + 5

@@ -127,16 +127,25 @@ class RayCluster:
         return self.netns.temp_dir
 
 
-def start_cluster(netns: RayNetns, *, nodes: int = 2, cpus_per_node: int = 1) -> RayCluster:
+def start_cluster(
+    netns: RayNetns,
+    *,
+    nodes: int = 2,
+    cpus_per_node: int = 1,
+    head_cpus: int | None = None,
+    head_env: dict[str, str] | None = None,
+) -> RayCluster:
     """``ray start --head`` plus ``nodes - 1`` worker nodes, each its own raylet."""
     started = time.monotonic()
     ray = BIN / "ray"
-    common = ["--node-ip-address", "127.0.0.1", "--num-cpus", str(cpus_per_node)]
-    common += ["--disable-usage-stats"]
+    common = ["--node-ip-address", "127.0.0.1", "--disable-usage-stats"]
+    cpus = ["--num-cpus", str(cpus_per_node)]
+    head_cpus_flag = ["--num-cpus", str(head_cpus or cpus_per_node)]
+    env = None if head_env is None else {**os.environ, **head_env}
     head = netns.popen(
         ray, "start", "--head", "--port", str(RAY_PORT), "--temp-dir", netns.temp_dir,
         "--include-dashboard=false", "--resources", json.dumps({"node_0": 1}), *common,
-        log=netns.temp_dir / "head.out",
+        *head_cpus_flag, log=netns.temp_dir / "head.out", env=env,
     )  # fmt: skip
     if head.wait(timeout=120) != 0:
         pytest.fail(f"ray start --head failed: {(netns.temp_dir / 'head.out').read_text()}")
@@ -144,7 +153,7 @@ def start_cluster(netns: RayNetns, *, nodes: int = 2, cpus_per_node: int = 1) ->
         log = netns.temp_dir / f"node{n}.out"
         worker = netns.popen(
             ray, "start", "--address", f"127.0.0.1:{RAY_PORT}",
-            "--resources", json.dumps({f"node_{n}": 1}), *common, log=log,
+            "--resources", json.dumps({f"node_{n}": 1}), *common, *cpus, log=log,
         )  # fmt: skip
         if worker.wait(timeout=120) != 0:
             pytest.fail(f"ray start (node {n}) failed: {log.read_text()}")

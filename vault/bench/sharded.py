@@ -117,6 +117,7 @@ def run_sharded_bench(
 ) -> dict[str, Any]:
     """Measure the in-process engine, then the sharded one, on the same gallery."""
     say = config.progress
+    load_before = os.getloadavg()
     say(f"generating {config.gallery} x {config.dim} synthetic templates")
     data = make_set(config.gallery, config.dim, config.probes, seed=config.seed)
     probes = data.probes
@@ -216,4 +217,6 @@ def run_sharded_bench(
         "reload_after_kill": reload,
         "bench_peak_rss_bytes": own_peak_rss(),
         "scores_compared": "top-k returned by identify (all scores are never gathered)",
+        # The machine's load: other work on it skews both sides (they run one after the other).
+        "load_average_before_after": [load_before[0], os.getloadavg()[0]],
     }

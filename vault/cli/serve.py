@@ -89,7 +89,7 @@ def register(commands: Commands) -> None:
         "scale-out (needs biovault[cluster])",
         "spread every encrypted gallery over shard actors on a running Ray cluster; "
         "shards log in to the key service themselves, so the token must come from "
-        "--vault-token-file or AppRole (see docs/scale-out.md)",
+        "--vault-token-file or AppRole (see docs/cluster.md)",
     )
     cluster.add_argument(
         "--ray-address",

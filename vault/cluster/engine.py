@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 
 _RETRY_PAUSE = 0.05
 _STATUS_TIMEOUT = 2.0
+_ANNOUNCE_WAIT = 2.0
 
 
 @dataclass(frozen=True)
@@ -178,8 +179,12 @@ class ShardCluster:
             self._pending.setdefault(shard, {})[(collection, block_no)] = (
                 None if live is None else (dim, live)
             )
+        left = deadline.remaining()
         try:
-            self._flush(shard)
+            # Briefly: the caller holds the collection's state lock, and a shard that is
+            # down gets the change before its next query anyway.
+            with deadline.bounded_by(_ANNOUNCE_WAIT if left is None else min(left, _ANNOUNCE_WAIT)):
+                self._flush(shard)
         except ShardUnavailable as error:
             log.warning("shard %d will get block %d later: %s", shard, block_no, error)
 
