@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +36,7 @@ class Front:
     work: Path
     templates: np.ndarray
     log: Path
+    serve: subprocess.Popen[bytes]
 
     def call(self, action: str, **args: Any) -> dict[str, Any]:
         args.setdefault("collection", COLLECTION)
@@ -63,13 +65,11 @@ class Front:
         pytest.fail(f"shard {shard} did not come back within {limit:g} s")
 
 
-def start_front(cluster: RayCluster, *, gallery: int, dim: int, shards: int = 2) -> Front:
-    """``serve --ray-address --shards`` in the namespace, with one enrolled collection."""
-    work = cluster.temp_dir / "work"
-    work.mkdir()
+def launch_serve(cluster: RayCluster, work: Path, *, shards: int = 2) -> subprocess.Popen[bytes]:
+    """``serve --ray-address --shards`` in the namespace; returns once it is SERVING."""
     log = work / "serve.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("VAULT_", "BIOVAULT_"))}
-    cluster.netns.popen(
+    child = cluster.netns.popen(
         BIN / "biovault", "serve", "--data-dir", work / "data", "--listen", TARGET,
         "--ray-address", cluster.address, "--shards", str(shards),
         "--rate-limit", "0", "--retention-interval", "0", "--metrics-listen", METRICS,
@@ -77,12 +77,20 @@ def start_front(cluster: RayCluster, *, gallery: int, dim: int, shards: int = 2)
     )  # fmt: skip
     deadline = time.monotonic() + 180
     while cluster.netns.run(BIN / "biovault", "health", "--target", TARGET).returncode != 0:
-        if time.monotonic() > deadline:
+        if time.monotonic() > deadline or child.poll() is not None:
             pytest.fail(f"the sharded front-end did not come up:\n{log.read_text()[-4000:]}")
         time.sleep(0.5)
+    return child
+
+
+def start_front(cluster: RayCluster, *, gallery: int, dim: int, shards: int = 2) -> Front:
+    """A sharded front-end in the namespace, with one enrolled collection."""
+    work = cluster.temp_dir / "work"
+    work.mkdir()
+    serve = launch_serve(cluster, work, shards=shards)
     rng = np.random.default_rng(16)
     templates = unit(rng.standard_normal((gallery, dim))).astype(np.float32)
-    front = Front(cluster, work, templates, log)
+    front = Front(cluster, work, templates, work / "serve.log", serve)
     assert front.call("create", dim=dim) == {"created": COLLECTION}
     ids = work / "ids.txt"
     ids.write_text("".join(f"s{i}\n" for i in range(gallery)))

@@ -14,7 +14,7 @@ import time
 import numpy as np
 import pytest
 
-from tests.cluster.frontend import METRICS, Front, start_front, unit
+from tests.cluster.frontend import METRICS, Front, launch_serve, start_front, unit
 from tests.support.leakscan import scan_tree, template_fingerprints
 from tests.support.ray_cluster import RayCluster
 
@@ -127,6 +127,22 @@ def test_erasure_is_seen_by_the_shard(front: Front) -> None:
     assert "s4500" not in [m[0] for m in after]
 
 
+def test_front_end_killed_loses_nothing(front: Front) -> None:
+    """kill -9 of the front-end (its embedded OpenBao dies with it): a new one on the same
+    data directory reattaches to the running shards, and every template answers."""
+    pids = [s["pid"] for s in front.status()]
+    expected = sum(s["templates"] for s in front.status())
+    os.killpg(front.serve.pid, signal.SIGKILL)
+    front.serve.wait(timeout=30)
+    front.serve = launch_serve(front.cluster, front.work)
+    now = front.status()
+    assert [s["pid"] for s in now] == pids, "the detached shards kept running"
+    assert sum(s["templates"] for s in now) == expected
+    rows = [0, 4096, 8300]
+    out = front.call("identify", probes=front.save("again", front.templates[rows]), top_k=1)
+    assert [row[0][0] for row in out["results"]] == [f"s{r}" for r in rows]
+
+
 def test_ray_session_holds_no_template_bytes(front: Front) -> None:
     """After enrolment and identification (probes = enrolled templates), nothing Ray
     wrote - logs, spill files, session state - holds a template's float32/64 bytes."""
@@ -138,3 +154,9 @@ def test_ray_session_holds_no_template_bytes(front: Front) -> None:
     assert files, "nothing to scan"
     hits = scan_tree(files, template_fingerprints(front.templates))
     assert hits == {}, hits
+
+
+def test_sigterm_still_shuts_the_front_end_down_cleanly(front: Front) -> None:
+    """Joining Ray must not take over SIGTERM: serve drains and exits 0."""
+    front.serve.send_signal(signal.SIGTERM)
+    assert front.serve.wait(timeout=60) == 0, front.log.read_text()[-3000:]

@@ -18,6 +18,7 @@ acknowledged enrolment is visible once the shard is back.
 from __future__ import annotations
 
 import logging
+import signal
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -86,6 +87,10 @@ class ShardCluster:
         self._call_timeout = call_timeout
         self._pending: dict[int, dict[tuple[str, int], tuple[int, list[int]] | None]] = {}
         self._pending_lock = threading.Lock()
+        # ray.init replaces the SIGTERM handler with sys.exit: serve's own graceful
+        # shutdown must keep it.
+        main = threading.current_thread() is threading.main_thread()
+        sigterm = signal.getsignal(signal.SIGTERM) if main else None
         try:
             ray.init(
                 address=address,
@@ -95,6 +100,9 @@ class ShardCluster:
             )
         except (ConnectionError, RuntimeError, ValueError) as e:
             raise ConfigurationError(f"cannot join the Ray cluster at {address}: {e}") from e
+        finally:
+            if sigterm is not None:
+                signal.signal(signal.SIGTERM, sigterm)
         actor: Any = ray.remote(  # type: ignore[call-overload]
             max_restarts=-1, max_task_retries=0, max_concurrency=4, num_cpus=1
         )(GalleryShard)
