@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from vault.client import ClientError, ClusterClient, VaultClient
+from vault.client import ClientError, ClusterClient, KeyAdminClient, VaultClient
 
 PURPOSE = "access"
 
@@ -36,6 +36,9 @@ def act(action: str, a: dict[str, Any]) -> dict[str, Any]:
         ray.init(address=a["ray"], log_to_driver=False, logging_level="ERROR")
         alive = [n for n in ray.nodes() if n["Alive"]]
         return {"nodes": [{"node": n["NodeID"], "head": "node_0" in n["Resources"]} for n in alive]}
+    if action == "rotate":
+        with KeyAdminClient(target, timeout=timeout) as kc:
+            return {"key_version": kc.rotate_transform_key(a["collection"]).key_version}
     if action == "status":
         with ClusterClient(target, timeout=timeout) as cc:
             return {"shards": [s.to_json() for s in cc.status()]}

@@ -31,7 +31,7 @@ from ray.exceptions import ActorUnavailableError, GetTimeoutError, RayActorError
 
 from vault import deadline
 from vault.cluster.shard import GalleryShard, ShardSpecLike, owner_of
-from vault.errors import ConfigurationError, FailedPrecondition, ShardUnavailable, VaultError
+from vault.errors import ConfigurationError, ShardUnavailable, VaultError
 from vault.he.engine import GalleryEngine, SlotScore
 from vault.he.gallery import BlockResidues, GalleryScores
 from vault.he.keyset import CkksKeySet
@@ -302,10 +302,24 @@ class ShardedEngine:
         return _merge(answers, len(probes), k)
 
     def score(self, probes: np.ndarray) -> GalleryScores:
-        raise FailedPrecondition(
-            "every score of a sharded gallery is not gathered in one place; "
-            "evaluate in process"
-        )
+        """Every slot's score, gathered from the shards in block order (a hybrid
+        collection under several key versions scores this way; the scores stay in
+        the vault's processes)."""
+        ref = ray.put(probes)
+        try:
+            answers: list[GalleryScores] = self._cluster.scatter("score_all", self._collection, ref)
+        finally:
+            del ref
+        where = {b: (a, i) for a in answers for i, b in enumerate(a.block_nos)}
+        if not where:
+            return GalleryScores((), np.empty((len(probes), 0)))
+        degree = next(a.scores.shape[1] // len(a.block_nos) for a in answers if a.block_nos)
+        order = tuple(sorted(where))
+        columns = []
+        for block_no in order:
+            answer, index = where[block_no]
+            columns.append(answer.scores[:, index * degree : (index + 1) * degree])
+        return GalleryScores(order, np.concatenate(columns, axis=1))
 
 
 def _merge(answers: list[list[list[SlotScore]]], probes: int, k: int) -> list[list[SlotScore]]:

@@ -27,7 +27,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from vault.errors import NotFound
-from vault.he.gallery import BlockResidues, EncryptedGallery
+from vault.he.gallery import BlockResidues, EncryptedGallery, GalleryScores
 
 __all__ = ["GalleryShard", "ShardSourceLike", "ShardSpecLike", "owner_of"]
 
@@ -144,6 +144,14 @@ class GalleryShard:
             if gallery is None or not gallery.block_nos:
                 return [[] for _ in range(len(probes))]
             return gallery.top_slots(probes, k)
+
+    def score_all(self, collection: str, probes: np.ndarray) -> GalleryScores:
+        """Every slot's decrypted score (a hybrid collection under several key versions)."""
+        with self._lock:
+            gallery = self._galleries.get(collection)
+            if gallery is None or not gallery.block_nos:
+                return GalleryScores((), np.empty((len(probes), 0)))
+            return gallery.score(probes)
 
     def score_slot(self, collection: str, probe: np.ndarray, block_no: int, slot: int) -> float:
         """One slot's decrypted score."""

@@ -140,7 +140,10 @@ class ShardSourceSpec:
         store = SqliteTemplateStore(store_location(self.store_url), read_only=True)
         try:
             keys = self.key_service.open()
-            return ShardSource(store, keys, get_params(self.params_id))
+            source = ShardSource(store, keys, get_params(self.params_id))
+            # A shard lives long: renew its token, log in again (AppRole) when it ends.
+            keys.start_token_renewal()
+            return source
         except BaseException:
             store.close()
             raise
