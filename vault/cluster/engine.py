@@ -255,12 +255,14 @@ def _cause(error: RayTaskError) -> BaseException:
 class ShardedEngine:
     """One collection's :class:`~vault.he.engine.GalleryEngine` over the shards."""
 
+    holds_residues = False  # the shards load their own blocks from the store
+
     def __init__(self, cluster: ShardCluster, collection: str, dim: int) -> None:
         self._cluster = cluster
         self._collection = collection
         self._dim = dim
 
-    def load(self, block_no: int, block: BlockResidues, live: Sequence[int]) -> None:
+    def load(self, block_no: int, block: BlockResidues | None, live: Sequence[int]) -> None:
         """Nothing to do: each shard loads its own blocks from the store."""
 
     def put_live(self, block_no: int, block: BlockResidues, live: Sequence[int]) -> None:

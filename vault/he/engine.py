@@ -32,8 +32,12 @@ SlotScore = tuple[int, int, float]
 class GalleryEngine(Protocol):
     """Holds a collection's encrypted blocks and scores probes against them."""
 
-    def load(self, block_no: int, block: BlockResidues, live: Sequence[int]) -> None:
-        """A stored block read at start-up, with its live slots."""
+    #: False: the engine keeps no residues here (its shards load their own), so the
+    #: collection need not decode stored blocks at start-up for it.
+    holds_residues: bool
+
+    def load(self, block_no: int, block: BlockResidues | None, live: Sequence[int]) -> None:
+        """A stored block read at start-up (None when ``holds_residues`` is False)."""
         ...
 
     def put_live(self, block_no: int, block: BlockResidues, live: Sequence[int]) -> None:

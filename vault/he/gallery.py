@@ -82,6 +82,8 @@ class BlockResidues:
 class EncryptedGallery:
     """Raw-residue view of one collection's encrypted blocks."""
 
+    holds_residues = True  # vault.he.engine.GalleryEngine: the residues live here
+
     def __init__(
         self, keyset: CkksKeySet, dim: int, *, blocks_per_chunk: int = _BLOCKS_PER_CHUNK
     ) -> None:
@@ -186,8 +188,10 @@ class EncryptedGallery:
         self._live[block_no] = np.asarray(sorted(live), dtype=np.intp)
         self._dead_cache = None
 
-    def load(self, block_no: int, block: BlockResidues, live: Sequence[int]) -> None:
+    def load(self, block_no: int, block: BlockResidues | None, live: Sequence[int]) -> None:
         """A stored block read at start-up, with its live slots."""
+        if block is None:
+            raise ValueError("an in-process gallery needs the block's residues")
         self.put(block_no, block)
         self.set_live(block_no, live)
 

@@ -28,7 +28,7 @@ from vault.he.gallery import BlockResidues
 from vault.he.keyset import CkksKeySet
 from vault.he.ring import sample_uniform_mod
 from vault.keys.sealing import BlobSealer
-from vault.schemes.ckks_blocks import decode_block, encode_block
+from vault.schemes.ckks_blocks import block_is_shared, decode_block, encode_block
 from vault.store.base import BlockRecord, CollectionRecord, SubjectRecord
 from vault.types import Match
 
@@ -121,32 +121,51 @@ class CkksCollection:
         for subject in subjects:
             live.setdefault(subject.block_no, []).append(subject.slot)
         for block in blocks:
-            _, stored = decode_block(
-                block.blob,
-                dim=self.record.dim,
-                degree=degree,
-                params_id=self._params.params_id,
-                prime=self._keyset.prime,
-                sealer=self._sealer,
-                block_no=block.block_no,
-            )
-            residues = stored.residues
-            if stored.ntt_form:
-                # A v1 block as SEAL wrote it: SEAL's inverse NTT, once, per ciphertext.
-                assert residues.c1 is not None
-                pairs = self._keyset.ntt_to_coefficients(np.stack([residues.c0, residues.c1], 1))
-                residues = BlockResidues(pairs[:, 0], c1=pairs[:, 1])
+            if self.gallery.holds_residues:
+                residues = self._decode(block)
+                shared = residues.shared
+            else:
+                # The shards decode their own blocks: check and open, never unpack, here.
+                residues, shared = None, self._is_shared(block)
             self.gallery.load(block.block_no, residues, live.get(block.block_no, []))
             self._blocks[block.block_no] = BlockState(
                 block.next_slot,
                 block.live,
                 block.encryptions,
                 [None] * degree,
-                shared=residues.shared,
+                shared=shared,
             )
         for subject in subjects:
             self._blocks[subject.block_no].subjects[subject.slot] = subject.subject_id
             self._where[subject.subject_id] = (subject.block_no, subject.slot)
+
+    def _decode(self, block: BlockRecord) -> BlockResidues:
+        _, stored = decode_block(
+            block.blob,
+            dim=self.record.dim,
+            degree=self._params.poly_modulus_degree,
+            params_id=self._params.params_id,
+            prime=self._keyset.prime,
+            sealer=self._sealer,
+            block_no=block.block_no,
+        )
+        residues = stored.residues
+        if stored.ntt_form:
+            # A v1 block as SEAL wrote it: SEAL's inverse NTT, once, per ciphertext.
+            assert residues.c1 is not None
+            pairs = self._keyset.ntt_to_coefficients(np.stack([residues.c0, residues.c1], 1))
+            residues = BlockResidues(pairs[:, 0], c1=pairs[:, 1])
+        return residues
+
+    def _is_shared(self, block: BlockRecord) -> bool:
+        return block_is_shared(
+            block.blob,
+            dim=self.record.dim,
+            degree=self._params.poly_modulus_degree,
+            params_id=self._params.params_id,
+            sealer=self._sealer,
+            block_no=block.block_no,
+        )
 
     @property
     def size(self) -> int:
