@@ -151,7 +151,7 @@ class ShardCluster:
         return self._gather({shard: args}, method)[shard]
 
     def scatter(self, method: str, *args: Any) -> list[Any]:
-        """Every shard's answer to the same call (one object reference per argument)."""
+        """Every shard's answer to the same call (the same arguments for each)."""
         for shard in range(self.shards):
             self._flush(shard)
         answers = self._gather(dict.fromkeys(range(self.shards), args), method)
