@@ -4,4 +4,6 @@ pytest_plugins = [
     "tests.support.openbao",
     "tests.support.postgres",
     "tests.support.real_service",
+    "tests.support.real_service",
+    "tests.support.ray_cluster",
 ]

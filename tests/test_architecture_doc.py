@@ -23,6 +23,8 @@ def _room_of(parts: list[str]) -> str | None:
     if not parts:
         return None
     if len(parts) == 1:
+        if (ROOT / parts[0]).is_dir():  # `from vault.cluster import X`: the package itself
+            return parts[0]
         return "base" if parts[0] in BASE else None  # __init__, __main__: no room
     if parts[0] == "keys" and parts[1] == "hcvault":
         return "keys/hcvault"

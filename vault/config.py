@@ -79,6 +79,11 @@ class ServeSettings:
         from vault.store.factory import StoreLocation
 
         return StoreLocation(self.data_dir, self.store_url, self.store_password_file)
+    # The file the token came from: shards (vault.cluster) log in with it themselves.
+    hcvault_token_file: Path | None = None
+    # HOST:PORT of a Ray cluster's GCS: galleries are spread over ``shards`` actors there.
+    ray_address: str | None = None
+    shards: int = 1
 
 
 # The standard variables of the Vault CLI, so an operator's existing set-up works.
@@ -118,6 +123,7 @@ def settings_from_environment(
             values[name] = env[variable]
     if token_file:
         values["hcvault_token"] = _read_token(Path(token_file))
+        values["hcvault_token_file"] = Path(token_file).expanduser().resolve()
     if ("hcvault_role_id" in values) != ("hcvault_secret_id_file" in values):
         raise ConfigurationError(
             "AppRole login needs both --vault-role-id and --vault-secret-id-file "

@@ -22,6 +22,7 @@ __all__ = [
     "NotFound",
     "PermissionDenied",
     "ResourceExhausted",
+    "ShardUnavailable",
     "StorageError",
     "StorageUnavailable",
     "TemplateError",
@@ -89,6 +90,11 @@ class WrappedKeyRejected(KeyServiceError):
 
 class EncryptionUnavailable(VaultError):
     """The encryption worker pool lost a worker (or is being rebuilt); retry shortly."""
+
+
+class ShardUnavailable(VaultError):
+    """A gallery shard (vault.cluster) is restarting or unreachable, so an answer
+    would miss its templates; nothing was changed, retry shortly."""
 
 
 class IntegrityError(VaultError):

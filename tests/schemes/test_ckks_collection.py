@@ -124,9 +124,16 @@ def test_stored_blob_holds_no_template_bytes(keyset):
 
 
 def test_vectorised_top_k_equals_the_shared_ranking():
-    """The collection's one-shot top-k gives exactly ranking.top_k_matches' answers."""
-    from vault.schemes.ckks import _top_k
+    """The engines' one-shot top-k (vault.he.topk) gives exactly ranking.top_k_matches' answers."""
+    from vault.he.topk import top_columns
     from vault.schemes.ranking import top_k_matches
+    from vault.types import Match
+
+    def _top_k(ids, scores, k):
+        return [
+            [Match(ids[c], float(scores[r, c])) for c in row]
+            for r, row in enumerate(top_columns(scores, min(k, len(ids))))
+        ]
 
     rng = np.random.default_rng(12)
     for n in (500, 3 * 4096 + 17, 20 * 4096 + 5):  # below, near and above the span bound

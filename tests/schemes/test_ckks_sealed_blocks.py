@@ -96,3 +96,27 @@ def test_blocks_in_the_old_format_still_load_score_and_erase(keyset):
     collection.apply_erasure(erasure)
     assert abs(collection.gallery.score_block(templates[3], 0)[3] - 1.0) > 0.1
     assert abs(collection.verify_score("old4", templates[4]) - 1.0) < 1e-3
+
+
+def test_form_is_read_without_unpacking_and_checked_like_a_decode(keyset):
+    """block_is_shared (a sharded front-end's start-up) opens and checks a sealed block
+    like decode_block: shared for the engine's blocks, refused when moved or bare."""
+    from vault.schemes.ckks_blocks import block_is_shared, encode_block_v1
+
+    sealer = _sealer()
+    collection = CkksCollection(keyset, _record(), sealer=sealer)
+    plan = collection.plan_enrollment(["a", "b"], identities(2, DIM, np.random.default_rng(2)),
+                                      enrolled_at=1.0)  # fmt: skip
+    args = {"dim": DIM, "degree": 4096, "params_id": 1}
+    assert block_is_shared(plan.blocks[0].blob, sealer=sealer, block_no=0, **args) is True
+    v1 = encode_block_v1(
+        np.zeros((DIM, 2, 4096), dtype=np.uint64), params_id=1, key_version=1,
+        sealer=sealer, block_no=3,
+    )  # fmt: skip
+    assert block_is_shared(v1, sealer=sealer, block_no=3, **args) is False
+    with pytest.raises(IntegrityError, match="failed authentication"):
+        block_is_shared(plan.blocks[0].blob, sealer=sealer, block_no=1, **args)
+    bare = CkksCollection(keyset, _record()).plan_enrollment(["x"], identities(1, DIM,
+        np.random.default_rng(3)), enrolled_at=1.0).blocks[0].blob  # fmt: skip
+    with pytest.raises(IntegrityError, match="not sealed"):
+        block_is_shared(bare, sealer=sealer, block_no=0, **args)

@@ -27,6 +27,7 @@ EXPECTED = {
     errors.StorageError: grpc.StatusCode.UNAVAILABLE,
     errors.StorageUnavailable: grpc.StatusCode.UNAVAILABLE,
     errors.EncryptionUnavailable: grpc.StatusCode.UNAVAILABLE,
+    errors.ShardUnavailable: grpc.StatusCode.UNAVAILABLE,
     errors.ConfigurationError: grpc.StatusCode.INTERNAL,
     errors.VaultError: grpc.StatusCode.INTERNAL,
 }

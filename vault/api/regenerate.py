@@ -21,6 +21,7 @@ PROTO_FILES: tuple[str, ...] = (
     "vault/api/v1/admin.proto",
     "vault/api/v1/compliance.proto",
     "vault/api/v1/transform_keys.proto",
+    "vault/api/v1/cluster.proto",
 )
 _SUFFIXES = ("_pb2.py", "_pb2.pyi", "_pb2_grpc.py")
 

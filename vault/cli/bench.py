@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from vault.cli.common import (
     CommandError,
@@ -15,6 +16,9 @@ from vault.cli.common import (
 )
 from vault.cli.progress import Progress
 from vault.types import ProtectionMode
+
+if TYPE_CHECKING:
+    from vault.bench.runner import BenchConfig
 
 __all__ = ["register"]
 
@@ -81,6 +85,20 @@ def register(commands: Commands) -> None:
     parser.add_argument(
         "--plot", type=Path, metavar="FILE.png", help="draw ms/probe vs gallery size"
     )
+    parser.add_argument(
+        "--ray-address",
+        metavar="HOST:PORT",
+        help="also measure the sharded engine on this Ray cluster, side by side with the "
+        "in-process one on the same gallery (needs biovault[cluster]; run it on a cluster "
+        "machine: one shard is killed by pid to time its reload)",
+    )
+    parser.add_argument(
+        "--shards",
+        type=positive_int,
+        default=2,
+        metavar="N",
+        help="shard actors with --ray-address (default %(default)s)",
+    )
     add_json_flag(parser)
     parser.set_defaults(handler=_bench)
 
@@ -107,6 +125,8 @@ def _bench(args: argparse.Namespace) -> int:
         mode=ProtectionMode(args.mode),
         progress=Progress("bench").note,
     )
+    if args.ray_address:
+        return _sharded(args, config)
     result: dict[str, object] = {} if args.store_only else run_bench(config)
     if store_url:
         result.update(run_store_comparison(config, store_url, args.store_password_file))
@@ -132,6 +152,29 @@ def _bench(args: argparse.Namespace) -> int:
             f" per probe ({result['ratio_vs_plaintext']:.1f}x plaintext), batched "
             f"{result['he_batched_ms_per_probe']:.2f} ms, top-1 agreement "
             f"{result['top1_agreement']:.3f}, " + _error_summary(result)
+        )
+    return 0
+
+
+def _sharded(args: argparse.Namespace, config: BenchConfig) -> int:
+    from vault.bench.sharded import run_sharded_bench
+    from vault.service.bootstrap import open_vault_services
+
+    result = run_sharded_bench(
+        config,
+        ray_address=args.ray_address,
+        shards=args.shards,
+        open_services=open_vault_services,
+    )
+    if args.json:
+        write_json(args.json, result)
+    if args.json != "-":
+        overhead = result["overhead_vs_in_process"]
+        print(
+            f"{result['gallery']} x {result['dim']} over {result['shards']} shards on "
+            f"{result['nodes']} node(s): {result['he_ms_per_probe']:.2f} ms per probe "
+            f"({overhead['single']:.2f}x in-process), batched "
+            f"{result['he_batched_ms_per_probe']:.2f} ms ({overhead['batched']:.2f}x)"
         )
     return 0
 

@@ -92,6 +92,24 @@ def register(commands: Commands) -> None:
     )
     add_vault_flags(parser)
     add_store_flags(parser)
+    cluster = parser.add_argument_group(
+        "scale-out (needs biovault[cluster])",
+        "spread every encrypted gallery over shard actors on a running Ray cluster; "
+        "shards log in to the key service themselves, so the token must come from "
+        "--vault-token-file or AppRole (see docs/cluster.md)",
+    )
+    cluster.add_argument(
+        "--ray-address",
+        metavar="HOST:PORT",
+        help="GCS address of the Ray cluster (its `ray start --head --port`)",
+    )
+    cluster.add_argument(
+        "--shards",
+        type=positive_int,
+        default=_DEFAULTS.shards,
+        metavar="N",
+        help="shard actors per vault (default %(default)s; only with --ray-address)",
+    )
     parser.add_argument(
         "--vault-role-id",
         metavar="ID",
@@ -212,6 +230,8 @@ def settings_from_args(args: argparse.Namespace) -> ServeSettings:
         metrics_listen=args.metrics_listen,
         store_url=args.store_url or None,
         store_password_file=args.store_password_file,
+        ray_address=args.ray_address or None,
+        shards=args.shards,
     )
 
 

@@ -18,11 +18,13 @@ Modules:
     vault: :class:`VaultClient` (collections, enroll, verify, identify, delete, health).
     compliance: :class:`ComplianceClient` (audit log, export, retention, consent).
     keys: :class:`KeyAdminClient` (key status, KEK/DEK rotation, transform keys).
+    cluster: :class:`ClusterClient` (where the gallery shards of a Ray-served vault run).
     results: the frozen replies of the administrative services.
     codec, enrollment: the client's half of the wire translation and stream chunking.
 """
 
 from vault.client.channel import DEFAULT_TIMEOUT, ClientError, ClientTls
+from vault.client.cluster import ClusterClient
 from vault.client.compliance import ComplianceClient
 from vault.client.keys import KeyAdminClient
 from vault.client.results import (
@@ -32,6 +34,7 @@ from vault.client.results import (
     RotationJournal,
     RotationSummary,
     SecretStatus,
+    ShardStatus,
     TransformKeyRenewal,
     TransformKeyStatus,
 )
@@ -50,6 +53,7 @@ __all__ = [
     "DEFAULT_TIMEOUT",
     "ClientError",
     "ClientTls",
+    "ClusterClient",
     "CollectionInfo",
     "CollectionKeys",
     "CollectionPolicy",
@@ -64,6 +68,7 @@ __all__ = [
     "RotationJournal",
     "RotationSummary",
     "SecretStatus",
+    "ShardStatus",
     "TransformKeyRenewal",
     "TransformKeyStatus",
     "VaultClient",

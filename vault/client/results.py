@@ -18,6 +18,7 @@ __all__ = [
     "RotationJournal",
     "RotationSummary",
     "SecretStatus",
+    "ShardStatus",
     "TransformKeyRenewal",
     "TransformKeyStatus",
 ]
@@ -132,3 +133,30 @@ class RetentionErasures:
     retention_seconds: float
     cutoff: float
     erased: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ShardStatus:
+    """One gallery shard of a vault served over a Ray cluster (``cluster status``)."""
+
+    shard: int
+    node: str
+    pid: int
+    templates: int
+    state: str  # ALIVE | RESTARTING | DEAD
+    restarts: int = 0
+    rss_bytes: int = 0
+    load_seconds: float = 0.0
+
+    def to_json(self) -> dict[str, object]:
+        """The contract's JSON form (plus restarts, rss_bytes, load_seconds)."""
+        return {
+            "shard": self.shard,
+            "node": self.node,
+            "pid": self.pid,
+            "templates": self.templates,
+            "state": self.state,
+            "restarts": self.restarts,
+            "rss_bytes": self.rss_bytes,
+            "load_seconds": self.load_seconds,
+        }

@@ -25,6 +25,7 @@ from vault.store.base import CollectionRecord, TemplateStore
 from vault.types import CollectionInfo, CollectionPolicy, CollectionSpec, ProtectionMode
 
 if TYPE_CHECKING:
+    from vault.he.engine import GalleryEngineFactory
     from vault.keys.sealing import BlobSealer
 
 __all__ = [
@@ -172,12 +173,14 @@ def open_collection(
     seeds: SeedSource | None,
     sealer: BlobSealer | None = None,
     profile: EmbeddingProfile | None = None,
+    engines: GalleryEngineFactory | None = None,
 ) -> ProtectedCollection[Any, Any]:
-    """An empty in-memory collection of the record's mode (the caller loads it)."""
+    """An empty in-memory collection of the record's mode (the caller loads it);
+    ``engines`` makes the encrypted engine of ckks and hybrid ones (None: in process)."""
     mode = ProtectionMode(record.mode)
     if mode is ProtectionMode.CKKS:
         extra: dict[str, Any] = {} if sealer is None else {"sealer": sealer}
-        return CkksCollection(keyset, record, **extra)
+        return CkksCollection(keyset, record, engines=engines, **extra)
     if seeds is None:
         raise FailedPrecondition(
             f"collection '{record.name}' ({mode.value}) needs transform seeds from the key service"
@@ -185,4 +188,6 @@ def open_collection(
     keys = transform_keys(record, seeds)
     if mode is ProtectionMode.CANCELABLE:
         return CancelableCollection(record, keys, sealer=sealer, profile=profile)
-    return HybridCollection(keyset, record, keys, sealer=sealer, profile=profile)
+    return HybridCollection(
+        keyset, record, keys, sealer=sealer, profile=profile, engines=engines
+    )

@@ -54,6 +54,7 @@ from vault.errors import (
     NotFound,
     VaultError,
 )
+from vault.he.engine import GalleryEngineFactory
 from vault.he.keyset import CkksKeySet
 from vault.keys.datakey import DataKey
 from vault.keys.datakeys import CollectionDataKeys
@@ -104,11 +105,15 @@ class VaultCore:
         verify_budget: FailedVerifyBudget | None = None,
         identify_budget: UnmatchedProbeBudget | None = None,
         compliance: ComplianceGuard | None = None,
+        gallery_engines: GalleryEngineFactory | None = None,
     ) -> None:
         if compliance is not None and compliance.log is not audit:
             raise ConfigurationError("the compliance guard must hold the core's own audit log")
         self._compliance: ComplianceGuard | NoCompliance = compliance or NoCompliance()
         self._store = store
+        # Where encrypted blocks live and are scored: this process (None) or the
+        # shards of a cluster (vault.cluster), chosen where the service is wired.
+        self._gallery_engines = gallery_engines
         # Locks out a caller's repeated failed verifications of one subject (hill-climbing).
         self._verify_budget = verify_budget or FailedVerifyBudget()
         # Caps a caller's unmatched Identify probes per collection (the same climb, 1:N).
@@ -159,6 +164,7 @@ class VaultCore:
             seeds=self._transform_seeds,
             sealer=self._sealer(record.name),
             profile=load_profile(self._store, record),
+            engines=self._gallery_engines,
         )
         # Stream blocks one at a time: materialising them all would double peak memory.
         subjects = self._store.list_subjects(record.name)

@@ -23,12 +23,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from vault.he.gallery import BlockResidues, EncryptedGallery
+from vault.he.engine import GalleryEngineFactory, local_engines
+from vault.he.gallery import BlockResidues
 from vault.he.keyset import CkksKeySet
 from vault.he.ring import sample_uniform_mod
-from vault.he.stages import STAGES
 from vault.keys.sealing import BlobSealer
-from vault.schemes.ckks_blocks import decode_block, encode_block
+from vault.schemes.ckks_blocks import block_is_shared, decode_block, encode_block
 from vault.store.base import BlockRecord, CollectionRecord, SubjectRecord
 from vault.types import Match
 
@@ -79,36 +79,6 @@ class BlockErasure:
     residues: BlockResidues | None
 
 
-_TOPK_SPAN = 4096  # columns per span whose maximum bounds the k-th best from below
-
-
-def _top_k(ids: Sequence[str], scores: np.ndarray, top_k: int) -> list[list[Match]]:
-    """Best ``top_k`` per row, best first - the answers of ranking.top_k_matches, faster.
-
-    The k largest span maxima are k distinct scores, so the k-th best score is at
-    least the k-th largest span maximum: only scores at or above it (a few per
-    span touched) can be in the top k. That is one max pass and one compare pass
-    per row instead of a full argpartition with its index array.
-    """
-    k = min(top_k, len(ids))
-    if k == 0 or len(scores) == 0:
-        return [[] for _ in range(len(scores))]
-    spans = scores.shape[1] // _TOPK_SPAN
-    if spans >= k:
-        maxima = scores[:, : spans * _TOPK_SPAN].reshape(len(scores), spans, _TOPK_SPAN)
-        bound = np.partition(maxima.max(axis=2), spans - k, axis=1)[:, spans - k]
-    answers: list[list[Match]] = []
-    for row in range(len(scores)):
-        values = scores[row]
-        whole = spans < k
-        candidates = np.arange(len(values)) if whole else np.flatnonzero(values >= bound[row])
-        picked = values[candidates]
-        best = np.argpartition(-picked, k - 1)[:k]
-        best = candidates[best[np.argsort(-picked[best], kind="stable")]]
-        answers.append([Match(ids[i], float(values[i])) for i in best])
-    return answers
-
-
 @dataclass(frozen=True)
 class _LiveColumns:
     """Score columns of a set of blocks: the subject of each ("" if none), the live
@@ -124,14 +94,20 @@ class CkksCollection:
     """In-memory encrypted gallery plus slot map of one CKKS collection."""
 
     def __init__(
-        self, keyset: CkksKeySet, record: CollectionRecord, *, sealer: BlobSealer | None = None
+        self,
+        keyset: CkksKeySet,
+        record: CollectionRecord,
+        *,
+        sealer: BlobSealer | None = None,
+        engines: GalleryEngineFactory | None = None,
     ) -> None:
         self.record = record
         self._keyset = keyset
         # Seals blocks at rest under the collection's data key (None: bare blocks).
         self._sealer = sealer
         self._params = keyset.params
-        self.gallery = EncryptedGallery(keyset, record.dim)
+        # In this process by default; a scatter-gather engine (vault.cluster) when wired so.
+        self.gallery = (engines or local_engines)(keyset, record.name, record.dim)
         self._blocks: dict[int, BlockState] = {}
         self._live_cache: _LiveColumns | None = None
         self._where: dict[str, tuple[int, int]] = {}
@@ -141,33 +117,55 @@ class CkksCollection:
         """Fill memory from stored blocks and subject rows."""
         self._live_cache = None
         degree = self._params.poly_modulus_degree
+        live: dict[int, list[int]] = {}
+        for subject in subjects:
+            live.setdefault(subject.block_no, []).append(subject.slot)
         for block in blocks:
-            _, stored = decode_block(
-                block.blob,
-                dim=self.record.dim,
-                degree=degree,
-                params_id=self._params.params_id,
-                prime=self._keyset.prime,
-                sealer=self._sealer,
-                block_no=block.block_no,
-            )
-            residues = stored.residues
-            if stored.ntt_form:
-                # A v1 block as SEAL wrote it: SEAL's inverse NTT, once, per ciphertext.
-                assert residues.c1 is not None
-                pairs = self._keyset.ntt_to_coefficients(np.stack([residues.c0, residues.c1], 1))
-                residues = BlockResidues(pairs[:, 0], c1=pairs[:, 1])
-            self.gallery.put(block.block_no, residues)
+            if self.gallery.holds_residues:
+                residues = self._decode(block)
+                shared = residues.shared
+            else:
+                # The shards decode their own blocks: check and open, never unpack, here.
+                residues, shared = None, self._is_shared(block)
+            self.gallery.load(block.block_no, residues, live.get(block.block_no, []))
             self._blocks[block.block_no] = BlockState(
                 block.next_slot,
                 block.live,
                 block.encryptions,
                 [None] * degree,
-                shared=residues.shared,
+                shared=shared,
             )
         for subject in subjects:
             self._blocks[subject.block_no].subjects[subject.slot] = subject.subject_id
             self._where[subject.subject_id] = (subject.block_no, subject.slot)
+
+    def _decode(self, block: BlockRecord) -> BlockResidues:
+        _, stored = decode_block(
+            block.blob,
+            dim=self.record.dim,
+            degree=self._params.poly_modulus_degree,
+            params_id=self._params.params_id,
+            prime=self._keyset.prime,
+            sealer=self._sealer,
+            block_no=block.block_no,
+        )
+        residues = stored.residues
+        if stored.ntt_form:
+            # A v1 block as SEAL wrote it: SEAL's inverse NTT, once, per ciphertext.
+            assert residues.c1 is not None
+            pairs = self._keyset.ntt_to_coefficients(np.stack([residues.c0, residues.c1], 1))
+            residues = BlockResidues(pairs[:, 0], c1=pairs[:, 1])
+        return residues
+
+    def _is_shared(self, block: BlockRecord) -> bool:
+        return block_is_shared(
+            block.blob,
+            dim=self.record.dim,
+            degree=self._params.poly_modulus_degree,
+            params_id=self._params.params_id,
+            sealer=self._sealer,
+            block_no=block.block_no,
+        )
 
     @property
     def size(self) -> int:
@@ -261,10 +259,16 @@ class CkksCollection:
                 block.live,
                 block.encryptions,
             )
-            self.gallery.put(block.block_no, plan.residues[block.block_no])
         for subject in plan.subjects:
             self._blocks[subject.block_no].subjects[subject.slot] = subject.subject_id
             self._where[subject.subject_id] = (subject.block_no, subject.slot)
+        for block in plan.blocks:
+            self.gallery.put_live(
+                block.block_no, plan.residues[block.block_no], self._live_slots(block.block_no)
+            )
+
+    def _live_slots(self, block_no: int) -> list[int]:
+        return [s for s, subject in enumerate(self._blocks[block_no].subjects) if subject]
 
     # --- erasure --------------------------------------------------------------
     def plan_erasure(self, subject_id: str) -> ErasurePlan:
@@ -325,7 +329,9 @@ class CkksCollection:
         else:
             # Only the padded c0 columns changed: patch them, not the whole block.
             slots = list(plan.slots)
-            self.gallery.put_slots(plan.block_no, slots, plan.residues.c0[:, slots])
+            self.gallery.erase(
+                plan.block_no, slots, plan.residues.c0[:, slots], self._live_slots(plan.block_no)
+            )
 
     def apply_erasure(self, plan: ErasurePlan) -> None:
         """Make a committed erasure visible to scoring."""
@@ -338,13 +344,18 @@ class CkksCollection:
             self.gallery.drop_block(plan.block_no)
             del self._blocks[plan.block_no]
         else:
-            self.gallery.put_slots(plan.block_no, [plan.slot], plan.residues.c0[:, [plan.slot]])
+            self.gallery.erase(
+                plan.block_no,
+                [plan.slot],
+                plan.residues.c0[:, [plan.slot]],
+                self._live_slots(plan.block_no),
+            )
 
     # --- matching -------------------------------------------------------------
     def verify_score(self, subject_id: str, probe: np.ndarray) -> float:
         """Encrypted-domain score of one unit probe against one subject."""
         block_no, slot = self._where[subject_id]
-        return float(self.gallery.score_block(probe, block_no)[slot])
+        return self.gallery.score_slot(probe, block_no, slot)
 
     def _live_columns(self, block_nos: tuple[int, ...]) -> _LiveColumns:
         """Which score columns of ``block_nos`` are live subjects, and whose.
@@ -375,11 +386,16 @@ class CkksCollection:
 
     def identify(self, probes: np.ndarray, top_k: int) -> list[list[Match]]:
         """Top-k live subjects for each unit probe row, best first."""
-        result = self.gallery.score(probes)
-        with STAGES.timing("top_k"):
-            live = self._live_columns(result.block_nos)
-            scores = result.scores  # this call's own array
-            # Empty and erased slots are masked in place rather than the live columns
-            # gathered: a gather copied every score (32 x 1M: ~30 ms per probe).
-            scores[:, live.dead] = -np.inf
-            return _top_k(live.owners, scores, min(top_k, len(live.live)))
+        rows = self.gallery.top_slots(probes, min(top_k, self.size))
+        answers: list[list[Match]] = []
+        for row in rows:
+            matches = []
+            for block_no, slot, score in row:
+                state = self._blocks.get(block_no)
+                subject = state.subjects[slot] if state is not None else None
+                # A slot this process does not know (another front-end's enrolment
+                # it has not loaded yet) cannot be named, so it is not reported.
+                if subject is not None:
+                    matches.append(Match(subject, score))
+            answers.append(matches)
+        return answers

@@ -38,7 +38,14 @@ from vault.he.gallery import BlockResidues
 from vault.he.packing import PACKED_BITS, pack36, packed_size, unpack36
 from vault.keys.sealing import BlobSealer, block_blob_id
 
-__all__ = ["StoredBlock", "block_blob_id", "decode_block", "encode_block", "encode_block_v1"]
+__all__ = [
+    "StoredBlock",
+    "block_blob_id",
+    "block_is_shared",
+    "decode_block",
+    "encode_block",
+    "encode_block_v1",
+]
 
 _V2 = struct.Struct("<4sBBHII")
 _V2_MAGIC = b"CKB2"
@@ -131,6 +138,52 @@ def decode_block(
             the modulus; or, when sealed, a failed authentication (moved, swapped,
             tampered, unknown key version).
     """
+    header, payload = _open_payload(blob, dim, degree, params_id, sealer, block_no)
+    if len(payload) == dim * 2 * degree * 8:
+        residues = np.frombuffer(payload, dtype="<u8").reshape(dim, 2, degree).astype(np.uint64)
+        _check_range(residues, prime)
+        return header, StoredBlock(BlockResidues(residues[:, 0], c1=residues[:, 1]), True, 1)
+    return header, StoredBlock(_decode_v2(payload, dim, degree, prime), False, 2)
+
+
+def block_is_shared(
+    blob: bytes,
+    *,
+    dim: int,
+    degree: int,
+    params_id: int,
+    sealer: BlobSealer | None = None,
+    block_no: int = -1,
+) -> bool:
+    """Whether a stored block is in the shared form (it can take more templates),
+    checked and opened like :func:`decode_block` but without unpacking its residues:
+    what a front-end whose shards hold the residues needs at start-up.
+
+    Raises:
+        IntegrityError: As :func:`decode_block`, except the residue range check.
+    """
+    _, payload = _open_payload(blob, dim, degree, params_id, sealer, block_no)
+    if len(payload) == dim * 2 * degree * 8:
+        return False  # v1: pair form
+    if len(payload) not in _v2_sizes(dim, degree):
+        raise IntegrityError("stored block has the wrong size")
+    magic, form, bits, _, stored_dim, stored_degree = _V2.unpack_from(payload)
+    if magic != _V2_MAGIC or bits != PACKED_BITS or form not in (_FORM_PAIR, _FORM_SHARED):
+        raise IntegrityError("stored block has an unknown format")
+    if (stored_dim, stored_degree) != (dim, degree):
+        raise IntegrityError("stored block has the wrong size")
+    return bool(form == _FORM_SHARED)
+
+
+def _open_payload(
+    blob: bytes,
+    dim: int,
+    degree: int,
+    params_id: int,
+    sealer: BlobSealer | None,
+    block_no: int,
+) -> tuple[BlobHeader, bytes | memoryview]:
+    """The header and the (opened) payload of a stored block, checked."""
     header, payload = split_blob(blob)
     if header.scheme != SchemeId.CKKS or header.kind != BlobKind.CIPHERTEXT_BLOCK:
         raise IntegrityError("stored block is not a CKKS ciphertext block")
@@ -138,23 +191,18 @@ def decode_block(
         raise IntegrityError(
             f"stored block uses parameter set {header.params_id}, collection uses {params_id}"
         )
-    v1_size = dim * 2 * degree * 8
-    if sealer is not None:
-        if block_no < 0:
-            raise ValueError("a sealed block needs its block number")
-        # Sealing adds a nonce and a tag, so a bare block is recognised by its size.
-        if len(payload) in (v1_size, *_v2_sizes(dim, degree)):
-            raise IntegrityError(
-                f"stored block {block_no} of {sealer.ring.scope!r} is not sealed "
-                "(written without envelope encryption)"
-            )
-        _, opened = sealer.open(blob, blob_id=block_blob_id(block_no))
-        payload = memoryview(opened)
-    if len(payload) == v1_size:
-        residues = np.frombuffer(payload, dtype="<u8").reshape(dim, 2, degree).astype(np.uint64)
-        _check_range(residues, prime)
-        return header, StoredBlock(BlockResidues(residues[:, 0], c1=residues[:, 1]), True, 1)
-    return header, StoredBlock(_decode_v2(payload, dim, degree, prime), False, 2)
+    if sealer is None:
+        return header, payload
+    if block_no < 0:
+        raise ValueError("a sealed block needs its block number")
+    # Sealing adds a nonce and a tag, so a bare block is recognised by its size.
+    if len(payload) in (dim * 2 * degree * 8, *_v2_sizes(dim, degree)):
+        raise IntegrityError(
+            f"stored block {block_no} of {sealer.ring.scope!r} is not sealed "
+            "(written without envelope encryption)"
+        )
+    _, opened = sealer.open(blob, blob_id=block_blob_id(block_no))
+    return header, memoryview(opened)
 
 
 def _v2_sizes(dim: int, degree: int) -> tuple[int, int]:

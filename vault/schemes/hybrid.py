@@ -37,6 +37,7 @@ from vault.store.base import BlockRecord, CollectionRecord, SubjectRecord
 from vault.types import Match
 
 if TYPE_CHECKING:
+    from vault.he.engine import GalleryEngineFactory
     from vault.keys.sealing import BlobSealer
     from vault.schemes.profile import EmbeddingProfile
 
@@ -64,13 +65,14 @@ class HybridCollection:
         *,
         sealer: BlobSealer | None = None,
         profile: EmbeddingProfile | None = None,
+        engines: GalleryEngineFactory | None = None,
     ) -> None:
         self.record = record
         self.transform_keys = keys
         self.profile = profile
         inner = dataclasses.replace(record, dim=hybrid_dim(record.dim))
         extra: dict[str, Any] = {} if sealer is None else {"sealer": sealer}
-        self.inner = CkksCollection(keyset, inner, **extra)
+        self.inner = CkksCollection(keyset, inner, engines=engines, **extra)
         self._version: dict[str, int] = {}
         # Live templates per version, kept up to date so queries never walk all subjects.
         self._per_version: Counter[int] = Counter()

@@ -6,12 +6,14 @@ wrapped keys -> core. Everything opened here is closed here, in reverse order.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from vault.audit.log import MerkleAuditLog
 from vault.config import ServeSettings
@@ -32,6 +34,7 @@ from vault.keys.hcvault.client import HcVaultKeyService
 from vault.keys.hcvault.embedded import EmbeddedOpenBao
 from vault.keys.hcvault.login import AppRoleLogin, LoginStrategy, TokenLogin
 from vault.keys.keyring import load_or_create_keyset, load_or_create_pseudonym_key
+from vault.service.shard_source import KeyServiceSpec, ShardSourceSpec
 from vault.store.factory import open_log_rows, open_store
 
 __all__ = ["VaultServices", "open_vault", "open_vault_services", "run_fsck"]
@@ -68,6 +71,8 @@ class VaultServices:
     #: being asked (the encryption worker pool breaking or healing), so health can
     #: publish it at once instead of at its next periodic refresh.
     watch_readiness: Callable[[Callable[[], None]], None] | None = None
+    #: Each gallery shard's status (vault.cluster.ShardStatus), or None without a cluster.
+    cluster_status: Callable[[], list[Any]] | None = None
 
 
 def _prepare_data_dir(path: Path) -> Path:
@@ -147,6 +152,8 @@ def open_vault_services(settings: ServeSettings) -> Iterator[VaultServices]:
             server.supervise()
         # Collection DEKs are unwrapped here, once; blocks that fail to open stop start-up.
         data_keys = CollectionDataKeys(store, keys)
+        # After the fork above too: joining Ray starts threads.
+        cluster = _open_cluster(settings, data_dir, keys, params.params_id, embedded, stack)
         core = VaultCore(
             store=store,
             keyset=keyset,
@@ -158,6 +165,7 @@ def open_vault_services(settings: ServeSettings) -> Iterator[VaultServices]:
             # Serving needs the key service and a working encryption pool: while
             # the pool replaces a dead worker, enrolment and erasure fail fast.
             key_service_available=lambda: keyset.workers_ready() and keys.is_available(),
+            gallery_engines=None if cluster is None else cluster.engines,
         )
         # Reconciles the log with the store before anything is served.
         compliance = ComplianceOps(core)
@@ -182,7 +190,65 @@ def open_vault_services(settings: ServeSettings) -> Iterator[VaultServices]:
             key_admin=key_admin,
             compliance=compliance,
             watch_readiness=None if workers is None else workers.watch,
+            cluster_status=None if cluster is None else cluster.status,
         )
+
+
+def _open_cluster(
+    settings: ServeSettings,
+    data_dir: Path,
+    keys: HcVaultKeyService,
+    params_id: int,
+    embedded: list[EmbeddedOpenBao],
+    stack: ExitStack,
+) -> Any:
+    """The Ray shard cluster of ``--ray-address`` (None without one).
+
+    Shards are told where the store and the key service are and which *file* holds
+    the credential; they log in and unwrap the key set themselves.
+    """
+    if not settings.ray_address:
+        if settings.shards != 1:
+            raise ConfigurationError("--shards needs --ray-address")
+        return None
+    try:
+        from vault.cluster import ShardCluster
+    except ImportError as e:
+        raise ConfigurationError(
+            "--ray-address needs the cluster extra: pip install 'biovault[cluster]'"
+        ) from e
+    if embedded:
+        credential = {"dev_init_file": str(embedded[0].home / "init.json")}
+    elif settings.hcvault_role_id and settings.hcvault_secret_id_file:
+        credential = {
+            "role_id": settings.hcvault_role_id,
+            "secret_id_file": str(settings.hcvault_secret_id_file),
+            "approle_mount": settings.hcvault_approle_mount,
+        }
+    elif settings.hcvault_token_file:
+        credential = {"token_file": str(settings.hcvault_token_file)}
+    else:
+        raise ConfigurationError(
+            "--ray-address needs the key service credential in a file the shards can "
+            "read: --vault-token-file, or AppRole (--vault-role-id, --vault-secret-id-file)"
+        )
+    spec = ShardSourceSpec(
+        store_url=f"sqlite://{data_dir / 'vault.db'}",
+        key_service=KeyServiceSpec(
+            addr=keys.addr,
+            ca_file=settings.hcvault_ca_file,
+            transit_mount=settings.transit_mount,
+            kek_name=settings.kek_name,
+            timeout=settings.hcvault_timeout,
+            **credential,
+        ),
+        params_id=params_id,
+    )
+    # One namespace per store: two vaults on one Ray cluster never share shards.
+    namespace = "biovault-" + hashlib.sha256(spec.store_url.encode()).hexdigest()[:12]
+    cluster = ShardCluster(settings.ray_address, settings.shards, spec, namespace=namespace)
+    stack.callback(cluster.close)
+    return cluster
 
 
 def run_fsck(settings: ServeSettings, *, with_keys: bool = True) -> FsckReport:

@@ -50,6 +50,7 @@ STATUS_BY_ERROR: Final[tuple[tuple[type[errors.VaultError], grpc.StatusCode], ..
     (errors.IntegrityError, grpc.StatusCode.DATA_LOSS),
     (errors.StorageError, grpc.StatusCode.UNAVAILABLE),
     (errors.EncryptionUnavailable, grpc.StatusCode.UNAVAILABLE),
+    (errors.ShardUnavailable, grpc.StatusCode.UNAVAILABLE),
 )
 
 INTERNAL_DETAILS: Final = "internal error; the service logged the incident"

@@ -99,10 +99,14 @@ class _VaultState(Collector):
     """Gallery sizes and health, read at scrape time."""
 
     def __init__(
-        self, sizes: Callable[[], dict[str, int]] | None, serving: Callable[[], bool] | None
+        self,
+        sizes: Callable[[], dict[str, int]] | None,
+        serving: Callable[[], bool] | None,
+        shards: Callable[[], list[Any]] | None = None,
     ) -> None:
         self._sizes = sizes
         self._serving = serving
+        self._shards = shards
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         if self._sizes is not None:
@@ -120,6 +124,37 @@ class _VaultState(Collector):
                 "1 while the vault serves (keys loaded, key service reachable), else 0",
                 value=1.0 if self._serving() else 0.0,
             )
+        if self._shards is not None:
+            yield from _shard_families(self._shards())
+
+
+def _shard_families(shards: list[Any]) -> Iterator[GaugeMetricFamily]:
+    """Per gallery shard (serve --ray-address): state, templates, memory, restarts."""
+    up = GaugeMetricFamily(
+        "biovault_shard_up", "1 while the shard answers (ALIVE), else 0", labels=["shard"]
+    )
+    held = GaugeMetricFamily(
+        "biovault_shard_templates", "Live templates the shard holds", labels=["shard"]
+    )
+    rss = GaugeMetricFamily(
+        "biovault_shard_resident_bytes", "Resident memory of the shard's process", labels=["shard"]
+    )
+    restarts = GaugeMetricFamily(
+        "biovault_shard_restarts", "Times Ray restarted the shard's actor", labels=["shard"]
+    )
+    load = GaugeMetricFamily(
+        "biovault_shard_load_seconds",
+        "Seconds the shard's last (re)start took to load its blocks",
+        labels=["shard"],
+    )
+    for s in shards:
+        label = [str(s.shard)]
+        up.add_metric(label, 1.0 if s.state == "ALIVE" else 0.0)
+        held.add_metric(label, s.templates)
+        rss.add_metric(label, s.rss_bytes)
+        restarts.add_metric(label, s.restarts)
+        load.add_metric(label, s.load_seconds)
+    yield from (up, held, rss, restarts, load)
 
 
 class VaultMetrics:
@@ -128,6 +163,7 @@ class VaultMetrics:
     Args:
         sizes: Returns enrolled templates per collection (None: not exported).
         serving: Returns the last health status (None: not exported).
+        shards: Returns each gallery shard's status (None: no cluster).
     """
 
     def __init__(
@@ -135,6 +171,7 @@ class VaultMetrics:
         *,
         sizes: Callable[[], dict[str, int]] | None = None,
         serving: Callable[[], bool] | None = None,
+        shards: Callable[[], list[Any]] | None = None,
     ) -> None:
         self.registry = CollectorRegistry()
         self.requests = Counter(
@@ -172,7 +209,7 @@ class VaultMetrics:
         ProcessCollector(registry=self.registry)
         PlatformCollector(registry=self.registry)
         GCCollector(registry=self.registry)
-        self.registry.register(_VaultState(sizes, serving))
+        self.registry.register(_VaultState(sizes, serving, shards))
 
     def observe(self, rpc: str, code: str, seconds: float, *, grpc_type: str = "unary") -> None:
         """Count one finished RPC and write its access-log line.

@@ -61,6 +61,7 @@ _KA = "/biovault.v1.KeyAdmin/"
 _TK = "/biovault.v1.TransformKeyAdmin/"
 _AL = "/biovault.v1.AuditLog/"
 _CO = "/biovault.v1.Compliance/"
+_CL = "/biovault.v1.ClusterAdmin/"
 
 #: Who may call what. Health and reflection are open (they reveal no data; the
 #: API schema is public); everything else names its roles, admin always among them.
@@ -81,6 +82,7 @@ RPC_ROLES: Final[Mapping[str, frozenset[Role]]] = {
     _AL + "Export": frozenset({_A, _ADM}),
     _CO + "EnforceRetention": frozenset({_ADM}),
     _CO + "WithdrawConsent": frozenset({_E, _ADM}),
+    _CL + "GetClusterStatus": frozenset({_K, _A, _ADM}),
     "/grpc.health.v1.Health/Check": OPEN,
     "/grpc.health.v1.Health/Watch": OPEN,
     "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo": OPEN,

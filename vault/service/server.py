@@ -15,7 +15,7 @@ import weakref
 from collections.abc import Callable, Iterator
 from concurrent import futures
 from types import FrameType
-from typing import Final, cast
+from typing import Any, Final, cast
 
 import grpc
 from grpc_health.v1 import health, health_pb2
@@ -27,6 +27,7 @@ from vault.core.compliance import ComplianceApi
 from vault.errors import ConfigurationError
 from vault.service.admin import KeyAdminApi, add_key_admin
 from vault.service.authz import AuthorizationInterceptor, RefusalAudit, actor_of
+from vault.service.cluster_admin import add_cluster_admin
 from vault.service.compliance_servicer import add_compliance_services
 from vault.service.enrollment import DEFAULT_MAX_ENROLL_BYTES
 from vault.service.health import DEFAULT_HEALTH_INTERVAL, VaultHealth
@@ -61,6 +62,7 @@ def build_server(
     rate_limit: RateLimit | None = None,
     metrics: VaultMetrics | None = None,
     stream_limits: StreamLimits = DEFAULT_STREAM_LIMITS,
+    cluster_status: Callable[[], list[Any]] | None = None,
 ) -> tuple[grpc.Server, VaultHealth, int]:
     """Create a bound, not yet started server for ``api``.
 
@@ -84,6 +86,7 @@ def build_server(
         stream_limits: Open streams allowed in total and per caller, and their
             idle timeout (streams and health checks run on pools of their own;
             see :mod:`vault.service.streams`).
+        cluster_status: Each gallery shard's status (serve --ray-address), or None.
 
     Returns:
         The server, its health servicer (call ``close()`` when stopping) and the
@@ -128,6 +131,7 @@ def build_server(
         (add_transform_key_admin(api, server),) if isinstance(api, TransformKeyApi) else ()
     )
     compliance_names = () if compliance is None else add_compliance_services(compliance, server)
+    cluster_name = add_cluster_admin(cluster_status, server)
     try:
         if tls is None:
             port = server.add_insecure_port(listen)
@@ -141,7 +145,7 @@ def build_server(
     health_servicer = VaultHealth(api, services=(SERVICE_NAME,), interval=health_interval)
     # Tolerant decoding, as for every other service: bad bytes are INVALID_ARGUMENT.
     add_service(health_pb2, "Health", health_servicer, server)
-    served = (SERVICE_NAME, *admin_names, *transform_names, *compliance_names)
+    served = (SERVICE_NAME, *admin_names, *transform_names, *compliance_names, cluster_name)
     reflection.enable_server_reflection(
         (*served, health.SERVICE_NAME, reflection.SERVICE_NAME), server
     )
@@ -197,6 +201,7 @@ def run(
         metrics = VaultMetrics(
             sizes=getattr(services.core, "collection_sizes", None),
             serving=lambda: bool(health_ref) and health_ref[0].serving,
+            shards=getattr(services, "cluster_status", None),
         )
         server, health_servicer, port = build_server(
             services.core,
@@ -209,6 +214,7 @@ def run(
             role_map=role_map,
             rate_limit=rate_limit,
             metrics=metrics,
+            cluster_status=getattr(services, "cluster_status", None),
         )
         health_ref.append(health_servicer)
         watch_readiness = getattr(services, "watch_readiness", None)
