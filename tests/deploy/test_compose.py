@@ -21,11 +21,8 @@ from vault.cli.main import build_parser
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 COMPOSE = DEPLOY / "compose.yaml"
 
-#: serve flags that the pgstore and raycluster branches add (CONTRACT.md, "More than
-#: one machine"). Until those branches are merged, the parser of this branch does not
-#: know them: the parse test then sets them aside and test_cluster_flags_PENDING_MERGE
-#: skips, saying so. After the merge both become strict by themselves.
-PENDING_MERGE_FLAGS = ("--store-url", "--ray-address", "--shards")
+#: serve flags of the scale-out (CONTRACT.md, "More than one machine").
+CLUSTER_FLAGS = ("--store-url", "--ray-address", "--shards")
 
 
 @pytest.fixture(scope="module")
@@ -40,23 +37,6 @@ def _serve_flags() -> set[str]:
     commands = next(a for a in parser._actions if a.dest == "command")
     serve = commands.choices["serve"]  # type: ignore[index]
     return {flag for action in serve._actions for flag in action.option_strings}
-
-
-def _without(argv: list[str], flags: set[str]) -> list[str]:
-    """``argv`` without ``flags`` and their values (``--f v`` and ``--f=v`` forms)."""
-    kept: list[str] = []
-    skip = False
-    for word in argv:
-        if skip:
-            skip = False
-            continue
-        if word in flags:
-            skip = True
-            continue
-        if word.split("=", 1)[0] in flags:
-            continue
-        kept.append(word)
-    return kept
 
 
 def _interpolated(value: str) -> str:
@@ -91,8 +71,6 @@ def test_frontends_parse_with_the_real_serve_parser(doc, monkeypatch) -> None:
     on a non-loopback listener and a complete AppRole login against an https OpenBao."""
     from vault.cli.serve import _require_key_server, settings_from_args
 
-    known = _serve_flags()
-    pending = {flag for flag in PENDING_MERGE_FLAGS if flag not in known}
     frontends = rules.frontends(doc)
     assert sorted(frontends) == ["frontend-1", "frontend-2"]
     for name, argv in frontends.items():
@@ -100,7 +78,7 @@ def test_frontends_parse_with_the_real_serve_parser(doc, monkeypatch) -> None:
             monkeypatch.delenv(var, raising=False)
         for key, value in rules.environment_of(doc["services"][name]).items():
             monkeypatch.setenv(key, _interpolated(value))
-        args = build_parser().parse_args(_without(argv, pending))
+        args = build_parser().parse_args(argv)
         assert args.command == "serve", name
         assert not args.listen.startswith("127."), name
         assert None not in (args.tls_cert, args.tls_key, args.client_ca), name
@@ -111,17 +89,11 @@ def test_frontends_parse_with_the_real_serve_parser(doc, monkeypatch) -> None:
         _require_key_server(args, settings)  # a real key service: no embedded OpenBao
 
 
-def test_cluster_flags_PENDING_MERGE(doc) -> None:
-    """--store-url, --ray-address and --shards parse, with the values the cluster needs.
-
-    Skips (naming the missing flags) while this branch's `serve` lacks them; strict as
-    soon as the pgstore and raycluster branches are merged.
-    """
-    missing = [flag for flag in PENDING_MERGE_FLAGS if flag not in _serve_flags()]
-    for argv in rules.frontends(doc).values():  # written in the files either way
-        assert all(any(w.split("=")[0] == f for w in argv) for f in PENDING_MERGE_FLAGS)
-    if missing:
-        pytest.skip(f"PENDING MERGE: `biovault serve` has no {', '.join(missing)} yet")
+def test_cluster_flags(doc) -> None:
+    """--store-url, --ray-address and --shards parse, with the values the cluster needs."""
+    assert set(CLUSTER_FLAGS) <= _serve_flags()
+    for argv in rules.frontends(doc).values():
+        assert all(any(w.split("=")[0] == f for w in argv) for f in CLUSTER_FLAGS)
     for argv in rules.frontends(doc).values():
         args = build_parser().parse_args(argv)
         assert args.store_url.startswith("postgresql://biovault@postgres:5432/biovault?")
@@ -134,8 +106,6 @@ def _entrypoint_problems(doc: dict[str, Any]) -> list[str]:
     """Project-image services whose command would not run: the image's ENTRYPOINT is
     `biovault`, so without an entrypoint of its own a command must be a biovault command."""
     problems = []
-    known = {flag for flag in PENDING_MERGE_FLAGS if flag in _serve_flags()}
-    pending = set(PENDING_MERGE_FLAGS) - known
     for name, service in doc["services"].items():
         if "build" not in service:
             continue
@@ -146,7 +116,7 @@ def _entrypoint_problems(doc: dict[str, Any]) -> list[str]:
         )
         if entrypoint == ["biovault"] or wraps_biovault:
             try:
-                build_parser().parse_args(_without(command, pending))
+                build_parser().parse_args(command)
             except SystemExit:
                 problems.append(f"{name}: `biovault {' '.join(command[:2])}` is not a command")
         elif entrypoint[0] not in {"ray", "bao"}:
@@ -418,7 +388,7 @@ def test_broken_frontend_command_is_refused_by_the_parser(doc) -> None:
     argv = list(rules.frontends(doc)["frontend-1"])
     argv[argv.index("--tls-cert")] = "--tls-certificate"
     with pytest.raises(SystemExit):
-        build_parser().parse_args(_without(argv, set(PENDING_MERGE_FLAGS)))
+        build_parser().parse_args(argv)
 
 
 def _compose_v2() -> list[str]:
