@@ -107,6 +107,10 @@ def test_bench_store_url_compares_sqlite_and_postgresql(tmp_path, capsys, pg_url
     assert abs(result["enrol_ratio_vs_sqlite"] - enrol) < 1e-9
     assert abs(result["load_ratio_vs_sqlite"] - result["sqlite_load_s"] / result["load_s"]) < 1e-9
     assert len(result["rounds"]["postgresql"]) == len(result["rounds"]["sqlite"]) >= 1
+    # The same sealed blocks on both sides: sizes at rest agree within a small factor.
+    pg_bytes = result["store_bytes_per_template"]
+    sqlite_bytes = result["sqlite_store_bytes_per_template"]
+    assert pg_bytes > 0 and sqlite_bytes > 0 and 0.1 < pg_bytes / sqlite_bytes < 10
     dump = postgres_server.pg_dump(pg_url.rsplit("/", 1)[1])
     assert b"biovault_bench_" not in dump and b"CREATE TABLE" not in dump
     assert "on PostgreSQL" in capsys.readouterr().out

@@ -64,6 +64,7 @@ def _run_backend(
     gallery: np.ndarray,
     say: Callable[[str], None],
     name: str,
+    bytes_at_rest: Callable[[], int],
 ) -> dict[str, float]:
     pseudonym_key = DataKey._unsafe_from_material(os.urandom(32), "bench")
     log = MerkleAuditLog(rows, NoteSigner.generate("biovault.local/bench-store"))  # type: ignore[arg-type]
@@ -85,7 +86,8 @@ def _run_backend(
     del loaded
     log.close()
     return {"enrol_per_s": len(gallery) / enrol_seconds, "enrol_s": enrol_seconds,
-            "load_s": load_seconds}  # fmt: skip
+            "load_s": load_seconds,
+            "bytes_per_template": bytes_at_rest() / len(gallery)}  # fmt: skip
 
 
 def compare_stores(
@@ -106,7 +108,7 @@ def compare_stores(
             try:
                 runs["sqlite"].append(_run_backend(
                     store, open_log_rows(store, local), keyset, gallery, say,
-                    f"sqlite round {round_no + 1}",
+                    f"sqlite round {round_no + 1}", lambda: _files_size(Path(tmp)),
                 ))  # fmt: skip
             finally:
                 store.close()
@@ -115,7 +117,7 @@ def compare_stores(
             try:
                 runs["postgresql"].append(_run_backend(
                     pg, open_log_rows(pg, remote), keyset, gallery, say,
-                    f"postgresql round {round_no + 1}",
+                    f"postgresql round {round_no + 1}", pg.bytes_at_rest,  # type: ignore[attr-defined]
                 ))  # fmt: skip
             finally:
                 pg.unsafe_drop_namespace()  # type: ignore[attr-defined]
@@ -130,6 +132,9 @@ def compare_stores(
         "sqlite_load_s": sqlite["load_s"],
         "enrol_ratio_vs_sqlite": postgres["enrol_per_s"] / sqlite["enrol_per_s"],
         "load_ratio_vs_sqlite": sqlite["load_s"] / postgres["load_s"],
+        # Store and audit log together on both sides (PostgreSQL: tables, TOAST, indexes).
+        "store_bytes_per_template": postgres["bytes_per_template"],
+        "sqlite_store_bytes_per_template": sqlite["bytes_per_template"],
         "stores": results,
         "rounds": runs,
     }
@@ -140,4 +145,10 @@ def _best(runs: list[dict[str, float]]) -> dict[str, float]:
         "enrol_per_s": max(r["enrol_per_s"] for r in runs),
         "enrol_s": min(r["enrol_s"] for r in runs),
         "load_s": min(r["load_s"] for r in runs),
+        "bytes_per_template": min(r["bytes_per_template"] for r in runs),
     }
+
+
+def _files_size(directory: Path) -> int:
+    """Bytes of every file under ``directory`` (the SQLite store, its WAL, the log)."""
+    return sum(path.stat().st_size for path in directory.rglob("*") if path.is_file())

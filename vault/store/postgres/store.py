@@ -367,6 +367,17 @@ class PostgresTemplateStore(PgKeyData, TemplateStore):
             conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(self._namespace)))
         self.close()
 
+    def bytes_at_rest(self) -> int:
+        """Bytes of the store's tables with their TOAST data and indexes (the schema
+        first on the search path: the store's namespace, if it has one)."""
+        with self._db.transaction("measure the store's size") as conn:
+            row = conn.execute(
+                "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0) FROM pg_class c"
+                " JOIN pg_namespace n ON n.oid = c.relnamespace"
+                " WHERE c.relkind = 'r' AND n.nspname = current_schema()"
+            ).fetchone()
+        return int(row[0]) if row else 0
+
     def purge(self) -> None:
         """Make erased block versions unrecoverable from the live table files.
 
