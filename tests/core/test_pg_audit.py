@@ -6,16 +6,20 @@ Failures are real ones: a trigger raising inside the commit (no mocks)."""
 from __future__ import annotations
 
 import os
+import threading
 
 import numpy as np
 import psycopg
 import pytest
 
+from tests.audit.conftest import write_bundle
 from tests.support.synthetic import identities
+from vault.audit.bundle import export_bundle
 from vault.audit.entry import decode_entry
 from vault.audit.log import MerkleAuditLog
 from vault.audit.note import NoteSigner, NoteVerifier
 from vault.audit.receipt import verify_receipt
+from vault.audit.verify import verify_bundle
 from vault.core.compliance import ComplianceOps
 from vault.core.fsck import FsckReport, check_log_accounts_for_store
 from vault.core.guard import ComplianceGuard
@@ -166,3 +170,49 @@ def test_erasures_commit_with_their_entries_and_receipts_verify(world) -> None:
     world.close()
     _, log, store = world.open()
     assert _fsck(log, store).problems == []
+
+
+def test_two_cores_on_one_database_keep_one_log(world, tmp_path) -> None:
+    """Two front-ends' cores (own connections, same key) enrol and erase at once in
+    two collections: their joint transactions queue on the log's lock, the rows
+    are 0..n-1, the offline verifier accepts the whole log and fsck agrees."""
+    first, _, _ = world.open()
+    _create(first)
+    first.create_collection(
+        CollectionSpec("gate", ProtectionMode.CKKS, DIM, purposes=("access",)), CTX
+    )
+    second, _, _ = world.open()
+    errors: list[BaseException] = []
+
+    def work(core: VaultCore, collection: str, seed: int) -> None:
+        try:
+            for i in range(6):
+                ids = [f"{collection}-{i}-{j}" for j in range(3)]
+                core.enroll(collection, ids, _rows(3, seed + i), CTX)
+                core.delete(collection, ids[0], CTX)
+        except BaseException as error:
+            errors.append(error)
+
+    threads = [
+        threading.Thread(target=work, args=(first, "faces", 0)),
+        threading.Thread(target=work, args=(second, "gate", 100)),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    store = PostgresTemplateStore(world.url)
+    reader = MerkleAuditLog(PostgresLogRows(store), _SIGNER, create=False)
+    try:
+        assert _stored_seqs(world.url) == list(range(reader.size))
+        bundle = write_bundle(export_bundle(reader), tmp_path / "bundle")
+        verified = verify_bundle(bundle, _SIGNER.verifier_key)
+        assert verified.size == reader.size
+        assert sum(1 for e in verified.entries if e.action == "enroll") == 12
+        assert sum(1 for e in verified.entries if e.action == "delete") == 12
+        assert _fsck(reader, store).problems == []
+        assert store.count_subjects("faces") == store.count_subjects("gate") == 12
+    finally:
+        reader.close()
+        store.close()
