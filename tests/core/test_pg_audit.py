@@ -24,7 +24,7 @@ from vault.core.compliance import ComplianceOps
 from vault.core.fsck import FsckReport, check_log_accounts_for_store
 from vault.core.guard import ComplianceGuard
 from vault.core.vault import VaultCore
-from vault.errors import StorageError
+from vault.errors import ConfigurationError, StorageError
 from vault.keys.datakey import DataKey
 from vault.store.postgres import PostgresLogRows, PostgresTemplateStore
 from vault.types import CollectionSpec, ProtectionMode, RequestContext
@@ -216,3 +216,13 @@ def test_two_cores_on_one_database_keep_one_log(world, tmp_path) -> None:
     finally:
         reader.close()
         store.close()
+
+
+def test_a_log_on_another_connection_is_refused(world, keyset) -> None:
+    """The store is asked whether the log's rows are its own: a log whose entries
+    would commit on another connection cannot be wired to the core."""
+    _, log, _ = world.open()
+    other = PostgresTemplateStore(world.url)
+    world.opened.append(other)
+    with pytest.raises(ConfigurationError, match="not on the template store's connection"):
+        VaultCore(store=other, keyset=keyset, audit=log, pseudonym_key=_KEY)

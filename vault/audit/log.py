@@ -314,6 +314,11 @@ class MerkleAuditLog(AuditSink):
         return self._signer.verifier_key
 
     @property
+    def rows(self) -> LogRows:
+        """Where the entries are kept (the store asks whether they are its own)."""
+        return self._db
+
+    @property
     def size(self) -> int:
         """Number of entries."""
         with self._lock:

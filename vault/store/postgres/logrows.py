@@ -35,6 +35,8 @@ class PostgresLogRows(LogRows):
     """Audit rows of the vault whose templates ``store`` holds."""
 
     def __init__(self, store: PostgresTemplateStore) -> None:
+        #: The store whose connection (and so whose transactions) the rows share.
+        self.store = store
         self._db = store._db
 
     @property
