@@ -120,8 +120,14 @@ class MerkleAuditLog(AuditSink):
             raise ConfigurationError(
                 f"audit log {self._db.name} belongs to log {origin!r}, not {self._signer.name!r}"
             )
+        self._absorb_rows(opening=True)
+
+    def _absorb_rows(self, *, opening: bool) -> None:
+        """Add the rows past this log's tree to it, then check that the newest
+        checkpoint among them signs the root now computed. ``opening``: the log is
+        being opened (every row), else catching up with other writers' rows."""
         last_checkpoint = None
-        for seq, data, checkpoint in self._iter_rows_unlocked(0, None):
+        for seq, data, checkpoint in self._iter_rows_unlocked(self._tree.size, None):
             if seq != self._tree.size:
                 raise IntegrityError(
                     f"audit log {self._db.name}: entry {self._tree.size} is missing"
@@ -137,15 +143,22 @@ class MerkleAuditLog(AuditSink):
         try:
             signed = open_checkpoint(self._verifier, last_checkpoint)
         except NoteError as e:
-            raise ConfigurationError(
-                f"audit log {self._db.name}: its last checkpoint does not verify under this "
-                f"data directory's audit key ({e})"
+            if opening:
+                raise ConfigurationError(
+                    f"audit log {self._db.name}: its last checkpoint does not verify under "
+                    f"this data directory's audit key ({e})"
+                ) from e
+            raise IntegrityError(
+                f"audit log {self._db.name}: another writer's checkpoint does not verify ({e})"
             ) from e
         if signed.size != self._tree.size or signed.root != self._tree.root():
-            raise IntegrityError(
-                f"audit log {self._db.name} has been altered: its {self._tree.size} entries do "
-                f"not hash to the root of its last signed checkpoint (size {signed.size})"
+            what = (
+                f" has been altered: its {self._tree.size} entries do not hash to the root "
+                "of its last signed checkpoint"
+                if opening
+                else ": the entries other writers appended do not hash to their checkpoint"
             )
+            raise IntegrityError(f"audit log {self._db.name}{what} (size {signed.size})")
 
     def _iter_rows_unlocked(self, start: int, end: int | None) -> Iterator[tuple[int, bytes, str]]:
         while end is None or start < end:
@@ -196,29 +209,7 @@ class MerkleAuditLog(AuditSink):
         """Add the entries other writers appended since this log last looked, and
         check that the newest checkpoint is the root this log now computes (the
         rows' lock keeps them from moving meanwhile)."""
-        last_checkpoint = None
-        for seq, data, checkpoint in self._iter_rows_unlocked(self._tree.size, None):
-            entry = decode_entry(data)
-            if seq != self._tree.size or entry.seq != seq:
-                raise IntegrityError(
-                    f"audit log {self._db.name}: entry {self._tree.size} is missing"
-                )
-            self._tree.append(leaf_hash(data))
-            self._last_time_us = max(self._last_time_us, entry.time_us)
-            last_checkpoint = checkpoint
-        if last_checkpoint is None:
-            return
-        try:
-            signed = open_checkpoint(self._verifier, last_checkpoint)
-        except NoteError as e:
-            raise IntegrityError(
-                f"audit log {self._db.name}: another writer's checkpoint does not verify ({e})"
-            ) from e
-        if signed.size != self._tree.size or signed.root != self._tree.root():
-            raise IntegrityError(
-                f"audit log {self._db.name}: the entries other writers appended do not hash "
-                f"to their checkpoint (size {signed.size})"
-            )
+        self._absorb_rows(opening=False)
 
     def sync(self) -> int:
         """Take in the entries other writers (front-ends) committed since this log
