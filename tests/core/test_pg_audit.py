@@ -250,3 +250,18 @@ def test_an_id_another_front_end_committed_is_refused_inside_the_transaction(wor
     finally:
         reader.close()
         store2.close()
+
+
+def test_a_refused_collection_entry_takes_the_collection_with_it(world) -> None:
+    """Collection creation and its ok entry commit together: when the database refuses
+    the audit row, the collection is not created either (never an unaudited one)."""
+    core, log, store = world.open()
+    _refuse(world.url, "audit_entries", "INSERT", "true")
+    with pytest.raises(StorageError, match="refused by test trigger"):
+        _create(core)
+    assert store.get_collection("faces") is None and store.list_collections() == []
+    with psycopg.connect(world.url, autocommit=True) as conn:
+        conn.execute("DROP TRIGGER refuse ON audit_entries")
+    _create(core)  # the name is free again, and the log goes on without a gap
+    assert [(e.action, e.outcome) for e in _entries(log)] == [("collection.create", "ok")]
+    assert _stored_seqs(world.url) == list(range(log.size))

@@ -230,7 +230,7 @@ class VaultCore:
 
     # --- use cases ------------------------------------------------------------
     def create_collection(self, spec: CollectionSpec, ctx: RequestContext) -> CollectionInfo:
-        with self._audited(
+        with self._trail.audited_change(
             AuditAction.COLLECTION_CREATE,
             spec.name,
             ctx,
@@ -238,7 +238,8 @@ class VaultCore:
             dim=spec.dim,
             purposes=",".join(spec.purposes),
             identification=spec.allow_identification,
-        ) as details:
+        ) as change:
+            details = change.details
             check_collection_name(spec.name)
             check_purposes(spec.purposes)
             policy = spec.policy.check()
@@ -273,7 +274,8 @@ class VaultCore:
                             profile_meta_key(spec.name), spec.embedding_profile, overwrite=True
                         )
                     deadline.check("the collection was stored")
-                    self._store.create_collection(record)
+                    with change.committing():  # PostgreSQL: the entry commits with it
+                        self._store.create_collection(record)
                 except BaseException:
                     discard_uncreated(
                         self._store, spec.name, self._data_keys, self._transform_seeds
