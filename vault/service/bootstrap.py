@@ -6,7 +6,6 @@ wrapped keys -> core. Everything opened here is closed here, in reverse order.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 from collections.abc import Callable, Iterator
@@ -34,8 +33,8 @@ from vault.keys.hcvault.client import HcVaultKeyService
 from vault.keys.hcvault.embedded import EmbeddedOpenBao
 from vault.keys.hcvault.login import AppRoleLogin, LoginStrategy, TokenLogin
 from vault.keys.keyring import load_or_create_keyset, load_or_create_pseudonym_key
-from vault.service.shard_source import KeyServiceSpec, ShardSourceSpec
-from vault.store.factory import open_log_rows, open_store
+from vault.service.shard_source import KeyServiceSpec, ShardSourceSpec, cluster_namespace
+from vault.store.factory import StoreLocation, open_log_rows, open_store
 
 __all__ = ["VaultServices", "open_vault", "open_vault_services", "run_fsck"]
 
@@ -233,7 +232,13 @@ def _open_cluster(
             "read: --vault-token-file, or AppRole (--vault-role-id, --vault-secret-id-file)"
         )
     spec = ShardSourceSpec(
-        store_url=f"sqlite://{data_dir / 'vault.db'}",
+        # Absolute paths: a shard's worker does not run in the front-end's directory.
+        store=StoreLocation(
+            data_dir,
+            settings.store_url,
+            None if settings.store_password_file is None
+            else settings.store_password_file.expanduser().resolve(),
+        ),
         key_service=KeyServiceSpec(
             addr=keys.addr,
             ca_file=settings.hcvault_ca_file,
@@ -245,7 +250,7 @@ def _open_cluster(
         params_id=params_id,
     )
     # One namespace per store: two vaults on one Ray cluster never share shards.
-    namespace = "biovault-" + hashlib.sha256(spec.store_url.encode()).hexdigest()[:12]
+    namespace = cluster_namespace(spec.store)
     cluster = ShardCluster(settings.ray_address, settings.shards, spec, namespace=namespace)
     stack.callback(cluster.close)
     return cluster
