@@ -38,7 +38,7 @@ def act(action: str, a: dict[str, Any]) -> dict[str, Any]:
         return {"nodes": [{"node": n["NodeID"], "head": "node_0" in n["Resources"]} for n in alive]}
     if action == "rotate":
         with KeyAdminClient(target, timeout=timeout) as kc:
-            return {"key_version": kc.rotate_transform_key(a["collection"]).key_version}
+            return {"key_version": kc.renew_transform_key(a["collection"]).key_version}
     if action == "status":
         with ClusterClient(target, timeout=timeout) as cc:
             return {"shards": [s.to_json() for s in cc.status()]}

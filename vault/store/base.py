@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 
 from vault.errors import NotFound
@@ -126,6 +127,17 @@ class TemplateStore(ABC):
     @abstractmethod
     def get_block(self, collection: str, block_no: int) -> BlockRecord | None:
         """One block or None."""
+
+    # --- several writers (PostgreSQL) -------------------------------------------
+    def collection_generation(self, collection: str) -> int | None:
+        """A counter every committed change of ``collection`` bumps, or None where
+        no other process can write the store (SQLite: one serving process)."""
+        return None
+
+    def collection_lock(self, collection: str) -> AbstractContextManager[None]:
+        """Held around planning and committing a change of ``collection``, so that
+        writers in several processes take turns (here: one process, no lock)."""
+        return nullcontext()
 
     # --- atomic changes --------------------------------------------------------
     @abstractmethod

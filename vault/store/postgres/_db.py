@@ -25,6 +25,8 @@ __all__ = ["LOCK_NAMESPACE", "PgDatabase", "describe_url"]
 #: First key of every advisory lock the project takes ('biov').
 LOCK_NAMESPACE = 0x62696F76
 _WRITER_LOCK = 1
+#: First key of the per-collection write locks ('biow'); the second is hashtext(name).
+COLLECTION_LOCK_NAMESPACE = 0x62696F77
 _CONNECT_TIMEOUT = 10
 
 
@@ -78,7 +80,8 @@ class PgDatabase:
             self._connection(first=True)
 
     # --- connecting ------------------------------------------------------------
-    def _connect(self) -> psycopg.Connection:
+    def _connect(self, *, plain: bool = False) -> psycopg.Connection:
+        """A new session; ``plain``: without the writer lock and set-up (a lock session)."""
         extra: dict[str, Any] = {"connect_timeout": _CONNECT_TIMEOUT,
                                     "application_name": "biovault"}  # fmt: skip
         if self._password is not None:
@@ -92,7 +95,7 @@ class PgDatabase:
         try:
             if self.read_only:
                 conn.execute("SET default_transaction_read_only = on")
-            if self._writer:
+            if self._writer and not plain:
                 taken = conn.execute(
                     "SELECT pg_try_advisory_lock(%s, %s)", (LOCK_NAMESPACE, _WRITER_LOCK)
                 ).fetchone()
@@ -102,7 +105,7 @@ class PgDatabase:
                         f"another biovault service is running on the store {self.where} "
                         "(it holds the single-writer lock); stop it first"
                     )
-            if self._on_connect is not None:
+            if self._on_connect is not None and not plain:
                 self._on_connect(conn)
         except psycopg.Error as e:
             broken = conn.broken
@@ -150,6 +153,27 @@ class PgDatabase:
                     yield conn
             except psycopg.Error as e:
                 raise self._failed(action, conn, e) from None
+
+    @contextmanager
+    def collection_lock(self, collection: str) -> Iterator[None]:
+        """Hold a transaction-scoped advisory lock keyed by ``collection`` on a
+        session of its own, for as long as the body runs.
+
+        Writers of one collection in several processes take turns; the lock goes
+        with the transaction, so with the session if this process dies.
+        """
+        conn = self._connect(plain=True)
+        try:
+            with conn.transaction():
+                conn.execute(
+                    "SELECT pg_advisory_xact_lock(%s, hashtext(%s))",
+                    (COLLECTION_LOCK_NAMESPACE, collection),
+                )
+                yield
+        except psycopg.Error as e:
+            raise _translate("lock collection", self.where, e, broken=conn.broken) from None
+        finally:
+            conn.close()
 
     def _failed(self, action: str, conn: psycopg.Connection, error: psycopg.Error) -> StorageError:
         translated = _translate(action, self.where, error, broken=conn.broken or conn.closed)
