@@ -165,6 +165,8 @@ def open_vault_services(settings: ServeSettings) -> Iterator[VaultServices]:
             # the pool replaces a dead worker, enrolment and erasure fail fast.
             key_service_available=lambda: keyset.workers_ready() and keys.is_available(),
             gallery_engines=None if cluster is None else cluster.engines,
+            # Sharded on PostgreSQL: other front-ends may write the store (follow.py).
+            follow_store=cluster is not None and location.url is not None,
         )
         # Reconciles the log with the store before anything is served.
         compliance = ComplianceOps(core)
