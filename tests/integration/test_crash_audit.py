@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import psycopg
 import pytest
 
 from tests.support.service import ServiceProcess, run_cli
@@ -110,3 +111,93 @@ def test_sigkill_late_in_a_large_enrolment_leaves_store_and_log_agreeing(
     assert size in (2, ROWS + 2)
     recovered = _fsck(data_dir, env)
     assert recovered["ok"] and recovered.get("subjects_pending_recovery", 0) == 0, recovered
+
+
+def _pg_count(url: str, query: str) -> int:
+    with psycopg.connect(url, autocommit=True) as conn:
+        row = conn.execute(query).fetchone()
+    return int(row[0]) if row else 0
+
+
+_PG_STORED = "SELECT count(*) FROM subjects"
+_PG_CHUNKS = (
+    "SELECT count(*) FROM audit_entries WHERE convert_from(entry, 'UTF8') LIKE '%\"chunks\":%'"
+)
+# The serving process's transaction has written (an xid) but not committed.
+_PG_IN_COMMIT = (
+    "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'biovault' "
+    "AND backend_xid IS NOT NULL"
+)
+_PG_SESSIONS = "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'biovault'"
+
+
+@pytest.mark.parametrize("kill_when", ["inside_the_commit", "store_committed"])
+def test_sigkill_during_a_postgresql_enrolment_commits_entries_and_store_together(
+    tmp_path, openbao_dev, postgres_server, kill_when
+) -> None:
+    """On PostgreSQL the chunk entries are inserted in the enrolment's own transaction:
+    a kill inside it leaves neither subjects nor entries (nothing to recover, no
+    ``reconcile.absent``), a kill after it leaves both; fsck agrees at once."""
+    url = postgres_server.url(postgres_server.create_database())
+    data_dir = tmp_path / "data"
+    service = ServiceProcess(
+        data_dir, tmp_path / "serve.log", vault_addr=openbao_dev.addr, token=openbao_dev.token,
+        extra_args=("--store-url", url),
+    ).start()  # fmt: skip
+    templates = identities(ROWS, DIM, np.random.default_rng(6)).astype(np.float32)
+    with VaultClient(service.target, timeout=30) as client:
+        client.create_collection(
+            CollectionSpec("faces", ProtectionMode.CKKS, DIM, purposes=("access",))
+        )
+        client.enroll("faces", ["early-0", "early-1"], templates[:2] * 0.5 + 0.1, **CONSENT)
+
+    errors: list[BaseException] = []
+
+    def enrol() -> None:
+        try:
+            with VaultClient(service.target, timeout=300) as client:
+                client.enroll("faces", [f"s{i}" for i in range(ROWS)], templates, **CONSENT)
+        except ClientError as error:  # the service was killed
+            errors.append(error)
+
+    worker = threading.Thread(target=enrol, daemon=True)
+    worker.start()
+    query = _PG_IN_COMMIT if kill_when == "inside_the_commit" else _PG_STORED
+    floor = 0 if kill_when == "inside_the_commit" else 2
+    deadline = time.monotonic() + 120
+    while _pg_count(url, query) <= floor and time.monotonic() < deadline:
+        time.sleep(0.002)
+    assert service.process is not None
+    service.process.kill()  # SIGKILL
+    service.process.wait()
+    worker.join(timeout=60)
+    assert time.monotonic() < deadline, f"the enrolment never reached the kill point: {errors}"
+    while _pg_count(url, _PG_SESSIONS) and time.monotonic() < deadline + 60:
+        time.sleep(0.05)  # the server notices the dead client and rolls back
+
+    stored_at_kill = _pg_count(url, _PG_STORED) - 2
+    chunks = _pg_count(url, _PG_CHUNKS)
+    print(f"\nkilled {kill_when}: {stored_at_kill} of {ROWS} stored, {chunks} chunk entries")
+    assert (stored_at_kill, chunks) in ((0, 0), (ROWS, -(-ROWS // 1000)))
+    if kill_when == "store_committed":
+        assert stored_at_kill == ROWS
+    env = {**service.env, "VAULT_ADDR": openbao_dev.addr, "VAULT_TOKEN": openbao_dev.token}
+    checked = run_cli("fsck", "--data-dir", str(data_dir), "--store-url", url,
+                      "--json", "-", env=env)  # fmt: skip
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    killed = json.loads(checked.stdout)
+    assert killed["ok"] and killed.get("subjects_pending_recovery", 0) == 0, killed
+
+    service.start()
+    try:
+        with VaultClient(service.target, timeout=60) as client:
+            size = client.get_collection("faces").size
+    finally:
+        assert service.stop() == 0
+    assert size == stored_at_kill + 2
+    # Nothing was half-done, so the restart had nothing to reconcile.
+    absent = "SELECT count(*) FROM audit_entries WHERE convert_from(entry, 'UTF8') LIKE "
+    assert _pg_count(url, absent + "'%reconcile.absent%'") == 0
+    assert _pg_count(url, "SELECT count(*) FROM audit_entries") == 1 + _pg_count(
+        url, "SELECT max(seq) FROM audit_entries"
+    )

@@ -8,6 +8,7 @@ event is built.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 
 __all__ = ["AuditEvent", "AuditSink"]
@@ -38,6 +39,18 @@ class AuditSink(ABC):
             The entry's position in the log, for sinks that number their entries
             (None otherwise).
         """
+
+    def transaction(self) -> AbstractContextManager[bool]:
+        """A scope whose appends commit together with the store writes inside it.
+
+        Yields True when the sink's rows live in the store's database and the
+        whole block is one database transaction (PostgreSQL): entries appended
+        inside become durable only if the block completes, and vanish with the
+        store change if it fails. Yields False (and does nothing) when the sink
+        is separate (the SQLite log file, in-memory sinks): its appends are then
+        durable at once, and the caller keeps its write-ahead protocol.
+        """
+        return nullcontext(False)
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Flush and close."""

@@ -3,10 +3,15 @@ for every entry.
 
 ``append`` assigns the next sequence number, encodes the entry canonically, adds
 its leaf to the tree, signs the checkpoint of the new tree size (C2SP format,
-Ed25519) and commits entry and checkpoint together in one durable SQLite write -
-all before the audited call returns. So every act a caller was told about is
-covered by a signed checkpoint, and rewriting history afterwards means re-signing
-it, which the auditor's saved checkpoints and the subjects' receipts expose.
+Ed25519) and commits entry and checkpoint together in one durable write - all
+before the audited call returns. In PostgreSQL (rows with a transaction) that
+write can be the store's own transaction (:meth:`MerkleAuditLog.transaction`),
+and several processes may append: each write first locks the log and reads the
+entries the others appended, so there is one sequence and one tree.
+
+So every act a caller was told about is covered by a signed checkpoint, and
+rewriting history afterwards means re-signing it, which the auditor's saved
+checkpoints and the subjects' receipts expose.
 
 On open, the log recomputes its root from the stored entries and checks it against
 the last signed checkpoint: a log altered at rest refuses to start.
@@ -28,7 +33,13 @@ from vault.audit.merkle import leaf_hash
 from vault.audit.note import NoteError, NoteSigner, NoteVerifier
 from vault.audit.rows import LogRows
 from vault.audit.tree import MerkleTree
-from vault.errors import ConfigurationError, IntegrityError, NotFound, StorageError
+from vault.errors import (
+    AlreadyExists,
+    ConfigurationError,
+    IntegrityError,
+    NotFound,
+    StorageError,
+)
 from vault.types import ErasureReceipt
 
 __all__ = ["MerkleAuditLog"]
@@ -71,7 +82,8 @@ class MerkleAuditLog(AuditSink):
         self._signer = signer
         self._verifier = NoteVerifier(signer.verifier_key)
         self._clock = clock
-        self._lock = threading.Lock()
+        # Re-entrant: appends run inside transaction(), which holds it too.
+        self._lock = threading.RLock()
         self._local = threading.local()
         self._tree = MerkleTree()
         self._last_time_us = 0
@@ -100,8 +112,11 @@ class MerkleAuditLog(AuditSink):
         if origin is None:
             if self._db.count():
                 raise IntegrityError(f"audit log {self._db.name} has entries but no origin")
-            self._db.put_meta(_ORIGIN_KEY, self._signer.name)
-        elif origin != self._signer.name:
+            try:
+                self._db.put_meta(_ORIGIN_KEY, self._signer.name)
+            except AlreadyExists:  # another writer created the log meanwhile
+                origin = self._db.get_meta(_ORIGIN_KEY)
+        if origin is not None and origin != self._signer.name:
             raise ConfigurationError(
                 f"audit log {self._db.name} belongs to log {origin!r}, not {self._signer.name!r}"
             )
@@ -142,8 +157,85 @@ class MerkleAuditLog(AuditSink):
             start = batch[-1][0] + 1
 
     # --- writing ----------------------------------------------------------------
+    @contextmanager
+    def transaction(self) -> Iterator[bool]:
+        """Appends inside the block commit with the store writes inside it, if the
+        rows can (PostgreSQL, see :meth:`AuditSink.transaction`); yields whether
+        they do.
+
+        When they do, the log is held for the whole block (other threads' and
+        other writers' appends wait) and, if the block fails, its entries are
+        gone from the database and from memory alike: no gap, no stale leaf.
+        """
+        if self._db.transaction() is None:
+            yield False
+            return
+        with self._lock:
+            self._check_open()
+            saved = (self._tree.size, self._last_time_us)
+            try:
+                with self._writing():
+                    yield True
+            except BaseException:
+                self._truncate(*saved)
+                raise
+
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        """Where one write runs (caller holds the lock): in the rows' transaction,
+        after catching up with what other writers appended, when they have one."""
+        scope = self._db.transaction()
+        if scope is None:
+            yield
+            return
+        with scope:
+            self._catch_up()
+            yield
+
+    def _catch_up(self) -> None:
+        """Add the entries other writers appended since this log last looked, and
+        check that the newest checkpoint is the root this log now computes (the
+        rows' lock keeps them from moving meanwhile)."""
+        last_checkpoint = None
+        for seq, data, checkpoint in self._iter_rows_unlocked(self._tree.size, None):
+            entry = decode_entry(data)
+            if seq != self._tree.size or entry.seq != seq:
+                raise IntegrityError(
+                    f"audit log {self._db.name}: entry {self._tree.size} is missing"
+                )
+            self._tree.append(leaf_hash(data))
+            self._last_time_us = max(self._last_time_us, entry.time_us)
+            last_checkpoint = checkpoint
+        if last_checkpoint is None:
+            return
+        try:
+            signed = open_checkpoint(self._verifier, last_checkpoint)
+        except NoteError as e:
+            raise IntegrityError(
+                f"audit log {self._db.name}: another writer's checkpoint does not verify ({e})"
+            ) from e
+        if signed.size != self._tree.size or signed.root != self._tree.root():
+            raise IntegrityError(
+                f"audit log {self._db.name}: the entries other writers appended do not hash "
+                f"to their checkpoint (size {signed.size})"
+            )
+
+    def _truncate(self, size: int, last_time_us: int) -> None:
+        # A failed write must not leave its leaves in memory, nor its numbers in a
+        # capture. Rare (a refused commit, a lost connection), so O(n) is fine.
+        if self._tree.size > size:
+            rebuilt = MerkleTree()
+            for index in range(size):
+                rebuilt.append(self._tree.leaf(index))
+            self._tree = rebuilt
+        self._last_time_us = last_time_us
+        for captured in getattr(self._local, "captures", ()):
+            captured[:] = [seq for seq in captured if seq < size]
+
     def append(self, event: AuditEvent) -> int:
         """Sign and durably store one entry; returns its sequence number.
+
+        Inside :meth:`transaction` "durably" means: when that transaction commits.
 
         Raises:
             ValueError: The event holds a detail that is not a scalar (nothing
@@ -151,26 +243,8 @@ class MerkleAuditLog(AuditSink):
             StorageError: The write failed or the log is closed (the entry is
                 not in the log).
         """
-        with self._lock:
-            self._check_open()
-            seq = self._tree.size
-            # Never backwards: an auditor checks that times are monotonic.
-            time_us = max(round(event.time * 1e6), self._last_time_us)
-            data = encode_entry(entry_from_event(seq, time_us, event))
-            leaf = leaf_hash(data)
-            self._tree.append(leaf)
-            try:
-                note = sign_checkpoint(
-                    self._signer, Checkpoint(self._signer.name, seq + 1, self._tree.root())
-                )
-                self._db.append(seq, data, note)
-            except BaseException:
-                self._tree = _without_last(self._tree)
-                raise
-            self._last_time_us = time_us
-            for captured in getattr(self._local, "captures", ()):
-                captured.append(seq)
-            return seq
+        [seq] = self.append_many([event])
+        return seq
 
     def append_many(self, events: list[AuditEvent]) -> list[int]:
         """Like :meth:`append` for several events, in order, in one durable write.
@@ -180,27 +254,29 @@ class MerkleAuditLog(AuditSink):
         """
         with self._lock:
             self._check_open()
-            size_before, last_time = self._tree.size, self._last_time_us
+            saved = (self._tree.size, self._last_time_us)
             rows: list[tuple[int, bytes, str]] = []
             try:
-                for event in events:
-                    seq = self._tree.size
-                    last_time = max(round(event.time * 1e6), last_time)
-                    data = encode_entry(entry_from_event(seq, last_time, event))
-                    self._tree.append(leaf_hash(data))
-                    note = sign_checkpoint(
-                        self._signer, Checkpoint(self._signer.name, seq + 1, self._tree.root())
-                    )
-                    rows.append((seq, data, note))
-                self._db.append_many(rows)
+                with self._writing():
+                    last_time = self._last_time_us
+                    for event in events:
+                        seq = self._tree.size
+                        # Never backwards: an auditor checks that times are monotonic.
+                        last_time = max(round(event.time * 1e6), last_time)
+                        data = encode_entry(entry_from_event(seq, last_time, event))
+                        self._tree.append(leaf_hash(data))
+                        note = sign_checkpoint(
+                            self._signer, Checkpoint(self._signer.name, seq + 1, self._tree.root())
+                        )
+                        rows.append((seq, data, note))
+                    if len(rows) == 1:
+                        self._db.append(*rows[0])
+                    elif rows:
+                        self._db.append_many(rows)
+                    self._last_time_us = last_time
             except BaseException:
-                # Rare (disk full, closed file): rebuild the tree without the new leaves.
-                rebuilt = MerkleTree()
-                for index in range(size_before):
-                    rebuilt.append(self._tree.leaf(index))
-                self._tree = rebuilt
+                self._truncate(*saved)
                 raise
-            self._last_time_us = last_time
             sequence = [seq for seq, _, _ in rows]
             for captured in getattr(self._local, "captures", ()):
                 captured.extend(sequence)
@@ -315,12 +391,3 @@ class MerkleAuditLog(AuditSink):
     def _check_open(self) -> None:
         if self._closed:
             raise StorageError(f"audit log {self._db.name} is closed")
-
-
-def _without_last(tree: MerkleTree) -> MerkleTree:
-    # A failed write must not leave its leaf in memory: rebuild without it.
-    # Rare (disk full, closed file), so O(n) is fine.
-    rebuilt = MerkleTree()
-    for index in range(tree.size - 1):
-        rebuilt.append(tree.leaf(index))
-    return rebuilt

@@ -8,6 +8,7 @@ PostgreSQL database. The log itself (tree, signatures, checks on open) is the sa
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from contextlib import AbstractContextManager
 
 __all__ = ["LogRows"]
 
@@ -48,6 +49,18 @@ class LogRows(ABC):
     @abstractmethod
     def row(self, seq: int) -> tuple[bytes, str] | None:
         """(entry, checkpoint) of one row, or None."""
+
+    def transaction(self) -> AbstractContextManager[None] | None:
+        """A transaction the log's writes run in, or None when every append is its
+        own commit (the SQLite file).
+
+        Rows that return one live in a database other writers share: inside it
+        the rows take the log's lock (held until the transaction ends), so
+        :meth:`batch` from the log's size on shows exactly the entries other
+        writers added meanwhile, and no one else appends until it ends. Store
+        writes made inside it on the same connection commit with the rows.
+        """
+        return None
 
     @abstractmethod
     def close(self) -> None:

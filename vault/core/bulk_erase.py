@@ -67,7 +67,7 @@ def erase_many(
         groups.setdefault(location[0], []).append(subject_id)
     results: list[DeleteResult] = []
     for ids in groups.values():
-        outcome = "ok"
+        outcome, recorded = "ok", False
         try:
             with lock.writer, core._follower.writing(collection):
                 fresh, _ = core._collection(collection)  # replaced if it caught up
@@ -79,12 +79,18 @@ def erase_many(
                 plan: PlannedBlockErasure
                 [plan] = target.plan_bulk_erasure(ids)
                 deadline.check("the erasure was stored")
-                core._store.commit_erasures(
-                    collection,
-                    ids,
-                    replacement=plan.replacement,
-                    drop_block=plan.block_no if plan.replacement is None else None,
-                )
+                # On PostgreSQL the entries join the commit's transaction (both or
+                # neither); elsewhere they follow it, as a single erasure's do.
+                with core._audit.transaction() as joint:
+                    core._store.commit_erasures(
+                        collection,
+                        ids,
+                        replacement=plan.replacement,
+                        drop_block=plan.block_no if plan.replacement is None else None,
+                    )
+                    if joint:
+                        _audit_each(core, action, collection, ctx, ids, details_of, "ok")
+                recorded = joint
                 with lock.state:
                     target.apply_bulk_erasure(plan)
         except VaultError as e:
@@ -94,7 +100,8 @@ def erase_many(
             outcome = "internal_error"
             raise
         finally:
-            _audit_each(core, action, collection, ctx, ids, details_of, outcome)
+            if not recorded:
+                _audit_each(core, action, collection, ctx, ids, details_of, outcome)
         erased_at = core._clock()
         results.extend(DeleteResult(subject_id=s, erased=1, erased_at=erased_at) for s in ids)
     return results

@@ -104,6 +104,13 @@ class ComplianceOps:
         """Record subjects the log lists as enrolled but the store lacks (a crash
         between an enrolment's entries and its commit, or between an erasure's
         commit and its entry)."""
+        # On PostgreSQL nothing is ever half-done, but another front-end may commit
+        # an act between reading the log and reading the store: holding the log
+        # (its lock, caught up) keeps the two readings of one moment.
+        with self._guard.log.transaction():
+            self._reconcile_now()
+
+    def _reconcile_now(self) -> None:
         core = self._core
         ledgers = replay(self._guard.entries(), track=True)
         for name in sorted(core._collections):

@@ -6,6 +6,9 @@ commit that makes it visible (write-ahead), so a crash can leave only one kind o
 difference: subjects the log lists as enrolled that the store does not hold
 (entries written, commit lost). The next start finds them and appends
 ``reconcile.absent`` entries saying so; ``fsck`` counts them as pending until then.
+That is the SQLite log's protocol. On PostgreSQL the entries are inserted in the
+store commit's own transaction (``AuditSink.transaction``), so there is no such
+difference to find; the rules below read both logs alike.
 
 The rules, for auditors replaying a bundle:
 

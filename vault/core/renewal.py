@@ -67,8 +67,9 @@ def _revoke(
     """Erase one older-version template (its own audit event, like a delete)."""
     residue = core._store.erasure_residue
     extra = {} if not residue else {"storage_residue": residue}
-    with core._audited(
+    audited = core._trail.audited_change(
         AuditAction.KEYS_REVOKE, collection, ctx, [subject_id], **details, **extra
-    ) as info:
-        if not core._erase_one(collection, subject_id):
-            info["erased"] = 0  # erased meanwhile: the log must not count it twice
+    )
+    with audited as change:
+        if not core._erase_one(collection, subject_id, change.committing):
+            change.details["erased"] = 0  # erased meanwhile: the log must not count it twice

@@ -9,7 +9,7 @@ subjects is listed in chunks of 1,000 with a digest of the whole list
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 
 from vault.audit.actions import AuditAction
 from vault.audit.base import AuditEvent, AuditSink
@@ -18,12 +18,43 @@ from vault.errors import VaultError
 from vault.keys.datakey import DataKey
 from vault.types import RequestContext
 
-__all__ = ["AuditTrail", "Details"]
+__all__ = ["AuditTrail", "AuditedChange", "Details"]
 
 Details = dict[str, str | int | float | bool]
 #: Subjects named in the entry of a use case; larger sets are left out of it (the
 #: acts that handle more, enrolment and bulk erasure, write chunked entries).
 _MAX_LISTED_SUBJECTS = 1000
+
+
+class AuditedChange:
+    """A use case that changes the store, audited by :meth:`AuditTrail.audited_change`.
+
+    Its body wraps the store commit in :meth:`committing`. Where the audit log
+    lives in the store's database (PostgreSQL) the ``ok`` entry is appended inside
+    the commit's transaction, so the change and its entry succeed or fail
+    together; elsewhere (the SQLite log file) the entry follows the commit, as
+    :meth:`AuditTrail.audited` writes it.
+    """
+
+    def __init__(self, sink: AuditSink, details: Details, record_ok: Callable[[], None]) -> None:
+        self.details = details
+        #: Whether the ok entry is already committed with the change.
+        self.recorded = False
+        self._sink = sink
+        self._record_ok = record_ok
+
+    def committing(self) -> AbstractContextManager[None]:
+        """The scope of the store commit (the ok entry joins it when it can)."""
+        return self._committing()
+
+    @contextmanager
+    def _committing(self) -> Iterator[None]:
+        with self._sink.transaction() as joint:
+            yield
+            if joint:
+                self._record_ok()
+        # Only once the transaction committed: a failed one took the entry with it.
+        self.recorded = joint
 
 
 class AuditTrail:
@@ -67,6 +98,37 @@ class AuditTrail:
         for listed, chunk in chunked(pseudonyms):
             self.append_event(action, collection, ctx, listed, outcome, {**details, **chunk})
 
+    def enrolment(
+        self,
+        collection: str,
+        requests: Sequence[tuple[tuple[RequestContext, Details], list[str]]],
+        commit: Callable[[], None],
+    ) -> None:
+        """Append each request's ``enroll`` entries and run the store ``commit``.
+
+        Where the log lives in the store's database (PostgreSQL) the entries are
+        inserted in the commit's own transaction: both or neither. Otherwise (the
+        SQLite log file) they are written before the commit: an enrolment the log
+        cannot record does not happen, a refused commit is taken back by
+        ``enroll.rollback`` entries, and a crash after the entries but before the
+        commit is found and recorded at the next start (vault/core/ledger.py).
+        """
+        written: list[tuple[RequestContext, list[str]]] = []
+        with self._sink.transaction() as joint:
+            try:
+                for (ctx, details), ids in requests:
+                    written.append((ctx, ids))
+                    self.append_listed(AuditAction.ENROLL, collection, ctx, ids, "ok", details)
+                commit()
+            except BaseException as error:
+                # A joint transaction takes the entries back with the commit.
+                for ctx, ids in [] if joint else written:  # they said "ok": take them back
+                    reason: Details = {"reason": type(error).__name__}
+                    self.append_listed(
+                        AuditAction.ENROLL_ROLLBACK, collection, ctx, ids, "ok", reason
+                    )
+                raise
+
     def append_event(
         self,
         action: AuditAction,
@@ -100,9 +162,30 @@ class AuditTrail:
         **details: str | int | float | bool,
     ) -> Iterator[Details]:
         """Run a use case and append its audit event, whatever the outcome."""
+        with self.audited_change(action, collection, ctx, subjects, **details) as change:
+            yield change.details
+
+    @contextmanager
+    def audited_change(
+        self,
+        action: AuditAction,
+        collection: str,
+        ctx: RequestContext,
+        subjects: Sequence[str] = (),
+        **details: str | int | float | bool,
+    ) -> Iterator[AuditedChange]:
+        """Like :meth:`audited`, for a use case whose store commit the entry may
+        join (:class:`AuditedChange`). A failure is recorded after the failed
+        transaction rolled back, in an entry of its own."""
+        named = self.named(collection, subjects)
+        change = AuditedChange(
+            self._sink,
+            details,
+            lambda: self.append_event(action, collection, ctx, named, "ok", details),
+        )
         outcome = "ok"
         try:
-            yield details
+            yield change
         except VaultError as e:
             outcome = type(e).__name__
             raise
@@ -110,6 +193,5 @@ class AuditTrail:
             outcome = "internal_error"
             raise
         finally:
-            self.append_event(
-                action, collection, ctx, self.named(collection, subjects), outcome, details
-            )
+            if not change.recorded:
+                self.append_event(action, collection, ctx, named, outcome, details)

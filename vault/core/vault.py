@@ -13,6 +13,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 import numpy as np
@@ -201,34 +202,18 @@ class VaultCore:
         units: np.ndarray,
         requests: list[tuple[Any, list[str]]],
     ) -> None:
-        """Encrypt or transform, audit, store, then show one enrolment (writer lock held).
-
-        Each request's entries are written before the store commit: an enrolment
-        the log cannot record does not happen, and a crash after the entries but
-        before the commit is found and recorded at the next start.
-        """
+        """Encrypt or transform, audit, store, then show one enrolment (writer lock held);
+        the entries and the commit as :meth:`AuditTrail.enrolment` orders them."""
         target, lock = self._collection(name)
         plan: PlannedEnrollment = target.plan_enrollment(
             subject_ids, units, enrolled_at=self._clock()
         )
-        written: list[tuple[RequestContext, list[str]]] = []
-        try:
-            for (ctx, details), ids in requests:
-                written.append((ctx, ids))
-                self._append_listed(AuditAction.ENROLL, name, ctx, ids, "ok", details)
+
+        def commit() -> None:
             deadline.check("the enrolment was stored")
             self._store.commit_enrollment(name, plan.blocks, plan.subjects)
-        except BaseException as error:
-            for ctx, ids in written:  # their entries said "ok": take them back
-                self._append_listed(
-                    AuditAction.ENROLL_ROLLBACK,
-                    name,
-                    ctx,
-                    ids,
-                    "ok",
-                    {"reason": type(error).__name__},
-                )
-            raise
+
+        self._trail.enrolment(name, requests, commit)
         with lock.state:
             target.apply_enrollment(plan)
         lock.decoys.add(subject_ids)
@@ -333,7 +318,7 @@ class VaultCore:
             units = validate_templates(templates, target.record.dim)
             check_subject_ids(subject_ids, len(units))
             # Group commit (group_commit.py); the "ok" entries are written inside it,
-            # before the store commit.
+            # in the store commit's transaction or before it (AuditTrail.enrolment).
             lock.enrollments.submit(subject_ids, units, (ctx, details))
             return len(subject_ids)
         except BaseException as error:
@@ -454,13 +439,21 @@ class VaultCore:
         retention expiry) with ``details``."""
         if self._store.erasure_residue:  # the receipt must not claim more than the store did
             details = {**details, "storage_residue": self._store.erasure_residue}
-        with self._audited(action, collection, ctx, [subject_id], **details):
-            if not self._erase_one(collection, subject_id):
+        with self._trail.audited_change(action, collection, ctx, [subject_id], **details) as change:
+            if not self._erase_one(collection, subject_id, change.committing):
                 raise NotFound("no such subject in this collection")
             return DeleteResult(subject_id=subject_id, erased=1, erased_at=self._clock())
 
-    def _erase_one(self, collection: str, subject_id: str) -> bool:
-        """Erase a subject's template durably, then in memory; False if it is not enrolled."""
+    def _erase_one(
+        self,
+        collection: str,
+        subject_id: str,
+        committing: Callable[[], AbstractContextManager[None]] = nullcontext,
+    ) -> bool:
+        """Erase a subject's template durably, then in memory; False if it is not enrolled.
+
+        ``committing`` is the scope of the store commit (its audit entry may join it).
+        """
         _, lock = self._collection(collection)
         with lock.writer, self._follower.writing(collection):
             target, _ = self._collection(collection)  # replaced if it caught up
@@ -468,12 +461,13 @@ class VaultCore:
                 return False
             plan: PlannedErasure = target.plan_erasure(subject_id)
             deadline.check("the erasure was stored")
-            self._store.commit_erasure(
-                collection,
-                subject_id,
-                replacement=plan.replacement,
-                drop_block=plan.block_no if plan.replacement is None else None,
-            )
+            with committing():
+                self._store.commit_erasure(
+                    collection,
+                    subject_id,
+                    replacement=plan.replacement,
+                    drop_block=plan.block_no if plan.replacement is None else None,
+                )
             with lock.state:
                 target.apply_erasure(plan)
         return True

@@ -2,19 +2,33 @@
 and ``audit_meta``), for :class:`vault.audit.log.MerkleAuditLog`.
 
 They share the store's connection, so a backup of the database holds templates,
-keys and log together, and the single-writer lock covers the log too. Each append
-is its own committed transaction, written before the store change it records
-(the core's write-ahead and reconcile protocol, vault/core/ledger.py), exactly as
-with the SQLite log file.
+keys and log together, and - the point of it - the entries of an enrolment or
+erasure are inserted in the same transaction as the store change they record
+(:meth:`PostgresLogRows.transaction`, joined by the core through
+``MerkleAuditLog.transaction``): the commit and its entries succeed or fail
+together, where the SQLite log needs the core's write-ahead and reconcile
+protocol (vault/core/ledger.py).
+
+Several writers (front-ends) may append to the one log: every write transaction
+first takes a transaction-scoped advisory lock on the log, and the Merkle log then
+reads the entries the others appended meanwhile before numbering its own, so the
+sequence stays gap-free and every checkpoint extends the previous one.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
+
 from vault.audit.rows import LogRows
 from vault.errors import AlreadyExists
+from vault.store.postgres._db import LOCK_NAMESPACE
 from vault.store.postgres.store import PostgresTemplateStore
 
 __all__ = ["PostgresLogRows"]
+
+#: Second key of the advisory lock that orders appends to the log ('audt').
+_AUDIT_LOCK = 0x61756474
 
 
 class PostgresLogRows(LogRows):
@@ -40,6 +54,17 @@ class PostgresLogRows(LogRows):
             )
             if cursor.rowcount == 0:
                 raise AlreadyExists(f"audit metadata {key!r} already exists")
+
+    def transaction(self) -> AbstractContextManager[None]:
+        return self._locked()
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        # Nested inside a store transaction on the same connection this is a
+        # savepoint; the lock is held until the outermost transaction ends.
+        with self._db.transaction("lock the audit log") as conn:
+            conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (LOCK_NAMESPACE, _AUDIT_LOCK))
+            yield
 
     def append(self, seq: int, entry: bytes, checkpoint: str) -> None:
         self.append_many([(seq, entry, checkpoint)])
