@@ -106,3 +106,23 @@ def test_a_dead_holder_releases_the_lock(pg_url: str, postgres_server: PostgresS
             held.__exit__(None, None, None)
         first.close()
         second.close()
+
+
+def test_a_task_runs_in_one_process_at_a_time(pg_url: str, tmp_path: Path) -> None:
+    """While one store runs "retention", another is told to skip it (no wait); a
+    different task, and the same one afterwards, are free. SQLite: always free."""
+    first, second = PostgresTemplateStore(pg_url), PostgresTemplateStore(pg_url)
+    try:
+        with first.run_alone("retention") as mine:
+            assert mine
+            with second.run_alone("retention") as other, second.run_alone("x") as free:
+                assert (other, free) == (False, True)
+        with second.run_alone("retention") as mine:
+            assert mine
+    finally:
+        first.close()
+        second.close()
+    sqlite = SqliteTemplateStore(tmp_path / "vault.db")
+    with sqlite.run_alone("retention") as a, sqlite.run_alone("retention") as b:
+        assert a and b
+    sqlite.close()

@@ -130,8 +130,11 @@ def open_vault_services(settings: ServeSettings) -> Iterator[VaultServices]:
         keys = _open_key_service(settings, data_dir, stack, embedded)
         keys.ensure_transit()
         location = settings.store
-        # A serving process is the store's single writer (PostgreSQL: advisory lock).
-        store = open_store(location, writer=True)
+        # A serving process is the store's single writer (PostgreSQL: advisory lock),
+        # except sharded on PostgreSQL: there several front-ends share the store and the
+        # audit log, writing under per-collection and log locks (vault/core/follow.py).
+        shared = bool(settings.ray_address) and location.url is not None
+        store = open_store(location, writer=not shared)
         stack.callback(store.close)
         # The audit key is unwrapped through Vault; a key that existed has signed
         # checkpoints, so its log must exist too (never silently start a new one).
@@ -166,7 +169,7 @@ def open_vault_services(settings: ServeSettings) -> Iterator[VaultServices]:
             key_service_available=lambda: keyset.workers_ready() and keys.is_available(),
             gallery_engines=None if cluster is None else cluster.engines,
             # Sharded on PostgreSQL: other front-ends may write the store (follow.py).
-            follow_store=cluster is not None and location.url is not None,
+            follow_store=shared,
         )
         # Reconciles the log with the store before anything is served.
         compliance = ComplianceOps(core)
@@ -178,7 +181,10 @@ def open_vault_services(settings: ServeSettings) -> Iterator[VaultServices]:
         key_admin.start_maintenance()
         stack.callback(key_admin.close)
         compliance.record_service_start(audit_key="loaded" if signed_before else "created")
-        retention = RetentionScheduler(compliance, settings.retention_interval)
+        # One sweep at a time across front-ends (the store's lock; SQLite: always this one).
+        retention = RetentionScheduler(
+            compliance, settings.retention_interval, exclusive=lambda: store.run_alone("retention")
+        )
         retention.start()
         stack.callback(retention.stop)
         log.info(
@@ -238,7 +244,8 @@ def _open_cluster(
         store=StoreLocation(
             data_dir,
             settings.store_url,
-            None if settings.store_password_file is None
+            None
+            if settings.store_password_file is None
             else settings.store_password_file.expanduser().resolve(),
         ),
         key_service=KeyServiceSpec(

@@ -139,6 +139,11 @@ class TemplateStore(ABC):
         writers in several processes take turns (here: one process, no lock)."""
         return nullcontext()
 
+    def run_alone(self, task: str) -> AbstractContextManager[bool]:
+        """Entered around a periodic task (a retention sweep): yields False while
+        another process runs ``task`` on this store (here: always True)."""
+        return nullcontext(True)
+
     # --- atomic changes --------------------------------------------------------
     @abstractmethod
     def commit_enrollment(

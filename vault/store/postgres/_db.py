@@ -27,6 +27,8 @@ LOCK_NAMESPACE = 0x62696F76
 _WRITER_LOCK = 1
 #: First key of the per-collection write locks ('biow'); the second is hashtext(name).
 COLLECTION_LOCK_NAMESPACE = 0x62696F77
+#: First key of the locks of once-at-a-time tasks ('biox', retention sweeps).
+TASK_LOCK_NAMESPACE = 0x62696F78
 _CONNECT_TIMEOUT = 10
 
 
@@ -172,6 +174,23 @@ class PgDatabase:
                 yield
         except psycopg.Error as e:
             raise _translate("lock collection", self.where, e, broken=conn.broken) from None
+        finally:
+            conn.close()
+
+    @contextmanager
+    def try_task_lock(self, task: str) -> Iterator[bool]:
+        """Yield whether this process got ``task``'s transaction-scoped advisory lock
+        (without waiting), held on a session of its own for the body."""
+        conn = self._connect(plain=True)
+        try:
+            with conn.transaction():
+                row = conn.execute(
+                    "SELECT pg_try_advisory_xact_lock(%s, hashtext(%s))",
+                    (TASK_LOCK_NAMESPACE, task),
+                ).fetchone()
+                yield bool(row and row[0])
+        except psycopg.Error as e:
+            raise _translate("lock task", self.where, e, broken=conn.broken) from None
         finally:
             conn.close()
 

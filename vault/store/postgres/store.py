@@ -382,6 +382,10 @@ class PostgresTemplateStore(PgKeyData, TemplateStore):
         (a transaction-scoped advisory lock on a session of its own)."""
         return self._db.collection_lock(collection)
 
+    def run_alone(self, task: str) -> AbstractContextManager[bool]:
+        """Yields False while another process runs ``task`` (a try-lock held for the body)."""
+        return self._db.try_task_lock(task)
+
     # --- lifecycle -------------------------------------------------------------
     def unsafe_drop_namespace(self) -> None:
         """Drop the store's own PostgreSQL schema and everything in it, then close
