@@ -37,9 +37,11 @@ class Front:
     templates: np.ndarray
     log: Path
     serve: subprocess.Popen[bytes]
+    target: str = TARGET
 
     def call(self, action: str, **args: Any) -> dict[str, Any]:
         args.setdefault("collection", COLLECTION)
+        args.setdefault("target", self.target)
         done = self.cluster.netns.run(
             BIN / "python", "-m", "tests.cluster.driver", action, json.dumps(args)
         )
