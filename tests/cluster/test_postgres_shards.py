@@ -145,6 +145,25 @@ def test_two_front_ends_see_each_others_writes(pg_front: Front, front_b: Front) 
     assert [r[0][0] for r in found] == [f"y{i}" for i in range(3)]
 
 
+def test_a_collection_created_by_one_is_served_by_the_other(
+    pg_front: Front, front_b: Front
+) -> None:
+    """A creates a collection after B started; B enrols into it (opening A's data key
+    from the store), A finds B's templates; B's own create is refused: it ran once."""
+    assert pg_front.call("create", collection="late", dim=DIM) == {"created": "late"}
+    again = front_b.call("create", collection="late", dim=DIM)
+    assert again.get("error") == "ALREADY_EXISTS", again
+    rows = _fresh(31, 3)
+    ids = front_b.work / "late.txt"
+    ids.write_text("".join(f"late{i}\n" for i in range(3)))
+    out = front_b.call(
+        "enroll", collection="late", ids=str(ids), templates=front_b.save("late", rows)
+    )
+    assert out == {"enrolled": 3}, out
+    found = pg_front.call("identify", collection="late", probes=pg_front.save("lq", rows), top_k=1)
+    assert [r[0][0] for r in found["results"]] == [f"late{i}" for i in range(3)]
+
+
 def test_enrolments_at_once_from_both_never_overwrite(pg_front: Front, front_b: Front) -> None:
     """A and B enrol into the same open block at the same time: every template of both
     is found by both (the collection lock makes the second plan from the first's block)."""
