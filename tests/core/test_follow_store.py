@@ -94,3 +94,43 @@ def test_writers_take_turns_and_never_overwrite_each_others_slots(fronts) -> Non
     assert _top(a, everything) == expected
     assert _top(b, everything) == expected
     assert a.collection_sizes()["faces"] == b.collection_sizes()["faces"] == 120
+
+
+def test_a_dek_rotation_by_one_is_followed_by_the_others_writes(
+    pg_url: str, keyset: CkksKeySet, key_service
+) -> None:
+    """A rotates the collection's DEK (new version, blocks resealed, the old one
+    retired); B, which unwrapped only the old version, then enrols: its block is
+    sealed under the new version (never the retired one) and A opens it."""
+    from vault.keys.datakeys import CollectionDataKeys
+    from vault.keys.rotation import RotationOptions, rotate_dek
+
+    key = DataKey._unsafe_from_material(os.urandom(32), "test")
+    stores = [PostgresTemplateStore(pg_url) for _ in range(2)]
+    rings = [CollectionDataKeys(s, key_service) for s in stores]
+    a, b = (
+        VaultCore(store=s, keyset=keyset, audit=MemoryAuditSink(), pseudonym_key=key,
+                  data_keys=d, follow_store=True)
+        for s, d in zip(stores, rings, strict=True)
+    )  # fmt: skip
+    try:
+        a.create_collection(SPEC, CTX)
+        first = _unit(np.random.default_rng(3).standard_normal((5, DIM)))
+        a.enroll("faces", [f"a{i}" for i in range(5)], first, CTX)
+        assert _top(b, first) == [f"a{i}" for i in range(5)]  # B holds DEK version 1
+        summary = rotate_dek(
+            stores[0], key_service, rings[0], RotationOptions("dek", collections=("faces",)),
+            lambda _: None, keyset_params=None,
+        )  # fmt: skip
+        assert summary.collections == {"faces": 2} and summary.remaining_old == 0
+        second = _unit(np.random.default_rng(4).standard_normal((5, DIM)))
+        b.enroll("faces", [f"b{i}" for i in range(5)], second, CTX)
+        headers = stores[0].block_headers("faces", 12)
+        versions = {int.from_bytes(h[8:12], "little") for _, h in headers}
+        assert versions == {2}, versions
+        assert _top(a, np.vstack([first, second])) == [f"a{i}" for i in range(5)] + [
+            f"b{i}" for i in range(5)
+        ]
+    finally:
+        for s in stores:
+            s.close()

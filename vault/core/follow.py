@@ -95,6 +95,8 @@ class StoreFollower:
         with self._store.collection_lock(name):
             if self._stale(name):
                 self._reload(name)
+            if self._core._data_keys is not None:  # a DEK rotation run by another front-end
+                self._core._data_keys.follow_store(name)
             yield
             # Nobody else writes this collection while the lock is held: the counter
             # now says exactly this front-end's commit (or nothing, if it failed).
