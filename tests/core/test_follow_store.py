@@ -64,6 +64,10 @@ def test_what_one_enrols_or_deletes_the_other_sees_next(fronts) -> None:
     assert "s5" not in _top(a, rows)
     assert not a.verify("faces", "s5", rows[5:6], CTX).match
     assert _top(a, rows[:5]) == [f"s{i}" for i in range(5)]
+    # A caught up with B's erasure by re-reading only the changed block (B found the
+    # collection, created by A, on first use: a first load, not a catch-up).
+    assert a._follower.reloads >= 1
+    assert a._follower.whole_reloads == b._follower.whole_reloads == 0
 
 
 def test_writers_take_turns_and_never_overwrite_each_others_slots(fronts) -> None:

@@ -126,3 +126,21 @@ def test_a_task_runs_in_one_process_at_a_time(pg_url: str, tmp_path: Path) -> No
     with sqlite.run_alone("retention") as a, sqlite.run_alone("retention") as b:
         assert a and b
     sqlite.close()
+
+
+def test_block_bookkeeping_and_subjects_of_some_blocks(pg_url: str, tmp_path: Path) -> None:
+    """What a following front-end diffs: each block's (next_slot, live, encryptions)
+    without its blob, and the subjects of just the changed blocks - on both backends."""
+    for store in (PostgresTemplateStore(pg_url), SqliteTemplateStore(tmp_path / "vault.db")):
+        try:
+            store.create_collection(collection_record())
+            store.commit_enrollment(
+                COLLECTION,
+                [block(0, next_slot=2, live=2), block(1)],
+                [subject("alice"), subject("bob", slot=1), subject("carol", block_no=1)],
+            )
+            assert store.block_bookkeeping(COLLECTION) == {0: (2, 2, 2), 1: (1, 1, 1)}
+            assert [s.subject_id for s in store.subjects_in_blocks(COLLECTION, [1])] == ["carol"]
+            assert store.subjects_in_blocks(COLLECTION, []) == []
+        finally:
+            store.close()

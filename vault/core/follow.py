@@ -54,8 +54,10 @@ class StoreFollower:
         self._seen: dict[str, int | None] = {}
         self._blocks: dict[str, _Bookkeeping] = {}
         self._lock = threading.Lock()
-        #: Reloads done because another front-end changed a collection (observable).
+        #: Catch-ups because another front-end changed a collection, and how many of
+        #: them re-read the whole collection (observable).
         self.reloads = 0
+        self.whole_reloads = 0
 
     # --- loading ----------------------------------------------------------------
     def generation(self, name: str) -> int | None:
@@ -139,11 +141,41 @@ class StoreFollower:
                 self._seen[name] = current
 
     def _reload(self, name: str) -> None:
-        """Reload ``name`` from the store (writer lock held) and tell the shards which
-        blocks changed since this front-end last loaded it."""
+        """Catch ``name`` up with the store (writer lock held): only the changed blocks
+        when the collection can (ckks, same settings), else a whole reload."""
         record = self._store.get_collection(name)
         if record is None:
             return
+        current, locks = self._core._collection(name)
+        if record == current.record and hasattr(current, "follow_blocks"):
+            self._follow_blocks(name, current, locks)
+            return
+        self._reload_whole(name, record)
+
+    def _follow_blocks(self, name: str, collection: Any, locks: Any) -> None:
+        """Re-read only the blocks whose bookkeeping changed, and their subjects."""
+        generation = self._store.collection_generation(name)  # before the rows
+        after = self._store.block_bookkeeping(name)
+        with self._lock:
+            before = self._blocks.get(name, {})
+        changed = sorted(n for n in before.keys() | after.keys() if before.get(n) != after.get(n))
+        rows = {n: self._store.get_block(name, n) if n in after else None for n in changed}
+        subjects = self._store.subjects_in_blocks(name, changed)
+        with locks.state:
+            added = collection.follow_blocks(rows, subjects)
+        locks.decoys.add(added)
+        with self._lock:
+            self._blocks[name] = {
+                n: (b.next_slot, b.live, b.encryptions) if (b := rows.get(n)) else after[n]
+                for n in after
+            }
+            self._seen[name] = generation
+        self.reloads += 1
+        log.info("collection %s changed in the store: %d block(s) followed", name, len(changed))
+
+    def _reload_whole(self, name: str, record: Any) -> None:
+        """Reload ``name`` entirely and tell the shards which blocks changed."""
+        self.whole_reloads += 1
         with self._lock:
             before = dict(self._blocks.get(name, {}))
         self._core._open(record, replace=True)

@@ -382,6 +382,23 @@ class PostgresTemplateStore(PgKeyData, TemplateStore):
         (a transaction-scoped advisory lock on a session of its own)."""
         return self._db.collection_lock(collection)
 
+    def block_bookkeeping(self, collection: str) -> dict[int, tuple[int, int, int]]:
+        with self._db.reading("read block bookkeeping") as conn:
+            rows = conn.execute(
+                "SELECT block_no, next_slot, live, encryptions FROM blocks WHERE collection = %s",
+                (collection,),
+            ).fetchall()
+        return {int(n): (int(a), int(b), int(c)) for n, a, b, c in rows}
+
+    def subjects_in_blocks(self, collection: str, block_nos: Sequence[int]) -> list[SubjectRecord]:
+        with self._db.reading("list subjects") as conn:
+            rows = conn.execute(
+                f"SELECT {_SUBJECT_COLUMNS} FROM subjects WHERE collection = %s "
+                "AND block_no = ANY(%s) ORDER BY block_no, slot",
+                (collection, list(block_nos)),
+            ).fetchall()
+        return [SubjectRecord(*row) for row in rows]
+
     def run_alone(self, task: str) -> AbstractContextManager[bool]:
         """Yields False while another process runs ``task`` (a try-lock held for the body)."""
         return self._db.try_task_lock(task)
