@@ -109,7 +109,8 @@ class CollectionDataKeys:
         """
         # Under the collection's store lock too: a front-end sharing the store writes
         # blocks only under it, so none can seal under this version after the check.
-        with self.lock, self._store.collection_lock(collection):
+        # Taken before ``lock``, the order of a write (store lock, then follow_store).
+        with self._store.collection_lock(collection), self.lock:
             ring = self.ring(collection)
             if version == ring.current_version:
                 return False
