@@ -122,3 +122,16 @@ def test_a_writer_refuses_rows_that_do_not_match_their_checkpoint(two_logs, pg_u
         second.append(event(3))
     with psycopg.connect(pg_url) as conn:
         assert conn.execute("SELECT count(*) FROM audit_entries").fetchone() == (3,)
+
+
+def test_sync_shows_a_reader_what_the_other_writer_committed(two_logs) -> None:
+    """A front-end that has not written since sees the other's entries after sync():
+    the same size and the same signed checkpoint, and proofs over them."""
+    _, (first, second), _ = two_logs
+    second.append(event(0))
+    for i in range(1, 5):
+        first.append(event(i))
+    assert second.size == 1
+    assert second.sync() == 5 == first.size
+    assert second.checkpoint() == first.checkpoint()
+    assert second.consistency_proof(1, 5) == first.consistency_proof(1, 5)

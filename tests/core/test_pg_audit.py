@@ -24,7 +24,7 @@ from vault.core.compliance import ComplianceOps
 from vault.core.fsck import FsckReport, check_log_accounts_for_store
 from vault.core.guard import ComplianceGuard
 from vault.core.vault import VaultCore
-from vault.errors import StorageError
+from vault.errors import AlreadyExists, ConfigurationError, StorageError
 from vault.keys.datakey import DataKey
 from vault.store.postgres import PostgresLogRows, PostgresTemplateStore
 from vault.types import CollectionSpec, ProtectionMode, RequestContext
@@ -216,3 +216,37 @@ def test_two_cores_on_one_database_keep_one_log(world, tmp_path) -> None:
     finally:
         reader.close()
         store.close()
+
+
+def test_a_log_on_another_connection_is_refused(world, keyset) -> None:
+    """The store is asked whether the log's rows are its own: a log whose entries
+    would commit on another connection cannot be wired to the core."""
+    _, log, _ = world.open()
+    other = PostgresTemplateStore(world.url)
+    world.opened.append(other)
+    with pytest.raises(ConfigurationError, match="not on the template store's connection"):
+        VaultCore(store=other, keyset=keyset, audit=log, pseudonym_key=_KEY)
+
+
+def test_an_id_another_front_end_committed_is_refused_inside_the_transaction(world) -> None:
+    """Two cores on one store enrol the same id: the second's commit finds the first's
+    row, and its entries go with its rolled-back transaction (no ok, no rollback)."""
+    first, _, _ = world.open()
+    _create(first)
+    second, _, _ = world.open()  # loaded before "dup" exists: its memory does not know it
+    first.enroll("faces", ["dup"], _rows(1), CTX)
+    before = _stored_seqs(world.url)
+    with pytest.raises(AlreadyExists):
+        second.enroll("faces", ["dup", "fresh"], _rows(2, 3), CTX)
+    after = _stored_seqs(world.url)
+    assert after == list(range(len(after))) and len(after) == len(before) + 1
+    store2 = PostgresTemplateStore(world.url)
+    reader = MerkleAuditLog(PostgresLogRows(store2), _SIGNER, create=False)
+    try:
+        added = [(e.action, e.outcome) for e in _entries(reader)[len(before) :]]
+        assert added == [("enroll", "AlreadyExists")]
+        assert _fsck(reader, store2).problems == []
+        assert store2.count_subjects("faces") == 1
+    finally:
+        reader.close()
+        store2.close()

@@ -220,6 +220,26 @@ class MerkleAuditLog(AuditSink):
                 f"to their checkpoint (size {signed.size})"
             )
 
+    def sync(self) -> int:
+        """Take in the entries other writers (front-ends) committed since this log
+        last wrote, so reads see them; returns the size. Needs no lock on the rows:
+        writers commit one after another, so the committed rows are always a prefix.
+
+        Raises:
+            IntegrityError: Those entries do not hash to their own checkpoint.
+        """
+        with self._lock:
+            self._check_open()
+            # Rows without transactions are a file only this log writes: nothing new.
+            if self._db.transaction() is not None:
+                saved = (self._tree.size, self._last_time_us)
+                try:
+                    self._catch_up()
+                except BaseException:
+                    self._truncate(*saved)
+                    raise
+            return self._tree.size
+
     def _truncate(self, size: int, last_time_us: int) -> None:
         # A failed write must not leave its leaves in memory, nor its numbers in a
         # capture. Rare (a refused commit, a lost connection), so O(n) is fine.
@@ -312,6 +332,11 @@ class MerkleAuditLog(AuditSink):
     def verifier_key(self) -> str:
         """The public key auditors verify checkpoints with."""
         return self._signer.verifier_key
+
+    @property
+    def rows(self) -> LogRows:
+        """Where the entries are kept (the store asks whether they are its own)."""
+        return self._db
 
     @property
     def size(self) -> int:

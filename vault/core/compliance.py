@@ -276,6 +276,7 @@ class ComplianceOps:
         return self._guard.log.verifier_key
 
     def audit_checkpoint(self) -> str:
+        self._guard.log.sync()  # the latest, also when another front-end appended it
         return self._guard.log.checkpoint()
 
     def export_audit(self, ctx: RequestContext) -> Iterator[tuple[str, bytes]]:

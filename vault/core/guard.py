@@ -72,8 +72,9 @@ class ComplianceGuard:
             yield decode_entry(data)
 
     def enrolled_consent_ref(self, collection: str, pseudonym: str) -> str | None:
-        """The consent reference of the subject's latest enrolment, from the log."""
-        end = self.log.size
+        """The consent reference of the subject's latest enrolment, from the log
+        (including what other front-ends appended)."""
+        end = self.log.sync()
         while end > 0:
             start = max(0, end - _SCAN_WINDOW)
             for entry in reversed(list(self.entries(start, end))):

@@ -13,17 +13,39 @@ from contextlib import AbstractContextManager, contextmanager
 
 from vault.audit.actions import AuditAction
 from vault.audit.base import AuditEvent, AuditSink
+from vault.audit.rows import LogRows
 from vault.core.ledger import chunked
-from vault.errors import VaultError
+from vault.errors import ConfigurationError, VaultError
 from vault.keys.datakey import DataKey
+from vault.store.base import TemplateStore
 from vault.types import RequestContext
 
-__all__ = ["AuditTrail", "AuditedChange", "Details"]
+__all__ = ["AuditTrail", "AuditedChange", "Details", "check_joint"]
 
 Details = dict[str, str | int | float | bool]
 #: Subjects named in the entry of a use case; larger sets are left out of it (the
 #: acts that handle more, enrolment and bulk erasure, write chunked entries).
 _MAX_LISTED_SUBJECTS = 1000
+
+
+def check_joint(sink: AuditSink, store: TemplateStore) -> None:
+    """Refuse a log whose appends join a database transaction that is not the
+    store's: its entries would commit apart from the acts they record.
+
+    The seam: the core asks the store whether the log's rows are its own (on
+    PostgreSQL they share its connection); a separate log (SQLite file, in-memory
+    sink) makes no claim and keeps the write-ahead protocol.
+
+    Raises:
+        ConfigurationError: The log's rows have transactions of another store.
+    """
+    rows = getattr(sink, "rows", None)
+    joins = isinstance(rows, LogRows) and rows.transaction() is not None
+    if joins and not store.holds_audit_rows(rows):
+        raise ConfigurationError(
+            f"the audit log's rows ({getattr(rows, 'name', '?')}) are not on the template "
+            "store's connection; its entries could not commit with the store's changes"
+        )
 
 
 class AuditedChange:

@@ -45,7 +45,7 @@ from vault.core.requests import (
     check_subject_ids,
     check_top_k,
 )
-from vault.core.trail import AuditTrail, Details
+from vault.core.trail import AuditTrail, Details, check_joint
 from vault.core.verify_budget import FailedVerifyBudget, UnmatchedProbeBudget
 from vault.errors import (
     AlreadyExists,
@@ -112,6 +112,7 @@ class VaultCore:
     ) -> None:
         if compliance is not None and compliance.log is not audit:
             raise ConfigurationError("the compliance guard must hold the core's own audit log")
+        check_joint(audit, store)
         self._compliance: ComplianceGuard | NoCompliance = compliance or NoCompliance()
         self._store = store
         # Where encrypted blocks live and are scored: this process (None) or the

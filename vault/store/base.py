@@ -241,6 +241,12 @@ class TemplateStore(ABC):
     def put_meta(self, key: str, value: bytes, *, overwrite: bool = False) -> None:
         """Write a metadata value; refuses to overwrite unless asked."""
 
+    def holds_audit_rows(self, rows: object) -> bool:
+        """Whether an audit log's ``rows`` live on this store's own connection, so
+        that their transaction is this store's and an act's entries can commit
+        with it (PostgreSQL). False here: the log is kept apart (SQLite)."""
+        return False
+
     @abstractmethod
     def close(self) -> None:
         """Flush and close."""

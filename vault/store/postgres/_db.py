@@ -17,6 +17,7 @@ from typing import Any
 
 import psycopg
 from psycopg import conninfo
+from psycopg.pq import TransactionStatus
 
 from vault.errors import ConfigurationError, StorageError, StorageUnavailable
 
@@ -146,11 +147,19 @@ class PgDatabase:
                 raise self._failed(action, conn, e) from None
 
     @contextmanager
-    def transaction(self, action: str) -> Iterator[psycopg.Connection]:
-        """Run the body in one transaction; roll back on any exception."""
+    def transaction(self, action: str, *, join: bool = False) -> Iterator[psycopg.Connection]:
+        """Run the body in one transaction; roll back on any exception.
+
+        Inside another transaction of this connection the body is a savepoint, or
+        with ``join`` simply part of the outer transaction (a round trip less each
+        way; a failure then fails the outer one, which the caller wants anyway).
+        """
         with self._lock:
             conn = self._connection()
             try:
+                if join and conn.info.transaction_status == TransactionStatus.INTRANS:
+                    yield conn
+                    return
                 with conn.transaction():
                     yield conn
             except psycopg.Error as e:

@@ -35,6 +35,8 @@ class PostgresLogRows(LogRows):
     """Audit rows of the vault whose templates ``store`` holds."""
 
     def __init__(self, store: PostgresTemplateStore) -> None:
+        #: The store whose connection (and so whose transactions) the rows share.
+        self.store = store
         self._db = store._db
 
     @property
@@ -60,9 +62,9 @@ class PostgresLogRows(LogRows):
 
     @contextmanager
     def _locked(self) -> Iterator[None]:
-        # Nested inside a store transaction on the same connection this is a
-        # savepoint; the lock is held until the outermost transaction ends.
-        with self._db.transaction("lock the audit log") as conn:
+        # Inside a store transaction on the same connection this joins it; the
+        # lock is held until that outermost transaction ends.
+        with self._db.transaction("lock the audit log", join=True) as conn:
             conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (LOCK_NAMESPACE, _AUDIT_LOCK))
             yield
 
@@ -70,7 +72,10 @@ class PostgresLogRows(LogRows):
         self.append_many([(seq, entry, checkpoint)])
 
     def append_many(self, rows: list[tuple[int, bytes, str]]) -> None:
-        with self._db.transaction("append audit entries") as conn, conn.cursor() as cursor:
+        with (
+            self._db.transaction("append audit entries", join=True) as conn,
+            conn.cursor() as cursor,
+        ):
             cursor.executemany(
                 "INSERT INTO audit_entries (seq, entry, checkpoint) VALUES (%s, %s, %s)",
                 [(seq, bytes(entry), note) for seq, entry, note in rows],

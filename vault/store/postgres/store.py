@@ -139,6 +139,9 @@ class PostgresTemplateStore(PgKeyData, TemplateStore):
         """``host:port/db`` of the database (for messages)."""
         return self._db.where
 
+    def holds_audit_rows(self, rows: object) -> bool:
+        return getattr(rows, "store", None) is self
+
     # --- collections -----------------------------------------------------------
     def create_collection(self, record: CollectionRecord) -> None:
         with self._db.transaction("create collection") as conn:
