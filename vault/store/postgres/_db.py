@@ -31,6 +31,7 @@ COLLECTION_LOCK_NAMESPACE = 0x62696F77
 #: First key of the locks of once-at-a-time tasks ('biox', retention sweeps).
 TASK_LOCK_NAMESPACE = 0x62696F78
 _CONNECT_TIMEOUT = 10
+_IDLE_LOCK_SESSIONS = 4
 
 
 def describe_url(url: str) -> str:
@@ -79,6 +80,10 @@ class PgDatabase:
         self._lock = threading.RLock()
         self._conn: psycopg.Connection | None = None
         self._closed = False
+        # Idle sessions for advisory locks (collection, task): reused, since opening
+        # one (connect + authenticate) costs ~9 ms, more than most writes it guards.
+        self._lock_sessions: list[psycopg.Connection] = []
+        self._sessions_lock = threading.Lock()
         with self._lock:
             self._connection(first=True)
 
@@ -173,7 +178,7 @@ class PgDatabase:
         Writers of one collection in several processes take turns; the lock goes
         with the transaction, so with the session if this process dies.
         """
-        conn = self._connect(plain=True)
+        conn = self._lock_session()
         try:
             with conn.transaction():
                 conn.execute(
@@ -184,13 +189,13 @@ class PgDatabase:
         except psycopg.Error as e:
             raise _translate("lock collection", self.where, e, broken=conn.broken) from None
         finally:
-            conn.close()
+            self._idle(conn)
 
     @contextmanager
     def try_task_lock(self, task: str) -> Iterator[bool]:
         """Yield whether this process got ``task``'s transaction-scoped advisory lock
         (without waiting), held on a session of its own for the body."""
-        conn = self._connect(plain=True)
+        conn = self._lock_session()
         try:
             with conn.transaction():
                 row = conn.execute(
@@ -201,7 +206,26 @@ class PgDatabase:
         except psycopg.Error as e:
             raise _translate("lock task", self.where, e, broken=conn.broken) from None
         finally:
-            conn.close()
+            self._idle(conn)
+
+    def _lock_session(self) -> psycopg.Connection:
+        with self._sessions_lock:
+            while self._lock_sessions:
+                conn = self._lock_sessions.pop()
+                if not (conn.closed or conn.broken):
+                    return conn
+                conn.close()
+        return self._connect(plain=True)
+
+    def _idle(self, conn: psycopg.Connection) -> None:
+        """Keep a healthy lock session for the next lock (a few), close the rest."""
+        healthy = not (conn.closed or conn.broken)
+        healthy = healthy and conn.info.transaction_status == TransactionStatus.IDLE
+        with self._sessions_lock:
+            if healthy and not self._closed and len(self._lock_sessions) < _IDLE_LOCK_SESSIONS:
+                self._lock_sessions.append(conn)
+                return
+        conn.close()
 
     def _failed(self, action: str, conn: psycopg.Connection, error: psycopg.Error) -> StorageError:
         translated = _translate(action, self.where, error, broken=conn.broken or conn.closed)
@@ -215,10 +239,14 @@ class PgDatabase:
             conn.execute(statement)  # type: ignore[arg-type]
 
     def close(self) -> None:
-        """Close the connection (ending the session releases the writer lock)."""
+        """Close the connections (ending the session releases the writer lock)."""
         with self._lock:
             self._closed = True
             self._drop()
+        with self._sessions_lock:
+            idle, self._lock_sessions = self._lock_sessions, []
+        for conn in idle:
+            conn.close()
 
 
 def _reason(error: psycopg.Error) -> str:
