@@ -37,9 +37,11 @@ class Front:
     templates: np.ndarray
     log: Path
     serve: subprocess.Popen[bytes]
+    target: str = TARGET
 
     def call(self, action: str, **args: Any) -> dict[str, Any]:
         args.setdefault("collection", COLLECTION)
+        args.setdefault("target", self.target)
         done = self.cluster.netns.run(
             BIN / "python", "-m", "tests.cluster.driver", action, json.dumps(args)
         )
@@ -65,29 +67,45 @@ class Front:
         pytest.fail(f"shard {shard} did not come back within {limit:g} s")
 
 
-def launch_serve(cluster: RayCluster, work: Path, *, shards: int = 2) -> subprocess.Popen[bytes]:
-    """``serve --ray-address --shards`` in the namespace; returns once it is SERVING."""
-    log = work / "serve.log"
+def launch_serve(
+    cluster: RayCluster,
+    work: Path,
+    *,
+    shards: int = 2,
+    extra: tuple[str, ...] = (),
+    target: str = TARGET,
+    metrics: str = METRICS,
+    name: str = "serve",
+) -> subprocess.Popen[bytes]:
+    """``serve --ray-address --shards`` in the namespace; returns once it is SERVING.
+
+    ``extra`` adds flags (a PostgreSQL store, an external key service); ``name``
+    names its data directory and log, so two front-ends can share one ``work``.
+    """
+    log = work / f"{name}.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("VAULT_", "BIOVAULT_"))}
+    data = work / ("data" if name == "serve" else f"data-{name}")
     child = cluster.netns.popen(
-        BIN / "biovault", "serve", "--data-dir", work / "data", "--listen", TARGET,
+        BIN / "biovault", "serve", "--data-dir", data, "--listen", target,
         "--ray-address", cluster.address, "--shards", str(shards),
-        "--rate-limit", "0", "--retention-interval", "0", "--metrics-listen", METRICS,
-        log=log, env=env,
+        "--rate-limit", "0", "--retention-interval", "0", "--metrics-listen", metrics,
+        *extra, log=log, env=env,
     )  # fmt: skip
     deadline = time.monotonic() + 180
-    while cluster.netns.run(BIN / "biovault", "health", "--target", TARGET).returncode != 0:
+    while cluster.netns.run(BIN / "biovault", "health", "--target", target).returncode != 0:
         if time.monotonic() > deadline or child.poll() is not None:
             pytest.fail(f"the sharded front-end did not come up:\n{log.read_text()[-4000:]}")
         time.sleep(0.5)
     return child
 
 
-def start_front(cluster: RayCluster, *, gallery: int, dim: int, shards: int = 2) -> Front:
+def start_front(
+    cluster: RayCluster, *, gallery: int, dim: int, shards: int = 2, extra: tuple[str, ...] = ()
+) -> Front:
     """A sharded front-end in the namespace, with one enrolled collection."""
     work = cluster.temp_dir / "work"
     work.mkdir()
-    serve = launch_serve(cluster, work, shards=shards)
+    serve = launch_serve(cluster, work, shards=shards, extra=extra)
     rng = np.random.default_rng(16)
     templates = unit(rng.standard_normal((gallery, dim))).astype(np.float32)
     front = Front(cluster, work, templates, work / "serve.log", serve)

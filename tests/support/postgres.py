@@ -246,6 +246,14 @@ class PostgresServer:
         """The application role's URL for ``db``, as an operator writes it (no password)."""
         return f"postgresql://{PG_APP_ROLE}@127.0.0.1:{self.port}/{db}"
 
+    def socket_url(self, db: str) -> str:
+        """The application role's URL for ``db`` over the server's unix-domain socket.
+
+        A socket is a file, so it reaches processes in another network namespace
+        (the Ray tests' loopback-only one), where ``127.0.0.1`` is not this server.
+        """
+        return f"postgresql://{PG_APP_ROLE}@/{db}?host={self.root}&port={self.port}"
+
     def _ensure_app_role(self) -> None:
         with psycopg.connect(self.admin_conninfo(), autocommit=True) as conn:
             found = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (PG_APP_ROLE,))

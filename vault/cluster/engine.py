@@ -289,6 +289,11 @@ class ShardedEngine:
     def drop_block(self, block_no: int) -> None:
         self._cluster.announce(self._collection, self._dim, block_no, None)
 
+    def follow_store(self, block_no: int, live: list[int] | None) -> None:
+        """Another front-end changed this block in the store (vault.core.follow): its
+        shard reloads it from there (``live`` None: dropped)."""
+        self._cluster.announce(self._collection, self._dim, block_no, live)
+
     def block(self, block_no: int) -> BlockResidues:
         shard = owner_of(block_no, self._cluster.shards)
         got: BlockResidues = self._cluster.call(shard, "block", self._collection, block_no)

@@ -51,6 +51,7 @@ def erase_many(
     details_of = details_of or (lambda subject_id: {})
     if len(set(subject_ids)) != len(subject_ids):
         raise InvalidArgument("the list of subjects to erase names a subject twice")
+    core._follower.catch_up(collection)  # another front-end's subjects count too
     target, lock = core._collection(collection)
     present = [s for s in subject_ids if target.location(s) is not None]
     if len(present) != len(subject_ids) and not missing_ok:
@@ -68,7 +69,10 @@ def erase_many(
     for ids in groups.values():
         outcome, recorded = "ok", False
         try:
-            with lock.writer:
+            with lock.writer, core._follower.writing(collection):
+                fresh, _ = core._collection(collection)  # replaced if it caught up
+                assert isinstance(fresh, BulkErasing)
+                target = fresh
                 ids = [s for s in ids if target.location(s) is not None]  # erased meanwhile
                 if not ids:
                     continue

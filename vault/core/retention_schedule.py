@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 
 from vault.core.compliance import SYSTEM_RETENTION, ComplianceApi
 from vault.core.retention import RetentionResult
@@ -25,15 +27,25 @@ class RetentionScheduler:
     Args:
         vault: The core whose collections are enforced.
         interval: Seconds between runs; 0 disables the schedule.
+        exclusive: Entered around each run, yields False while another process
+            runs one (front-ends sharing a store sweep one at a time).
 
     Raises:
         ConfigurationError: A negative or non-finite interval.
     """
 
-    def __init__(self, vault: ComplianceApi, interval: float) -> None:
+    def __init__(
+        self,
+        vault: ComplianceApi,
+        interval: float,
+        *,
+        exclusive: Callable[[], AbstractContextManager[bool]] | None = None,
+    ) -> None:
         if not 0 <= interval < float("inf"):
             raise ConfigurationError("the retention interval must be 0 (off) or positive seconds")
         self._vault = vault
+        # Yields whether this process may sweep now (another front-end may be sweeping).
+        self._exclusive = exclusive or (lambda: nullcontext(True))
         self._interval = interval
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -48,7 +60,11 @@ class RetentionScheduler:
     def run_once(self) -> list[RetentionResult]:
         """One enforcement run over every collection; failures are logged, not raised."""
         try:
-            results = self._vault.enforce_retention(SYSTEM_RETENTION)
+            with self._exclusive() as mine:
+                if not mine:
+                    log.info("retention: another front-end is sweeping; skipped this run")
+                    return []
+                results = self._vault.enforce_retention(SYSTEM_RETENTION)
         except Exception as error:  # the schedule must survive a failed run
             log.error("retention run failed: %s", type(error).__name__)
             return []

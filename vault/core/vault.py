@@ -22,6 +22,7 @@ from vault import deadline
 from vault.audit.actions import AuditAction
 from vault.audit.base import AuditSink
 from vault.core.disclosure import Disclosure
+from vault.core.follow import StoreFollower
 from vault.core.guard import ComplianceGuard, NoCompliance
 from vault.core.locks import CollectionLocks
 from vault.core.matching import above_threshold, decoy_score
@@ -35,7 +36,7 @@ from vault.core.protection import (
     profile_meta_key,
     spec_profile,
 )
-from vault.core.renewal import TransformRenewal, keyed_collection
+from vault.core.renewal import TransformRenewal, keyed_collection, renew_transform_key
 from vault.core.requests import (
     check_collection_name,
     check_consent,
@@ -107,6 +108,7 @@ class VaultCore:
         identify_budget: UnmatchedProbeBudget | None = None,
         compliance: ComplianceGuard | None = None,
         gallery_engines: GalleryEngineFactory | None = None,
+        follow_store: bool = False,
     ) -> None:
         if compliance is not None and compliance.log is not audit:
             raise ConfigurationError("the compliance guard must hold the core's own audit log")
@@ -144,6 +146,8 @@ class VaultCore:
         # why it could not be: that collection's requests fail, the others serve).
         self._policies: dict[str, CollectionPolicy | IntegrityError] = {}
         self._registry_lock = threading.Lock()
+        # Other front-ends write this store too (vault/core/follow.py): follow them.
+        self._follower = StoreFollower(self, store, enabled=follow_store)
         for record in store.list_collections():
             self._open(record)
 
@@ -153,7 +157,9 @@ class VaultCore:
         return self._compliance if isinstance(self._compliance, ComplianceGuard) else None
 
     # --- plumbing -------------------------------------------------------------
-    def _open(self, record: CollectionRecord) -> ProtectedCollection[Any, Any]:
+    def _open(
+        self, record: CollectionRecord, *, replace: bool = False
+    ) -> ProtectedCollection[Any, Any]:
         policy: CollectionPolicy | IntegrityError
         try:
             policy = CollectionPolicy.from_json(record.config_json)
@@ -169,13 +175,19 @@ class VaultCore:
             engines=self._gallery_engines,
         )
         # Stream blocks one at a time: materialising them all would double peak memory.
+        generation = self._follower.generation(record.name)
         subjects = self._store.list_subjects(record.name)
-        collection.load(self._store.iter_blocks(record.name), subjects)
+        collection.load(self._follower.blocks(record.name, generation), subjects)
+        if replace:  # caught up with another front-end's change: same locks, new state
+            with self._locks[record.name].state:
+                self._collections[record.name], self._policies[record.name] = collection, policy
+            self._locks[record.name].decoys.add(s.subject_id for s in subjects)
+            return collection
         self._collections[record.name] = collection
         self._policies[record.name] = policy
         self._locks[record.name] = CollectionLocks(
-            taken=lambda ids: [s for s in ids if collection.location(s) is not None],
-            commit=lambda ids, units, tags: self._commit_enrollment(record.name, ids, units, tags),
+            taken=lambda ids: [s for s in ids if self._collections[record.name].location(s)],
+            commit=self._follower.committing(record.name, self._commit_enrollment),
         )
         self._locks[record.name].decoys.add(s.subject_id for s in subjects)
         log.info("loaded collection %s (%d templates)", record.name, collection.size)
@@ -212,6 +224,8 @@ class VaultCore:
         try:
             return self._collections[name], self._locks[name]
         except KeyError:
+            if self._follower.discover(name):  # created by another front-end
+                return self._collections[name], self._locks[name]
             raise NotFound(f"unknown collection '{name}'") from None
 
     def _policy(self, name: str) -> CollectionPolicy:
@@ -326,6 +340,7 @@ class VaultCore:
         self, collection: str, subject_id: str, template: np.ndarray, ctx: RequestContext
     ) -> VerifyResult:
         with self._audited(AuditAction.VERIFY, collection, ctx, [subject_id]) as details:
+            self._follower.catch_up(collection)
             target, lock = self._collection(collection)
             check_purpose(ctx.purpose, target.record.purposes)
             probe = validate_templates(template, target.record.dim, what="probe")
@@ -367,6 +382,7 @@ class VaultCore:
         (here) charge every probe of the call, not the call.
         """
         with self._audited(AuditAction.IDENTIFY, collection, ctx, top_k=top_k) as details:
+            self._follower.catch_up(collection)
             target, lock = self._collection(collection)
             if not target.record.allow_identification:
                 raise FailedPrecondition(f"1:N identification is not enabled for '{collection}'")
@@ -441,8 +457,9 @@ class VaultCore:
 
         ``committing`` is the scope of the store commit (its audit entry may join it).
         """
-        target, lock = self._collection(collection)
-        with lock.writer:
+        _, lock = self._collection(collection)
+        with lock.writer, self._follower.writing(collection):
+            target, _ = self._collection(collection)  # replaced if it caught up
             if target.location(subject_id) is None:
                 return False
             plan: PlannedErasure = target.plan_erasure(subject_id)
@@ -463,30 +480,7 @@ class VaultCore:
         self, collection: str, ctx: RequestContext, *, revoke_old: bool = False
     ) -> TransformRenewal:
         """Start a new transform key version; optionally erase older-version templates."""
-        with self._audited(AuditAction.KEYS_ROTATE_CANCELABLE, collection, ctx) as details:
-            target, lock = self._collection(collection)
-            keyed = keyed_collection(target)
-            with lock.writer:
-                version = keyed.transform_keys.renew()
-            details["key_version"] = version
-            old = keyed.subjects_before(version) if revoke_old else []
-        for subject_id in old:
-            self._revoke(collection, subject_id, ctx, key_version=version)
-        return TransformRenewal(collection, version, len(old), keyed.counts_by_version())
-
-    def _revoke(
-        self, collection: str, subject_id: str, ctx: RequestContext, **details: int
-    ) -> None:
-        """Erase one older-version template (its own audit event, like a delete)."""
-        revoke = AuditAction.KEYS_REVOKE
-        residue = self._store.erasure_residue
-        extra = {} if not residue else {"storage_residue": residue}
-        audited = self._trail.audited_change(
-            revoke, collection, ctx, [subject_id], **details, **extra
-        )
-        with audited as change:
-            if not self._erase_one(collection, subject_id, change.committing):
-                change.details["erased"] = 0  # erased meanwhile: the log must not count it twice
+        return renew_transform_key(self, collection, ctx, revoke_old=revoke_old)
 
     def transform_key_status(self, collection: str) -> dict[int, int]:
         """Live templates per transform key version of a keyed collection."""

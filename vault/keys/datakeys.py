@@ -107,7 +107,10 @@ class CollectionDataKeys:
         Returns:
             True if retired; False if a block still uses it.
         """
-        with self.lock:
+        # Under the collection's store lock too: a front-end sharing the store writes
+        # blocks only under it, so none can seal under this version after the check.
+        # Taken before ``lock``, the order of a write (store lock, then follow_store).
+        with self._store.collection_lock(collection), self.lock:
             ring = self.ring(collection)
             if version == ring.current_version:
                 return False
@@ -118,6 +121,26 @@ class CollectionDataKeys:
                 ring.discard(version)
                 log.info("retired data key version %d of collection %s", version, collection)
             return retired
+
+    def follow_store(self, collection: str) -> None:
+        """Match the loaded ring of ``collection`` to the stored DEK versions, which
+        another front-end's rotation may have added or retired (called under the
+        collection's store lock, before sealing a block: never under a retired key)."""
+        with self.lock:
+            ring = self._rings.get(collection)
+            if ring is None:
+                return
+            records = self._catalog.records(SecretKind.DATA_KEY, collection)
+            loaded = set(ring.versions())
+            for record in sorted(records, key=lambda r: r.slot):
+                if record.slot not in loaded:
+                    key = self._catalog.open(record)
+                    assert isinstance(key, DataKey)
+                    ring.add(record.slot, key)
+                    log.info("loaded data key version %d of %s", record.slot, collection)
+            stored = {r.slot for r in records}
+            for version in loaded - stored - {ring.current_version}:
+                ring.discard(version)
 
     def discard(self, collection: str) -> None:
         """Delete the DEKs of a collection that was never created (undo of ``sealer``).

@@ -167,6 +167,48 @@ class CkksCollection:
             block_no=block.block_no,
         )
 
+    def follow_blocks(
+        self, changed: dict[int, BlockRecord | None], subjects: Sequence[SubjectRecord]
+    ) -> list[str]:
+        """Bring some blocks to their stored state (another front-end changed them):
+        ``changed`` maps each block to its stored row (None: dropped), ``subjects`` are
+        the live subjects of those blocks. Returns the subject ids added.
+
+        The caller holds the collection's state lock; an engine that holds residues
+        gets the stored ones, the shards are told to reload.
+        """
+        self._live_cache = None
+        degree = self._params.poly_modulus_degree
+        had = {n for n in changed if n in self._blocks}
+        for block_no in changed:
+            state = self._blocks.pop(block_no, None)
+            for held in state.subjects if state is not None else ():
+                if held is not None and self._where.get(held, (-1,))[0] == block_no:
+                    del self._where[held]
+        live: dict[int, list[int]] = {}
+        for subject in subjects:
+            live.setdefault(subject.block_no, []).append(subject.slot)
+        for block_no, block in changed.items():
+            if block is None:
+                if block_no in had:
+                    self.gallery.drop_block(block_no)
+                continue
+            if self.gallery.holds_residues:
+                residues = self._decode(block)
+                shared = residues.shared
+                self.gallery.put_live(block_no, residues, live.get(block_no, []))
+            else:
+                shared = self._is_shared(block)
+                follow = self.gallery.follow_store  # type: ignore[attr-defined]
+                follow(block_no, live.get(block_no, []))
+            self._blocks[block_no] = BlockState(
+                block.next_slot, block.live, block.encryptions, [None] * degree, shared=shared
+            )
+        for subject in subjects:
+            self._blocks[subject.block_no].subjects[subject.slot] = subject.subject_id
+            self._where[subject.subject_id] = (subject.block_no, subject.slot)
+        return [s.subject_id for s in subjects]
+
     @property
     def size(self) -> int:
         return len(self._where)

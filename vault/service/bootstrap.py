@@ -6,7 +6,6 @@ wrapped keys -> core. Everything opened here is closed here, in reverse order.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 from collections.abc import Callable, Iterator
@@ -34,8 +33,8 @@ from vault.keys.hcvault.client import HcVaultKeyService
 from vault.keys.hcvault.embedded import EmbeddedOpenBao
 from vault.keys.hcvault.login import AppRoleLogin, LoginStrategy, TokenLogin
 from vault.keys.keyring import load_or_create_keyset, load_or_create_pseudonym_key
-from vault.service.shard_source import KeyServiceSpec, ShardSourceSpec
-from vault.store.factory import open_log_rows, open_store
+from vault.service.shard_source import KeyServiceSpec, ShardSourceSpec, cluster_namespace
+from vault.store.factory import StoreLocation, open_log_rows, open_store
 
 __all__ = ["VaultServices", "open_vault", "open_vault_services", "run_fsck"]
 
@@ -131,8 +130,11 @@ def open_vault_services(settings: ServeSettings) -> Iterator[VaultServices]:
         keys = _open_key_service(settings, data_dir, stack, embedded)
         keys.ensure_transit()
         location = settings.store
-        # A serving process is the store's single writer (PostgreSQL: advisory lock).
-        store = open_store(location, writer=True)
+        # A serving process is the store's single writer (PostgreSQL: advisory lock),
+        # except sharded on PostgreSQL: there several front-ends share the store and the
+        # audit log, writing under per-collection and log locks (vault/core/follow.py).
+        shared = bool(settings.ray_address) and location.url is not None
+        store = open_store(location, writer=not shared)
         stack.callback(store.close)
         # The audit key is unwrapped through Vault; a key that existed has signed
         # checkpoints, so its log must exist too (never silently start a new one).
@@ -166,6 +168,8 @@ def open_vault_services(settings: ServeSettings) -> Iterator[VaultServices]:
             # the pool replaces a dead worker, enrolment and erasure fail fast.
             key_service_available=lambda: keyset.workers_ready() and keys.is_available(),
             gallery_engines=None if cluster is None else cluster.engines,
+            # Sharded on PostgreSQL: other front-ends may write the store (follow.py).
+            follow_store=shared,
         )
         # Reconciles the log with the store before anything is served.
         compliance = ComplianceOps(core)
@@ -177,7 +181,10 @@ def open_vault_services(settings: ServeSettings) -> Iterator[VaultServices]:
         key_admin.start_maintenance()
         stack.callback(key_admin.close)
         compliance.record_service_start(audit_key="loaded" if signed_before else "created")
-        retention = RetentionScheduler(compliance, settings.retention_interval)
+        # One sweep at a time across front-ends (the store's lock; SQLite: always this one).
+        retention = RetentionScheduler(
+            compliance, settings.retention_interval, exclusive=lambda: store.run_alone("retention")
+        )
         retention.start()
         stack.callback(retention.stop)
         log.info(
@@ -233,7 +240,14 @@ def _open_cluster(
             "read: --vault-token-file, or AppRole (--vault-role-id, --vault-secret-id-file)"
         )
     spec = ShardSourceSpec(
-        store_url=f"sqlite://{data_dir / 'vault.db'}",
+        # Absolute paths: a shard's worker does not run in the front-end's directory.
+        store=StoreLocation(
+            data_dir,
+            settings.store_url,
+            None
+            if settings.store_password_file is None
+            else settings.store_password_file.expanduser().resolve(),
+        ),
         key_service=KeyServiceSpec(
             addr=keys.addr,
             ca_file=settings.hcvault_ca_file,
@@ -245,7 +259,7 @@ def _open_cluster(
         params_id=params_id,
     )
     # One namespace per store: two vaults on one Ray cluster never share shards.
-    namespace = "biovault-" + hashlib.sha256(spec.store_url.encode()).hexdigest()[:12]
+    namespace = cluster_namespace(spec.store)
     cluster = ShardCluster(settings.ray_address, settings.shards, spec, namespace=namespace)
     stack.callback(cluster.close)
     return cluster

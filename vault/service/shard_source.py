@@ -17,6 +17,7 @@ here (a missing key set or data key is an error: the front-end creates them).
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -38,25 +39,19 @@ from vault.keys.sealing import BlobSealer
 from vault.schemes.ckks_blocks import decode_block
 from vault.schemes.hybrid import hybrid_dim
 from vault.store.base import CollectionRecord, TemplateStore
-from vault.store.sqlite import SqliteTemplateStore
+from vault.store.factory import StoreLocation, open_store
 from vault.types import ProtectionMode
 
-__all__ = ["KeyServiceSpec", "ShardSource", "ShardSourceSpec", "store_location"]
+__all__ = ["KeyServiceSpec", "ShardSource", "ShardSourceSpec", "cluster_namespace"]
 
 log = logging.getLogger(__name__)
 
 
-def store_location(url: str) -> Path:
-    """The SQLite file of a store URL (``sqlite:///abs/path`` or a plain path).
-
-    Raises:
-        ConfigurationError: Any other scheme (PostgreSQL arrives with vault.store.postgres).
-    """
-    if url.startswith("sqlite://"):
-        return Path(url.removeprefix("sqlite://"))
-    if "://" in url:
-        raise ConfigurationError(f"shards cannot open store {url.split('://')[0]!r} URLs yet")
-    return Path(url)
+def cluster_namespace(store: StoreLocation) -> str:
+    """The Ray namespace of a store's shards: every front-end of one store shares
+    them, two vaults on one Ray cluster never do."""
+    where = store.url if store.url else f"sqlite://{store.sqlite_path}"
+    return "biovault-" + hashlib.sha256(where.encode()).hexdigest()[:12]
 
 
 @dataclass(frozen=True)
@@ -128,9 +123,14 @@ def _read_text(path: Path) -> str:
 
 @dataclass(frozen=True)
 class ShardSourceSpec:
-    """Everything a shard needs to open its source; picklable and secret-free."""
+    """Everything a shard needs to open its source; picklable and secret-free.
 
-    store_url: str
+    ``store`` names the store (SQLite under a data directory, or a PostgreSQL URL
+    without a password) and, for PostgreSQL, the *file* holding the role's
+    password, read on the shard's node like the key service credential.
+    """
+
+    store: StoreLocation
     key_service: KeyServiceSpec
     params_id: int
 
@@ -141,7 +141,8 @@ class ShardSourceSpec:
             ConfigurationError: No key set stored yet, or a credential is unusable.
             KeyServiceUnavailable: The key service cannot be reached.
         """
-        store = SqliteTemplateStore(store_location(self.store_url), read_only=True)
+        # Read-only, and never the writer lock: the front-ends write, shards follow.
+        store = open_store(self.store, read_only=True)
         try:
             keys = self.key_service.open()
             source = ShardSource(store, keys, get_params(self.params_id))

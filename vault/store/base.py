@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 
 from vault.errors import NotFound
@@ -126,6 +127,34 @@ class TemplateStore(ABC):
     @abstractmethod
     def get_block(self, collection: str, block_no: int) -> BlockRecord | None:
         """One block or None."""
+
+    # --- several writers (PostgreSQL) -------------------------------------------
+    def collection_generation(self, collection: str) -> int | None:
+        """A counter every committed change of ``collection`` bumps, or None where
+        no other process can write the store (SQLite: one serving process)."""
+        return None
+
+    def collection_lock(self, collection: str) -> AbstractContextManager[None]:
+        """Held around planning and committing a change of ``collection``, so that
+        writers in several processes take turns (here: one process, no lock)."""
+        return nullcontext()
+
+    def block_bookkeeping(self, collection: str) -> dict[int, tuple[int, int, int]]:
+        """(next_slot, live, encryptions) of every block, without the blobs
+        (a front-end following other writers diffs it; backends override the scan)."""
+        return {
+            b.block_no: (b.next_slot, b.live, b.encryptions) for b in self.iter_blocks(collection)
+        }
+
+    def subjects_in_blocks(self, collection: str, block_nos: Sequence[int]) -> list[SubjectRecord]:
+        """The live subjects of some blocks of a collection."""
+        wanted = set(block_nos)
+        return [s for s in self.list_subjects(collection) if s.block_no in wanted]
+
+    def run_alone(self, task: str) -> AbstractContextManager[bool]:
+        """Entered around a periodic task (a retention sweep): yields False while
+        another process runs ``task`` on this store (here: always True)."""
+        return nullcontext(True)
 
     # --- atomic changes --------------------------------------------------------
     @abstractmethod

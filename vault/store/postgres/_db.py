@@ -26,7 +26,12 @@ __all__ = ["LOCK_NAMESPACE", "PgDatabase", "describe_url"]
 #: First key of every advisory lock the project takes ('biov').
 LOCK_NAMESPACE = 0x62696F76
 _WRITER_LOCK = 1
+#: First key of the per-collection write locks ('biow'); the second is hashtext(name).
+COLLECTION_LOCK_NAMESPACE = 0x62696F77
+#: First key of the locks of once-at-a-time tasks ('biox', retention sweeps).
+TASK_LOCK_NAMESPACE = 0x62696F78
 _CONNECT_TIMEOUT = 10
+_IDLE_LOCK_SESSIONS = 4
 
 
 def describe_url(url: str) -> str:
@@ -75,11 +80,16 @@ class PgDatabase:
         self._lock = threading.RLock()
         self._conn: psycopg.Connection | None = None
         self._closed = False
+        # Idle sessions for advisory locks (collection, task): reused, since opening
+        # one (connect + authenticate) costs ~9 ms, more than most writes it guards.
+        self._lock_sessions: list[psycopg.Connection] = []
+        self._sessions_lock = threading.Lock()
         with self._lock:
             self._connection(first=True)
 
     # --- connecting ------------------------------------------------------------
-    def _connect(self) -> psycopg.Connection:
+    def _connect(self, *, plain: bool = False) -> psycopg.Connection:
+        """A new session; ``plain``: without the writer lock and set-up (a lock session)."""
         extra: dict[str, Any] = {"connect_timeout": _CONNECT_TIMEOUT,
                                     "application_name": "biovault"}  # fmt: skip
         if self._password is not None:
@@ -93,7 +103,7 @@ class PgDatabase:
         try:
             if self.read_only:
                 conn.execute("SET default_transaction_read_only = on")
-            if self._writer:
+            if self._writer and not plain:
                 taken = conn.execute(
                     "SELECT pg_try_advisory_lock(%s, %s)", (LOCK_NAMESPACE, _WRITER_LOCK)
                 ).fetchone()
@@ -103,7 +113,7 @@ class PgDatabase:
                         f"another biovault service is running on the store {self.where} "
                         "(it holds the single-writer lock); stop it first"
                     )
-            if self._on_connect is not None:
+            if self._on_connect is not None and not plain:
                 self._on_connect(conn)
         except psycopg.Error as e:
             broken = conn.broken
@@ -160,6 +170,63 @@ class PgDatabase:
             except psycopg.Error as e:
                 raise self._failed(action, conn, e) from None
 
+    @contextmanager
+    def collection_lock(self, collection: str) -> Iterator[None]:
+        """Hold a transaction-scoped advisory lock keyed by ``collection`` on a
+        session of its own, for as long as the body runs.
+
+        Writers of one collection in several processes take turns; the lock goes
+        with the transaction, so with the session if this process dies.
+        """
+        conn = self._lock_session()
+        try:
+            with conn.transaction():
+                conn.execute(
+                    "SELECT pg_advisory_xact_lock(%s, hashtext(%s))",
+                    (COLLECTION_LOCK_NAMESPACE, collection),
+                )
+                yield
+        except psycopg.Error as e:
+            raise _translate("lock collection", self.where, e, broken=conn.broken) from None
+        finally:
+            self._idle(conn)
+
+    @contextmanager
+    def try_task_lock(self, task: str) -> Iterator[bool]:
+        """Yield whether this process got ``task``'s transaction-scoped advisory lock
+        (without waiting), held on a session of its own for the body."""
+        conn = self._lock_session()
+        try:
+            with conn.transaction():
+                row = conn.execute(
+                    "SELECT pg_try_advisory_xact_lock(%s, hashtext(%s))",
+                    (TASK_LOCK_NAMESPACE, task),
+                ).fetchone()
+                yield bool(row and row[0])
+        except psycopg.Error as e:
+            raise _translate("lock task", self.where, e, broken=conn.broken) from None
+        finally:
+            self._idle(conn)
+
+    def _lock_session(self) -> psycopg.Connection:
+        with self._sessions_lock:
+            while self._lock_sessions:
+                conn = self._lock_sessions.pop()
+                if not (conn.closed or conn.broken):
+                    return conn
+                conn.close()
+        return self._connect(plain=True)
+
+    def _idle(self, conn: psycopg.Connection) -> None:
+        """Keep a healthy lock session for the next lock (a few), close the rest."""
+        healthy = not (conn.closed or conn.broken)
+        healthy = healthy and conn.info.transaction_status == TransactionStatus.IDLE
+        with self._sessions_lock:
+            if healthy and not self._closed and len(self._lock_sessions) < _IDLE_LOCK_SESSIONS:
+                self._lock_sessions.append(conn)
+                return
+        conn.close()
+
     def _failed(self, action: str, conn: psycopg.Connection, error: psycopg.Error) -> StorageError:
         translated = _translate(action, self.where, error, broken=conn.broken or conn.closed)
         if isinstance(translated, StorageUnavailable):
@@ -172,10 +239,14 @@ class PgDatabase:
             conn.execute(statement)  # type: ignore[arg-type]
 
     def close(self) -> None:
-        """Close the connection (ending the session releases the writer lock)."""
+        """Close the connections (ending the session releases the writer lock)."""
         with self._lock:
             self._closed = True
             self._drop()
+        with self._sessions_lock:
+            idle, self._lock_sessions = self._lock_sessions, []
+        for conn in idle:
+            conn.close()
 
 
 def _reason(error: psycopg.Error) -> str:

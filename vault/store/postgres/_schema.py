@@ -82,8 +82,12 @@ _V1 = [
     )""",
 ]
 
+# A change counter per collection, bumped by every enrolment, erasure and settings
+# change: a front-end sharing the store compares it before answering (read-your-writes).
+_V2 = ["ALTER TABLE collections ADD COLUMN generation bigint NOT NULL DEFAULT 0"]
+
 #: Migration n (1-based) brings the schema from version n - 1 to n.
-_MIGRATIONS: list[list[str]] = [_V1]
+_MIGRATIONS: list[list[str]] = [_V1, _V2]
 SCHEMA_VERSION = len(_MIGRATIONS)
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
 from types import TracebackType
 from typing import Any
 
@@ -72,6 +73,13 @@ def _block(row: Sequence[Any]) -> BlockRecord:
 def _block_row(block: BlockRecord) -> tuple[Any, ...]:
     return (block.collection, block.block_no, bytes(block.blob), block.next_slot, block.live,
             block.encryptions)  # fmt: skip
+
+
+def _bump(conn: psycopg.Connection, collection: str) -> None:
+    """Count a change of ``collection`` in the same transaction as the change."""
+    conn.execute(
+        "UPDATE collections SET generation = generation + 1 WHERE name = %s", (collection,)
+    )
 
 
 def _existing(conn: psycopg.Connection, collection: str, ids: Sequence[str]) -> set[str]:
@@ -161,6 +169,7 @@ class PostgresTemplateStore(PgKeyData, TemplateStore):
             )
             if cursor.rowcount == 0:
                 raise NotFound(f"collection {record.name!r} does not exist")
+            _bump(conn, record.name)
 
     def get_collection(self, name: str) -> CollectionRecord | None:
         with self._db.reading("read collection") as conn:
@@ -278,6 +287,7 @@ class PostgresTemplateStore(PgKeyData, TemplateStore):
                     f"{len(taken)} of {len(ids)} subject ids are already enrolled in "
                     f"collection {collection!r} (first: {first!r})"
                 )
+            _bump(conn, collection)
             with conn.cursor() as cursor:
                 if blocks:
                     cursor.executemany(_UPSERT_BLOCK, [_block_row(b) for b in blocks])
@@ -338,6 +348,7 @@ class PostgresTemplateStore(PgKeyData, TemplateStore):
                 "DELETE FROM subjects WHERE collection = %s AND subject_id = ANY(%s)",
                 (collection, list(subject_ids)),
             )
+            _bump(conn, collection)
             if replacement is not None:
                 conn.execute(_UPDATE_BLOCK, (*_block_row(replacement)[2:], collection, target))
                 return
@@ -359,6 +370,41 @@ class PostgresTemplateStore(PgKeyData, TemplateStore):
             conn.execute(
                 "DELETE FROM blocks WHERE collection = %s AND block_no = %s", (collection, target)
             )
+
+    # --- several writers -------------------------------------------------------
+    def collection_generation(self, collection: str) -> int | None:
+        """How many changes ``collection`` has had (None: no such collection)."""
+        with self._db.reading("read generation") as conn:
+            row = conn.execute(
+                "SELECT generation FROM collections WHERE name = %s", (collection,)
+            ).fetchone()
+        return None if row is None else int(row[0])
+
+    def collection_lock(self, collection: str) -> AbstractContextManager[None]:
+        """Exclude every other process's writes to ``collection`` while held
+        (a transaction-scoped advisory lock on a session of its own)."""
+        return self._db.collection_lock(collection)
+
+    def block_bookkeeping(self, collection: str) -> dict[int, tuple[int, int, int]]:
+        with self._db.reading("read block bookkeeping") as conn:
+            rows = conn.execute(
+                "SELECT block_no, next_slot, live, encryptions FROM blocks WHERE collection = %s",
+                (collection,),
+            ).fetchall()
+        return {int(n): (int(a), int(b), int(c)) for n, a, b, c in rows}
+
+    def subjects_in_blocks(self, collection: str, block_nos: Sequence[int]) -> list[SubjectRecord]:
+        with self._db.reading("list subjects") as conn:
+            rows = conn.execute(
+                f"SELECT {_SUBJECT_COLUMNS} FROM subjects WHERE collection = %s "
+                "AND block_no = ANY(%s) ORDER BY block_no, slot",
+                (collection, list(block_nos)),
+            ).fetchall()
+        return [SubjectRecord(*row) for row in rows]
+
+    def run_alone(self, task: str) -> AbstractContextManager[bool]:
+        """Yields False while another process runs ``task`` (a try-lock held for the body)."""
+        return self._db.try_task_lock(task)
 
     # --- lifecycle -------------------------------------------------------------
     def unsafe_drop_namespace(self) -> None:
