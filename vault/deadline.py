@@ -26,6 +26,7 @@ __all__ = [
     "passed",
     "remaining",
     "timeout_within",
+    "until",
 ]
 
 _DEADLINE: ContextVar[float | None] = ContextVar("biovault_deadline", default=None)
@@ -38,6 +39,17 @@ _MIN_TIMEOUT = 0.05
 def bounded_by(seconds: float | None) -> Iterator[None]:
     """Within the block, work must finish ``seconds`` from now (None: no deadline)."""
     token = _DEADLINE.set(None if seconds is None else time.monotonic() + max(seconds, 0.0))
+    try:
+        yield
+    finally:
+        _DEADLINE.reset(token)
+
+
+@contextmanager
+def until(when: float | None) -> Iterator[None]:
+    """Within the block, the deadline is ``when`` on the monotonic clock (from
+    :func:`current`; None: no deadline) - for work done on behalf of other calls."""
+    token = _DEADLINE.set(when)
     try:
         yield
     finally:

@@ -139,7 +139,7 @@ def test_each_request_fails_alone(gated) -> None:
     store.gate.set()
     for thread in threads:
         thread.join(20)
-    assert store.commits == [1, 2]
+    assert store.commits == [1, 2], results
     assert results["a"] == 2
     assert isinstance(results["b"], AlreadyExists)
     assert isinstance(results["late"], DeadlineExceeded)
@@ -160,3 +160,14 @@ def test_a_failed_commit_refuses_its_whole_batch_and_stores_nothing(gated) -> No
     assert isinstance(results["s1"], StorageError) and isinstance(results["s2"], StorageError)
     assert core.enroll("faces", ["s1"], rows[1:2], CTX) == 1  # nothing of it was stored
     assert core.get_collection("faces", CTX).size == 2
+
+
+def test_a_batch_commits_under_its_last_callers_deadline() -> None:
+    """The batch's deadline is the latest of its accepted callers' (None outlasts all),
+    set for the commit only: a late leader cannot fail the others' requests."""
+    from vault.core.group_commit import _latest
+
+    assert _latest([1.0, 3.0, 2.0]) == 3.0 and _latest([1.0, None]) is None
+    with deadline.until(time.monotonic() - 1.0):
+        assert deadline.expired()
+    assert not deadline.expired()

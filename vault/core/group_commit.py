@@ -135,11 +135,14 @@ class EnrollmentQueue:
                         accepted.append(request)
                         taken |= request.ids
                 if accepted:
-                    self._commit(
-                        [s for r in accepted for s in r.subject_ids],
-                        np.concatenate([r.units for r in accepted]),
-                        [(r.tag, r.subject_ids) for r in accepted],
-                    )
+                    # The leader's own deadline must not fail the others' requests:
+                    # the batch is worth storing while any accepted caller still waits.
+                    with deadline.until(_latest([r.deadline for r in accepted])):
+                        self._commit(
+                            [s for r in accepted for s in r.subject_ids],
+                            np.concatenate([r.units for r in accepted]),
+                            [(r.tag, r.subject_ids) for r in accepted],
+                        )
         except BaseException as error:  # answered to the requests, raised in their threads
             for request in batch:
                 if request.error is None:
@@ -147,3 +150,8 @@ class EnrollmentQueue:
         finally:
             for request in batch:
                 request.done = True
+
+
+def _latest(deadlines: list[float | None]) -> float | None:
+    """The last of the deadlines (None - no deadline - outlasts every other)."""
+    return None if None in deadlines else max(d for d in deadlines if d is not None)
