@@ -9,7 +9,8 @@ namespace's loopback).
 
 Each ``ray start`` runs in its own process group (its daemons inherit it); the
 fixture stops what it started by process group and by the pids the namespace
-still holds, never with ``ray stop`` or by name, then deletes the namespace.
+still holds (never through a stop-everything command or by name), then deletes
+the namespace.
 If the namespace or Ray cannot be had the tests fail: they are not skipped.
 """
 
