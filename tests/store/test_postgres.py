@@ -167,3 +167,14 @@ def test_url_parameters_reach_libpq(pg_url: str) -> None:
         PostgresTemplateStore(pg_url + "?sslmode=require")
     assert "\n" not in str(info.value)
     PostgresTemplateStore(pg_url + "?sslmode=disable").close()
+
+
+def test_a_malformed_store_url_is_refused_without_repeating_it() -> None:
+    """libpq quotes pieces of a string it cannot parse; the refusal must not, since
+    a mistyped connection string may hold a password."""
+    from vault.errors import ConfigurationError
+    from vault.store.postgres._db import describe_url
+
+    with pytest.raises(ConfigurationError, match="not a valid PostgreSQL URL") as refused:
+        describe_url("host=db password=x s3cret-value")  # a stray space in the password
+    assert "s3cret" not in str(refused.value)

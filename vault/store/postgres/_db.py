@@ -38,8 +38,11 @@ def describe_url(url: str) -> str:
     """``host:port/db`` of a URL for messages (never the user's password)."""
     try:
         parts = conninfo.conninfo_to_dict(url)
-    except psycopg.ProgrammingError as e:
-        raise ConfigurationError(f"the store URL is not a valid PostgreSQL URL: {e}") from None
+    except psycopg.ProgrammingError:
+        # libpq's message quotes pieces of the string, which may be a password.
+        raise ConfigurationError(
+            "the store URL is not a valid PostgreSQL URL (postgresql://USER@HOST:PORT/DB)"
+        ) from None
     if "password" in parts:
         raise ConfigurationError(
             "the store URL holds a password; put it in a file (--store-password-file), "
