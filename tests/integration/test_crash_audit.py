@@ -8,6 +8,7 @@ import json
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -50,24 +51,21 @@ def _fsck(data_dir: Path, env: dict[str, str]) -> dict:
     return json.loads(done.stdout)
 
 
-@pytest.mark.parametrize("kill_when", ["entries_written", "store_committed"])
-def test_sigkill_late_in_a_large_enrolment_leaves_store_and_log_agreeing(
-    tmp_path, openbao_dev, kill_when
-) -> None:
-    """Killed while the enrolment's chunked entries are written, or right after its
-    commit: fsck is consistent at once, and after a restart the enrolment is either
-    all there or absent, with the log saying the same."""
-    data_dir = tmp_path / "data"
-    service = ServiceProcess(
-        data_dir, tmp_path / "serve.log", vault_addr=openbao_dev.addr, token=openbao_dev.token
-    ).start()
+def _kill_during_large_enrolment(
+    service: ServiceProcess, reached: Callable[[], bool], poll: float
+) -> float:
+    """Create ``faces`` with two early subjects, start a ROWS-subject enrolment in the
+    background and SIGKILL the service once ``reached()`` holds.
+
+    Returns:
+        The monotonic time the wait was bounded by (callers wait on after the kill).
+    """
     templates = identities(ROWS, DIM, np.random.default_rng(6)).astype(np.float32)
     with VaultClient(service.target, timeout=30) as client:
         client.create_collection(
             CollectionSpec("faces", ProtectionMode.CKKS, DIM, purposes=("access",))
         )
         client.enroll("faces", ["early-0", "early-1"], templates[:2] * 0.5 + 0.1, **CONSENT)
-
     errors: list[BaseException] = []
 
     def enrol() -> None:
@@ -79,15 +77,30 @@ def test_sigkill_late_in_a_large_enrolment_leaves_store_and_log_agreeing(
 
     worker = threading.Thread(target=enrol, daemon=True)
     worker.start()
-    seen = _chunk_entries if kill_when == "entries_written" else lambda d: _stored(d) > 2
     deadline = time.monotonic() + 120
-    while not seen(data_dir) and time.monotonic() < deadline:
-        time.sleep(0.005)
+    while not reached() and time.monotonic() < deadline:
+        time.sleep(poll)
     assert service.process is not None
     service.process.kill()  # SIGKILL
     service.process.wait()
     worker.join(timeout=60)
     assert time.monotonic() < deadline, f"the enrolment never reached the kill point: {errors}"
+    return deadline
+
+
+@pytest.mark.parametrize("kill_when", ["entries_written", "store_committed"])
+def test_sigkill_late_in_a_large_enrolment_leaves_store_and_log_agreeing(
+    tmp_path, openbao_dev, kill_when
+) -> None:
+    """Killed while the enrolment's chunked entries are written, or right after its
+    commit: fsck is consistent at once, and after a restart the enrolment is either
+    all there or absent, with the log saying the same."""
+    data_dir = tmp_path / "data"
+    service = ServiceProcess(
+        data_dir, tmp_path / "serve.log", vault_addr=openbao_dev.addr, token=openbao_dev.token
+    ).start()
+    seen = _chunk_entries if kill_when == "entries_written" else lambda d: _stored(d) > 2
+    _kill_during_large_enrolment(service, lambda: seen(data_dir), 0.005)
 
     env = {**service.env, "VAULT_ADDR": openbao_dev.addr, "VAULT_TOKEN": openbao_dev.token}
     killed = _fsck(data_dir, env)
@@ -144,34 +157,11 @@ def test_sigkill_during_a_postgresql_enrolment_commits_entries_and_store_togethe
         data_dir, tmp_path / "serve.log", vault_addr=openbao_dev.addr, token=openbao_dev.token,
         extra_args=("--store-url", url),
     ).start()  # fmt: skip
-    templates = identities(ROWS, DIM, np.random.default_rng(6)).astype(np.float32)
-    with VaultClient(service.target, timeout=30) as client:
-        client.create_collection(
-            CollectionSpec("faces", ProtectionMode.CKKS, DIM, purposes=("access",))
-        )
-        client.enroll("faces", ["early-0", "early-1"], templates[:2] * 0.5 + 0.1, **CONSENT)
-
-    errors: list[BaseException] = []
-
-    def enrol() -> None:
-        try:
-            with VaultClient(service.target, timeout=300) as client:
-                client.enroll("faces", [f"s{i}" for i in range(ROWS)], templates, **CONSENT)
-        except ClientError as error:  # the service was killed
-            errors.append(error)
-
-    worker = threading.Thread(target=enrol, daemon=True)
-    worker.start()
     query = _PG_IN_COMMIT if kill_when == "inside_the_commit" else _PG_STORED
     floor = 0 if kill_when == "inside_the_commit" else 2
-    deadline = time.monotonic() + 120
-    while _pg_count(url, query) <= floor and time.monotonic() < deadline:
-        time.sleep(0.002)
-    assert service.process is not None
-    service.process.kill()  # SIGKILL
-    service.process.wait()
-    worker.join(timeout=60)
-    assert time.monotonic() < deadline, f"the enrolment never reached the kill point: {errors}"
+    deadline = _kill_during_large_enrolment(
+        service, lambda: _pg_count(url, query) > floor, 0.002
+    )
     while _pg_count(url, _PG_SESSIONS) and time.monotonic() < deadline + 60:
         time.sleep(0.05)  # the server notices the dead client and rolls back
 
